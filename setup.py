@@ -1,0 +1,46 @@
+"""Install vit-paddle: `pip install -e '.[cpu]'` on CPU; on GPU install paddlepaddle-gpu first
+(https://www.paddlepaddle.org.cn/install/quick) and then `pip install -e .`."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).parent
+version = {}
+for line in (ROOT / "vit" / "__init__.py").read_text().splitlines():
+    if line.startswith("__version__"):
+        exec(line, version)
+
+setup(
+    name="vit-paddle",
+    version=version["__version__"],
+    description="The Vision Transformer (Dosovitskiy et al., ICLR 2021) in PaddlePaddle: "
+                "data, training, inference and attention maps",
+    long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.9",
+    packages=find_packages(include=["vit", "vit.*"]),
+    # Paddle itself is not here: CPU users take the `cpu` extra, GPU users install
+    # paddlepaddle-gpu for their CUDA version first, as Paddle's install guide says.
+    install_requires=[
+        "numpy>=1.24",
+        "Pillow>=9.0",
+        "PyYAML>=6.0",
+        "tqdm>=4.60",
+        "matplotlib>=3.6",
+        "scikit-learn>=1.2",
+        "visualdl>=2.5",
+        "safetensors>=0.4",
+    ],
+    extras_require={
+        "cpu": ["paddlepaddle==3.3.1"],
+        "dev": ["pytest>=7.0"],
+    },
+    entry_points={
+        "console_scripts": [
+            "vit-train=vit.cli.train:cli",
+            "vit-infer=vit.cli.infer:cli",
+            "vit-summary=vit.cli.summary:cli",
+        ],
+    },
+)

@@ -1,0 +1,51 @@
+"""Shared command-line plumbing: the `-c`/`-o` arguments, logging, and one-line errors.
+
+Each `vit.cli.<tool>` module parses arguments and calls one library function; `run_cli` turns a
+`VitError` (a user's mistake) into one line on stderr and exit code 2, never a traceback.
+"""
+
+import argparse
+import logging
+import os
+import sys
+from typing import Callable, Optional, Sequence
+
+from ..errors import VitError
+
+EXIT_USER_ERROR = 2
+
+
+def add_config_args(parser: argparse.ArgumentParser, required: bool = False):
+    """Add PaddleClas's `-c CONFIG` and repeatable `-o section.key=value` arguments."""
+    parser.add_argument("-c", "--config", required=required, metavar="CONFIG",
+                        help="YAML config file (default: configs/default.yaml)")
+    parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config key, e.g. -o train.epochs=5 (repeatable)")
+
+
+def setup_logging(verbose: bool = False):
+    """Log INFO lines (DEBUG with `verbose`) of the `vit` package to stderr, without prefixes."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("vit")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logger.propagate = False
+
+
+def run_cli(main: Callable[[Optional[Sequence[str]]], Optional[int]],
+            argv: Optional[Sequence[str]] = None) -> int:
+    """Run `main(argv)`, mapping user errors to one line and exit code 2."""
+    try:
+        code = main(argv)
+    except VitError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `vit-summary | head`: the reader left; nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return int(code or 0)

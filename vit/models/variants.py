@@ -1,0 +1,81 @@
+"""The model registry: one row per named ViT, and `create_model` to build one by name.
+
+Rows follow the paper's Table 1 (Base, Large, Huge) with the patch size and resolution in the name,
+PaddleClas's naming scheme, so PaddleClas's published `.pdparams` load into the model of the same
+name. The `tiny` rows are CPU-sized models for small images used by the default configs.
+"""
+
+import difflib
+import inspect
+from typing import Dict, List
+
+from ..errors import ModelError
+from .vision_transformer import VisionTransformer
+
+# The paper's ViTs use LayerNorm epsilon 1e-6 (Flax's default) and a bias on q, k and v.
+_PAPER = dict(qkv_bias=True, epsilon=1e-6)
+_BASE = dict(embed_dim=768, depth=12, num_heads=12, mlp_ratio=4, **_PAPER)
+_LARGE = dict(embed_dim=1024, depth=24, num_heads=16, mlp_ratio=4, **_PAPER)
+_HUGE = dict(embed_dim=1280, depth=32, num_heads=16, mlp_ratio=4, **_PAPER)
+
+VARIANTS: Dict[str, dict] = {
+    # PaddleClas's "small" (not DeiT's 384-wide ViT-S; see docs/models.md): 768 wide, 8 blocks,
+    # MLP ratio 3, no q/k/v bias, and the attention scaled by 768^-0.5 rather than per head.
+    "ViT_small_patch16_224": dict(img_size=224, patch_size=16, embed_dim=768, depth=8,
+                                  num_heads=8, mlp_ratio=3, qkv_bias=False, qk_scale=768 ** -0.5,
+                                  epsilon=1e-5),
+    "ViT_base_patch16_224": dict(img_size=224, patch_size=16, **_BASE),
+    "ViT_base_patch16_384": dict(img_size=384, patch_size=16, **_BASE),
+    "ViT_base_patch32_224": dict(img_size=224, patch_size=32, **_BASE),
+    "ViT_base_patch32_384": dict(img_size=384, patch_size=32, **_BASE),
+    "ViT_large_patch16_224": dict(img_size=224, patch_size=16, **_LARGE),
+    "ViT_large_patch16_384": dict(img_size=384, patch_size=16, **_LARGE),
+    "ViT_large_patch32_384": dict(img_size=384, patch_size=32, **_LARGE),
+    "ViT_huge_patch14_224": dict(img_size=224, patch_size=14, **_HUGE),
+    # CPU-sized: 16x16 inputs (the 8x8 digits upsampled) in 4x4 patches, 16 tokens + class token
+    "ViT_tiny_patch4_16": dict(img_size=16, patch_size=4, embed_dim=64, depth=6, num_heads=4,
+                               mlp_ratio=2, **_PAPER),
+    # CPU-sized for 32x32 images (CIFAR): 64 tokens of width 192
+    "ViT_tiny_patch4_32": dict(img_size=32, patch_size=4, embed_dim=192, depth=9, num_heads=3,
+                               mlp_ratio=2, **_PAPER),
+}
+
+_CONSTRUCTOR_ARGS = [name for name in inspect.signature(VisionTransformer).parameters]
+
+
+def list_models(pattern: str = "") -> List[str]:
+    """Return the registered model names, sorted, that contain `pattern` (case-insensitive)."""
+    return sorted(name for name in VARIANTS if pattern.lower() in name.lower())
+
+
+def model_args(name: str, **overrides) -> dict:
+    """Return the constructor arguments of model `name` with `overrides` applied.
+
+    Raises:
+        ModelError: for an unknown name or an argument `VisionTransformer` does not take.
+    """
+    if name not in VARIANTS:
+        close = difflib.get_close_matches(name, VARIANTS, n=3, cutoff=0.5)
+        hint = (f"did you mean {', '.join(close)}?" if close else
+                f"known models: {', '.join(list_models())}")
+        raise ModelError(f"unknown model '{name}'", hint)
+    unknown = [key for key in overrides if key not in _CONSTRUCTOR_ARGS]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], _CONSTRUCTOR_ARGS, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"valid: {', '.join(_CONSTRUCTOR_ARGS)}"
+        raise ModelError(f"'{unknown[0]}' is not an argument of {name}", hint)
+    return {**VARIANTS[name], **overrides}
+
+
+def create_model(name: str, **overrides) -> VisionTransformer:
+    """Build the registered model `name`, e.g. `create_model("ViT_base_patch16_384")`.
+
+    Args:
+        name: a name from `list_models()`.
+        **overrides: constructor arguments that replace the registered ones, e.g.
+            `num_classes=10` or `drop_path_rate=0.1`.
+
+    Raises:
+        ModelError: for an unknown name (listing close matches) or an unknown argument.
+    """
+    return VisionTransformer(**model_args(name, **overrides))

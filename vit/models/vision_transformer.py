@@ -1,0 +1,139 @@
+"""The Vision Transformer of Dosovitskiy et al., "An Image is Worth 16x16 Words" (ICLR 2021).
+
+`VisionTransformer.forward_features` follows the paper's equations in order:
+    Eq. 1  z_0 = [x_class; x_p^1 E; ...; x_p^N E] + E_pos     (patch_embed, cls_token, pos_embed)
+    Eq. 2  z'_l = MSA(LN(z_{l-1})) + z_{l-1}                   (Block, first residual)
+    Eq. 3  z_l = MLP(LN(z'_l)) + z'_l                          (Block, second residual)
+    Eq. 4  y = LN(z_L^0)                                       (norm, class token)
+and `forward_head` maps y to class logits. Attribute names and layer order are PaddleClas's and
+form the summary contract: see docs/contract.md before changing them.
+"""
+
+from typing import Optional
+
+import numpy as np
+import paddle
+import paddle.nn as nn
+
+from .layers import Block, PatchEmbed, PreLogits
+
+# Cut at two standard deviations. Paddle's `a`/`b` are absolute bounds, so PaddleClas's
+# TruncatedNormal(std=0.02), like timm's trunc_normal_(std=.02), is never actually truncated.
+trunc_normal_ = nn.initializer.TruncatedNormal(std=0.02, a=-0.04, b=0.04)
+zeros_ = nn.initializer.Constant(value=0.0)
+ones_ = nn.initializer.Constant(value=1.0)
+
+
+class VisionTransformer(nn.Layer):
+    """ViT for image classification.
+
+    Args:
+        img_size: input size the model is built for, int or (height, width).
+        patch_size: side of a square patch in pixels.
+        in_chans: image channels.
+        num_classes: classes of the head; 0 removes the head and `forward` returns features.
+        embed_dim: token width D.
+        depth: number of Transformer blocks L.
+        num_heads: attention heads per block.
+        mlp_ratio: MLP hidden width as a multiple of D.
+        qkv_bias: learn a bias on the query/key/value projection.
+        qk_scale: attention scale; None means 1 / sqrt(D / heads).
+        drop_rate: dropout after the position embedding, the attention projection and in MLPs.
+        attn_drop_rate: dropout on attention weights.
+        drop_path_rate: stochastic depth of the last block; it rises linearly from 0 over depth.
+        epsilon: LayerNorm epsilon.
+        representation_size: width of the pre-logits layer of the ImageNet-21k models; None
+            (the default) leaves it out.
+        zero_head: initialise the head to zeros, as the paper does for fine-tuning.
+    """
+
+    def __init__(self, img_size=224, patch_size=16, in_chans=3, num_classes=1000, embed_dim=768,
+                 depth=12, num_heads=12, mlp_ratio=4.0, qkv_bias=False, qk_scale=None,
+                 drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.0, epsilon=1e-5,
+                 representation_size: Optional[int] = None, zero_head: bool = False):
+        super().__init__()
+        self.num_classes = num_classes
+        self.num_features = self.embed_dim = embed_dim
+
+        self.patch_embed = PatchEmbed(img_size=img_size, patch_size=patch_size,
+                                      in_chans=in_chans, embed_dim=embed_dim)
+        num_patches = self.patch_embed.num_patches
+        # Parameters of the top-level layer, which paddle.summary does not count: this is why
+        # the contract's total is 443,904 below the model's size (docs/contract.md).
+        self.pos_embed = self.create_parameter(shape=(1, num_patches + 1, embed_dim),
+                                               default_initializer=trunc_normal_)
+        self.cls_token = self.create_parameter(shape=(1, 1, embed_dim),
+                                               default_initializer=trunc_normal_)
+        self.pos_drop = nn.Dropout(p=drop_rate)
+
+        drop_path_rates = np.linspace(0, drop_path_rate, depth)  # stochastic depth: linear rule
+        self.blocks = nn.LayerList([
+            Block(dim=embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias,
+                  qk_scale=qk_scale, drop=drop_rate, attn_drop=attn_drop_rate,
+                  drop_path=float(drop_path_rates[i]), epsilon=epsilon)
+            for i in range(depth)
+        ])
+        self.norm = nn.LayerNorm(embed_dim, epsilon=epsilon)
+
+        if representation_size:
+            self.pre_logits = PreLogits(embed_dim, representation_size)
+            self.num_features = representation_size
+        else:
+            self.pre_logits = None
+        self.head = (nn.Linear(self.num_features, num_classes) if num_classes > 0
+                     else nn.Identity())
+
+        self.apply(_init_weights)
+        if zero_head:
+            self.reset_head(num_classes, zero=True)
+
+    def reset_head(self, num_classes: int, zero: bool = True):
+        """Replace the classifier for `num_classes` classes (zeros, as the paper fine-tunes)."""
+        self.num_classes = num_classes
+        if num_classes <= 0:
+            self.head = nn.Identity()
+            return
+        self.head = nn.Linear(self.num_features, num_classes)
+        if zero:
+            zeros_(self.head.weight)
+        else:
+            trunc_normal_(self.head.weight)
+        zeros_(self.head.bias)
+
+    @property
+    def grid_size(self):
+        """Patch grid (rows, columns) of the input size the model is built for."""
+        return self.patch_embed.grid_size
+
+    def forward_features(self, x):
+        """Eq. 1-4: images [B, C, H, W] -> class-token representation y, [B, D]."""
+        x = self.patch_embed(x)  # [B, N, D]
+        cls_tokens = self.cls_token.expand((x.shape[0], -1, -1))  # [B, 1, D]
+        x = paddle.concat((cls_tokens, x), axis=1)  # [B, N+1, D]
+        x = self.pos_drop(x + self.pos_embed)
+        for block in self.blocks:
+            x = block(x)
+        x = self.norm(x)
+        return x[:, 0]
+
+    def forward_head(self, features, pre_logits: bool = False):
+        """Features [B, D] -> logits [B, num_classes] (or the representation if `pre_logits`)."""
+        if self.pre_logits is not None:
+            features = self.pre_logits(features)
+        return features if pre_logits else self.head(features)
+
+    def forward(self, x):
+        """Images [B, C, H, W] -> logits [B, num_classes], or features [B, D] with no head."""
+        return self.forward_head(self.forward_features(x))
+
+
+def _init_weights(layer):
+    """Paper/PaddleClas initialisation: truncated normal (std 0.02) Linear weights, zero biases,
+    LayerNorm scale 1 and shift 0. The patch convolution keeps Paddle's default, as PaddleClas."""
+    if isinstance(layer, nn.Linear):
+        trunc_normal_(layer.weight)
+        if layer.bias is not None:
+            zeros_(layer.bias)
+    elif isinstance(layer, nn.LayerNorm):
+        zeros_(layer.bias)
+        ones_(layer.weight)

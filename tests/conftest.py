@@ -19,11 +19,18 @@ def run_tool(tool: str, *args, cwd=None, timeout=600, env=None):
                           env=full_env)
 
 
-def assert_one_line_error(result, *fragments):
-    """A user's mistake: exit code 2, one line on stderr naming the problem, no traceback."""
+def assert_one_line_error(result, *fragments, after_log=False):
+    """A user's mistake: exit code 2, one line on stderr naming the problem, no traceback.
+
+    With `after_log` (a run that had started) the progress log may come first; the error is
+    still one line, the last.
+    """
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
+    if after_log:
+        lines = lines[-1:]
+        assert lines[0].startswith("error: "), result.stderr
     assert len(lines) == 1, result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
@@ -33,3 +40,46 @@ def assert_one_line_error(result, *fragments):
 @pytest.fixture
 def seed_table() -> str:
     return (FIXTURES / "vit_base_patch16_384.summary.txt").read_text(encoding="utf-8")
+
+
+def write_image(path, mode="RGB", size=(20, 16), color=None, fmt=None, **save_args):
+    """Write a small real image file and return its path."""
+    import numpy as np
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if mode == "I;16":
+        pixels = np.full(size[::-1], 65535 if color is None else color, dtype=np.uint16)
+        image = Image.fromarray(pixels)
+    elif mode == "P":
+        image = Image.new("RGB", size, color or (200, 30, 30)).convert("P", palette=Image.ADAPTIVE)
+    else:
+        image = Image.new(mode, size, color if color is not None else 128)
+    image.save(path, format=fmt, **save_args)
+    return path
+
+
+def make_messy_folder(root):
+    """The data-issue's folder: good images of every awkward kind, and the unusable ones.
+
+    Returns (root, {usable paths}, {unusable paths}).
+    """
+    root = Path(root)
+    good = {
+        write_image(root / "cats" / "rgb.jpg", "RGB", color=(10, 20, 30)),
+        write_image(root / "cats" / "cmyk.jpg", "CMYK", color=(0, 255, 255, 0)),
+        write_image(root / "cats" / "gray.png", "L", color=77),
+        write_image(root / "dogs" / "deep16.png", "I;16", color=65535),
+        write_image(root / "dogs" / "rgba.png", "RGBA", color=(0, 0, 255, 128)),
+        write_image(root / "dogs" / "palette.png", "P"),
+        write_image(root / "dogs" / "fine.jpg", "RGB", color=(200, 200, 200)),
+    }
+    full = write_image(root / "cats" / "whole.jpg", "RGB", size=(64, 64), color=(1, 2, 3))
+    truncated = root / "cats" / "truncated.jpg"
+    truncated.write_bytes(full.read_bytes()[:300])
+    full.unlink()
+    text = root / "dogs" / "notes.jpg"
+    text.write_text("this is not an image\n")
+    (root / "birds").mkdir(parents=True)  # an empty class folder
+    return root, {str(p) for p in good}, {str(truncated), str(text)}

@@ -72,12 +72,17 @@ def main(argv=None) -> int:
 def _model_choice(args):
     """The model name and constructor overrides from -m, or from the config with -c."""
     if args.config or args.override:
-        from ..config import load_config
+        from ..config import load_config, load_default_config
         from ..engine.builders import model_kwargs_from_config
 
-        config = load_config(args.config, args.override)
+        from ..data.sources import count_classes
+
+        config = (load_config(args.config, args.override) if args.config
+                  else load_default_config(args.override))
         name = args.model or config.model.name
-        return name, model_kwargs_from_config(config)
+        kwargs = model_kwargs_from_config(config, count_classes(config.data))
+        kwargs.pop("zero_head", None)  # initialisation does not change the table
+        return name, kwargs
     return args.model or "ViT_base_patch16_384", {}
 
 

@@ -1,0 +1,168 @@
+"""Training end to end: the run folder, VisualDL, figures, resume after SIGKILL and SIGINT,
+refusals, a non-finite loss, and comparison plots."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, assert_one_line_error, run_tool
+from vit.serialization import safe_load
+
+# A small, quick run: a quarter of the digits training split, 3 epochs.
+QUICK = ["-o", "data.train_fraction=0.25", "-o", "data.batch_size=32", "-o", "train.epochs=3",
+         "-o", "train.log_every=2", "-o", "optim.warmup_epochs=1"]
+
+
+def train_args(out, name, *extra):
+    return [*QUICK, "-o", f"output.dir={out}", "-o", f"output.run_name={name}", *extra]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    result = run_tool("train", *train_args(out, "reference"))
+    assert result.returncode == 0, result.stderr
+    return out / "reference", result
+
+
+def test_a_run_writes_metrics_checkpoints_figures_and_logs(finished_run):
+    run, result = finished_run
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert [r["epoch"] for r in metrics["history"]] == [1, 2, 3]
+    for key in ("epoch", "train_loss", "val_loss", "val_top1", "val_top5", "lr", "seconds"):
+        assert key in metrics["history"][0]
+    assert metrics["best_val_top1"] == max(r["val_top1"] for r in metrics["history"])
+    assert metrics["history"][-1]["train_loss"] < metrics["history"][0]["train_loss"]
+    assert 0 <= metrics["test"]["top1"] <= 1 and metrics["test"]["num_samples"] == 359
+    for name in ("loss.png", "accuracy.png", "data_class_histogram.png"):
+        with Image.open(run / "figures" / name) as figure:
+            assert figure.size[0] > 300
+    checkpoints = run / "checkpoints"
+    assert (checkpoints / "best.pdparams").is_file() and (checkpoints / "best.json").is_file()
+    assert sorted(p.name for p in checkpoints.glob("epoch_*.pdparams")) == \
+        ["epoch_002.pdparams", "epoch_003.pdparams"]  # train.keep_checkpoints=2
+    for name in ("config.yaml", "stats.json", "train.log"):
+        assert (run / name).is_file(), name
+    assert f"visualdl --logdir {run / 'vdl'}" in result.stdout
+
+
+def test_visualdl_reader_reads_the_scalars_back(finished_run):
+    from visualdl import LogReader
+
+    run, _ = finished_run
+    metrics = json.loads((run / "metrics.json").read_text())
+    logfile = next((run / "vdl").glob("vdlrecords.*.log"))
+    reader = LogReader(file_path=str(logfile))
+    top1 = reader.get_data("scalar", "val/top1")
+    assert [round(r.value, 5) for r in top1] == [round(h["val_top1"], 5) for h in metrics["history"]]
+    losses = reader.get_data("scalar", "train/loss")
+    assert [r.id for r in losses] == [s[0] for s in metrics["steps"]]
+    assert len(reader.get_data("scalar", "train/lr")) == len(losses)
+
+
+def _final_weights(run):
+    return safe_load(sorted((run / "checkpoints").glob("epoch_*.pdparams"))[-1])
+
+
+def _assert_same_run(run, reference):
+    ours, theirs = _final_weights(run), _final_weights(reference)
+    assert set(ours) == set(theirs)
+    for key in theirs:
+        np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
+    mine = json.loads((run / "metrics.json").read_text())
+    ref = json.loads((reference / "metrics.json").read_text())
+    for a, b in zip(mine["history"], ref["history"]):
+        for key in ("train_loss", "val_loss", "val_top1", "val_top5", "lr"):
+            assert a[key] == b[key], (key, a, b)
+    assert mine["test"] == ref["test"]
+
+
+def _start(out, name):
+    return subprocess.Popen([sys.executable, str(ROOT / "tools" / "train.py"),
+                             *train_args(out, name)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(path: Path, process, timeout=300):
+    deadline = time.time() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.time() < deadline
+        time.sleep(0.05)
+
+
+def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, finished_run):
+    reference, _ = finished_run
+    process = _start(tmp_path, "killed")
+    _wait_for(tmp_path / "killed" / "checkpoints" / "epoch_001.json", process)
+    time.sleep(0.4)  # well inside epoch 2
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "killed" / "checkpoints" / "epoch_003.json").exists()
+    result = run_tool("train", *train_args(tmp_path, "killed"),
+                      "-o", f"train.resume={tmp_path / 'killed'}")
+    assert result.returncode == 0, result.stderr
+    assert "resuming from" in result.stderr
+    _assert_same_run(tmp_path / "killed", reference)
+
+
+def test_sigint_saves_a_checkpoint_and_resume_is_exact(tmp_path, finished_run):
+    reference, _ = finished_run
+    process = _start(tmp_path, "stopped")
+    _wait_for(tmp_path / "stopped" / "checkpoints" / "epoch_001.json", process)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 2, stderr
+    assert "resume with -o train.resume=" in stderr and "Traceback" not in stderr
+    interrupted = tmp_path / "stopped" / "checkpoints" / "interrupted.json"
+    assert interrupted.is_file() or not (tmp_path / "stopped" / "checkpoints" / "epoch_003.json").exists()
+    result = run_tool("train", *train_args(tmp_path, "stopped"),
+                      "-o", f"train.resume={tmp_path / 'stopped'}")
+    assert result.returncode == 0, result.stderr
+    _assert_same_run(tmp_path / "stopped", reference)
+
+
+def test_resuming_into_another_architecture_is_refused(finished_run, tmp_path):
+    run, _ = finished_run
+    result = run_tool("train", *train_args(tmp_path, "other"), "-o", "model.name=ViT_tiny_patch4_32",
+                      "-o", f"train.resume={run}")
+    assert_one_line_error(result, "cannot resume from", "model ViT_tiny_patch4_16 vs ViT_tiny_patch4_32")
+
+
+def test_non_finite_loss_stops_with_epoch_and_step_and_keeps_the_checkpoint(tmp_path):
+    first = run_tool("train", *train_args(tmp_path, "nan"), "-o", "train.epochs=1",
+                     "-o", "optim.warmup_epochs=0")
+    assert first.returncode == 0, first.stderr
+    # continue for a second epoch on infinite inputs (divided by a denormal std): NaN at once
+    result = run_tool("train", *train_args(tmp_path, "nan"), "-o", "train.epochs=2",
+                      "-o", "optim.warmup_epochs=0", "-o", f"train.resume={tmp_path / 'nan'}",
+                      "-o", "augment.std=[1e-45]")
+    line = assert_one_line_error(result, "the loss became", "at epoch 2, step", after_log=True)
+    assert "lower optim.lr" in line
+    assert (tmp_path / "nan" / "checkpoints" / "epoch_001.pdparams").is_file()
+    assert not (tmp_path / "nan" / "checkpoints" / "epoch_002.pdparams").exists()
+
+
+def test_compare_tool_overlays_two_runs(finished_run, tmp_path):
+    run, _ = finished_run
+    second = run_tool("train", *train_args(tmp_path, "second"), "-o", "optim.lr=3e-3")
+    assert second.returncode == 0, second.stderr
+    result = run_tool("compare", run, tmp_path / "second", "--output", tmp_path / "cmp")
+    assert result.returncode == 0, result.stderr
+    assert "reference" in result.stdout and "second" in result.stdout
+    with Image.open(tmp_path / "cmp" / "comparison.png") as figure:
+        pixels = np.asarray(figure.convert("RGB"))
+    assert figure.size[0] > 600
+    # both runs' line colours (matplotlib C0 blue and C1 orange) are drawn
+    assert (np.abs(pixels.astype(int) - [31, 119, 180]).sum(-1) < 30).sum() > 50
+    assert (np.abs(pixels.astype(int) - [255, 127, 14]).sum(-1) < 30).sum() > 50
+    assert (tmp_path / "cmp" / "comparison.csv").read_text().count("\n") == 3

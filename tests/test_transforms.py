@@ -1,0 +1,72 @@
+"""Preprocessing pipelines, RandAugment, and the batch-level Mixup/CutMix/label smoothing."""
+
+import random
+
+import numpy as np
+import paddle
+import pytest
+from PIL import Image
+
+from vit.config import load_config
+from vit.data.mixing import Mixing, mix_batch, smooth_targets, soft_cross_entropy
+from vit.data.transforms import RandAugment, build_transforms, denormalize
+
+
+def augment(*overrides):
+    return load_config(None, list(overrides)).augment
+
+
+def test_eval_pipeline_resizes_crops_and_normalises():
+    image = Image.new("RGB", (40, 20), (255, 0, 127))
+    pipeline = build_transforms(augment("augment.crop_pct=0.875"), 32, False, [0.5] * 3, [0.5] * 3)
+    out = pipeline(image)
+    assert out.shape == (3, 32, 32) and out.dtype == np.float32
+    np.testing.assert_allclose(out[:, 5, 5], [1.0, -1.0, 127 / 127.5 - 1], atol=1e-6)
+    back = denormalize(out, [0.5] * 3, [0.5] * 3)
+    assert back.shape == (32, 32, 3) and back[5, 5].tolist() == [255, 0, 127]
+
+
+def test_train_pipeline_is_random_and_reproducible_with_a_seed():
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (24, 24, 3), dtype=np.uint8))
+    pipeline = build_transforms(augment("augment.random_resized_crop=true", "augment.hflip=0.5",
+                                        "augment.rand_augment_n=2"), 16, True, [0.5] * 3, [0.5] * 3)
+    random.seed(3)
+    np.random.seed(3)
+    first = pipeline(image)
+    random.seed(3)
+    np.random.seed(3)
+    assert np.array_equal(first, pipeline(image))
+    assert not np.array_equal(first, pipeline(image))
+
+
+def test_rand_augment_keeps_size_and_mode():
+    image = Image.new("RGB", (20, 20), (10, 200, 30))
+    random.seed(0)
+    for _ in range(30):
+        out = RandAugment(2, 9)(image)
+        assert out.size == (20, 20) and out.mode == "RGB"
+
+
+def test_label_smoothing_targets():
+    targets = smooth_targets(paddle.to_tensor([2]), 4, 0.1).numpy()
+    np.testing.assert_allclose(targets, [[0.025, 0.025, 0.925, 0.025]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["mixup", "cutmix"])
+def test_mixing_blends_images_and_targets_by_the_same_weight(kind):
+    images = paddle.to_tensor(np.stack([np.zeros((3, 8, 8)), np.ones((3, 8, 8))]).astype("float32"))
+    labels = paddle.to_tensor([0, 1])
+    mixing = Mixing(2, mixup_alpha=1.0 if kind == "mixup" else 0.0,
+                    cutmix_alpha=1.0 if kind == "cutmix" else 0.0)
+    mixed, targets = mix_batch(images, labels, mixing, np.random.default_rng(5))
+    # image 0 (zeros) mixed with image 1 (ones): its mean is the share of image 1
+    share_of_other = float(mixed[0].mean())
+    np.testing.assert_allclose(targets.numpy()[0], [1 - share_of_other, share_of_other], atol=1e-6)
+    np.testing.assert_allclose(targets.numpy().sum(1), [1, 1], atol=1e-6)
+
+
+def test_soft_cross_entropy_equals_hard_for_one_hot():
+    logits = paddle.to_tensor([[2.0, 0.5, -1.0]])
+    hard = paddle.nn.functional.cross_entropy(logits, paddle.to_tensor([[0]]))
+    soft = soft_cross_entropy(logits, smooth_targets(paddle.to_tensor([0]), 3, 0.0))
+    assert abs(float(hard.item()) - float(soft.item())) < 1e-6

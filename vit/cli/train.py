@@ -1,0 +1,57 @@
+"""`vit-train` / `python tools/train.py -c CONFIG [-o section.key=value ...] [--stats-only]`."""
+
+import argparse
+import sys
+
+from . import add_config_args, run_cli, setup_logging
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vit-train", description="Train a ViT, or only describe its data set.")
+    add_config_args(parser)
+    parser.add_argument("--stats-only", action="store_true",
+                        help="write the dataset report (stats.json, figures) and stop")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debugging detail")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    from ..config import load_config, load_default_config
+    from ..data.stats import format_stats
+
+    config = (load_config(args.config, args.override) if args.config
+              else load_default_config(args.override))
+    if args.stats_only:
+        from ..engine.data_report import describe_data
+
+        run_dir, data, paths = describe_data(config)
+        print(format_stats(data.stats))
+        print(f"\nwrote {paths['stats']}")
+        for name, path in paths.items():
+            if name != "stats":
+                print(f"wrote {path}")
+        return 0
+    from ..engine.trainer import train
+
+    result = train(config)
+    if result.run_dir is not None:
+        print(f"test top-1 {result.test['top1']:.4f} (top-5 {result.test['top5']:.4f}) on "
+              f"{result.test['num_samples']} images with the best checkpoint")
+        print(f"run folder:  {result.run_dir}")
+        if result.best_checkpoint:
+            print(f"best model:  {result.best_checkpoint}")
+        for name, path in result.figures.items():
+            print(f"figure:      {path}")
+        print(f"dashboard:   {result.visualdl_command}")
+    return 0
+
+
+def cli() -> int:
+    return run_cli(main)
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,422 @@
+"""Configuration: YAML file + `-o section.key=value` overrides -> one frozen, validated `Config`.
+
+Flow is one way (docs/configs.md): built-in defaults (the dataclasses below) <- the YAML file
+(configs/default.yaml when no -c is given) <- the `-o` overrides, validated key by key before
+anything runs. Nothing writes back into a `Config`; derived values (number of classes, steps per epoch) are
+return values recorded in the run folder.
+"""
+
+import dataclasses
+import difflib
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional, Tuple, Union
+
+import yaml
+
+from .errors import ConfigError
+
+
+def _key(default, help: str, choices: Optional[Tuple] = None):
+    """A config key: its default, one line for docs/configs.md, and its allowed values."""
+    if isinstance(default, (list, tuple)):
+        return field(default_factory=lambda: tuple(default),
+                     metadata={"help": help, "choices": choices})
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+DATA_SOURCES = ("digits", "folder", "list", "cifar10", "cifar100", "flowers102", "mnist",
+                "fashion_mnist")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = _key("ViT_tiny_patch4_16", "registered model name (`vit-summary --list`)")
+    pretrained: Optional[str] = _key(None, "weights to start from (.pdparams, .safetensors); "
+                                           "null trains from scratch")
+    drop_rate: float = _key(0.0, "dropout after the position embedding, attention "
+                                 "projection and in the MLP")
+    attn_drop_rate: float = _key(0.0, "dropout on the attention weights")
+    drop_path_rate: float = _key(0.0, "stochastic depth of the last block (rises linearly "
+                                      "from 0 over depth)")
+    zero_head: bool = _key(False, "start the classifier from zeros (the paper's fine-tuning)")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str = _key("digits", "where the images come from", DATA_SOURCES)
+    root: Optional[str] = _key(None, "folder of the data set (folder, list) or cache folder "
+                                     "(downloaded sources; default data/<source>)")
+    archive: Optional[str] = _key(None, "local archive of a paddle.vision data set, used "
+                                        "instead of downloading")
+    download: bool = _key(True, "download a missing archive of a paddle.vision data set")
+    url: Optional[str] = _key(None, "base URL of a mirror holding the paddle.vision files "
+                                    "under their official names; null: Paddle's servers")
+    train_list: Optional[str] = _key(None, "list source: file of `path label` lines, relative "
+                                           "to root")
+    val_list: Optional[str] = _key(None, "list source: validation list file")
+    test_list: Optional[str] = _key(None, "list source: test list file")
+    label_names: Optional[str] = _key(None, "list source: file with one class name per line "
+                                            "(line i names label i)")
+    val_fraction: float = _key(0.1, "share of the data held out for validation when the "
+                                    "source has no val split")
+    test_fraction: float = _key(0.2, "share held out for testing when the source has no "
+                                     "test split")
+    split_seed: int = _key(0, "seed of the stratified split (fixed, so runs share a split)")
+    train_fraction: float = _key(1.0, "use this share of the training split (stratified), for "
+                                      "data-scaling experiments")
+    image_size: Optional[int] = _key(None, "side of the model's square input; null: the "
+                                           "model's own size")
+    batch_size: int = _key(128, "images per training step (per device)")
+    eval_batch_size: Optional[int] = _key(None, "images per evaluation step; null: batch_size")
+    num_workers: int = _key(0, "DataLoader worker processes (0 loads in the main process)")
+    max_image_pixels: int = _key(89_478_485, "images with more pixels are skipped as "
+                                             "decompression bombs (Pillow's own limit)")
+    verify_images: bool = _key(True, "decode every image file once when the data set is "
+                                     "built, so unusable files are listed up front; false "
+                                     "reads headers only (faster on large sets)")
+    stats_max_images: int = _key(5000, "per split, the most images decoded for channel "
+                                       "mean/std in the data report (a seeded sample)")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    mean: Union[Tuple[float, ...], str] = _key((0.5, 0.5, 0.5), "per-channel mean for "
+                                               "normalisation, or 'dataset' to compute it")
+    std: Union[Tuple[float, ...], str] = _key((0.5, 0.5, 0.5), "per-channel std, or 'dataset'")
+    interpolation: str = _key("bilinear", "resampling filter for resizing",
+                              ("nearest", "bilinear", "bicubic"))
+    random_resized_crop: bool = _key(False, "train: random crop of scale x aspect, resized")
+    crop_scale: Tuple[float, ...] = _key((0.08, 1.0), "train: area range of the random crop")
+    hflip: float = _key(0.0, "train: probability of a horizontal flip")
+    rand_augment_n: int = _key(0, "train: RandAugment operations per image (0: off)")
+    rand_augment_m: int = _key(9, "train: RandAugment magnitude, 0-10")
+    crop_pct: float = _key(1.0, "eval: resize to image_size / crop_pct, then center-crop")
+    mixup_alpha: float = _key(0.0, "batch: Mixup beta(alpha, alpha) strength (0: off)")
+    cutmix_alpha: float = _key(0.0, "batch: CutMix beta(alpha, alpha) strength (0: off)")
+    mix_prob: float = _key(1.0, "batch: probability of mixing a batch when Mixup/CutMix is on")
+    label_smoothing: float = _key(0.0, "loss: label smoothing epsilon")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: str = _key("adamw", "optimizer", ("adamw", "adam", "sgd"))
+    lr: float = _key(1e-3, "peak learning rate (after warmup)")
+    weight_decay: float = _key(0.05, "decoupled (adamw) or L2 (adam, sgd) weight decay")
+    momentum: float = _key(0.9, "sgd momentum")
+    beta1: float = _key(0.9, "adam/adamw beta1")
+    beta2: float = _key(0.999, "adam/adamw beta2")
+    grad_clip: Optional[float] = _key(None, "clip gradients to this global norm; null: off")
+    schedule: str = _key("cosine", "learning-rate decay after warmup",
+                         ("cosine", "linear", "step", "constant"))
+    warmup_epochs: float = _key(0.0, "linear warmup length in epochs")
+    warmup_steps: int = _key(0, "linear warmup length in steps (wins over warmup_epochs)")
+    min_lr: float = _key(0.0, "cosine/linear: learning rate at the end")
+    step_epochs: int = _key(30, "step: decay every this many epochs")
+    step_gamma: float = _key(0.1, "step: decay factor")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = _key(30, "passes over the training split")
+    accum_steps: int = _key(1, "gradient accumulation: optimizer step every N batches")
+    amp: str = _key("off", "mixed precision on GPU", ("off", "fp16", "bf16"))
+    ema_decay: Optional[float] = _key(None, "keep an exponential moving average of the "
+                                            "weights (e.g. 0.9999); null: off")
+    seed: int = _key(42, "seed of weights, shuffling and augmentation")
+    eval_every: int = _key(1, "evaluate on val every N epochs (and after the last)")
+    log_every: int = _key(10, "log training scalars every N steps")
+    resume: Optional[str] = _key(None, "checkpoint (or run folder) to resume from")
+    device: str = _key("auto", "where to train", ("auto", "cpu", "gpu"))
+    num_threads: int = _key(0, "CPU threads for Paddle's math (0: all cores)")
+    keep_checkpoints: int = _key(2, "epoch checkpoints kept besides best and last")
+    compare_with: Tuple[str, ...] = _key((), "earlier run folders to draw in the comparison "
+                                             "plot")
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    dir: str = _key("output", "folder that holds the run folders")
+    run_name: Optional[str] = _key(None, "run folder name; null: <config name>-<date-time>")
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    name: str = "default"  # the config file's stem, used to name runs
+
+    def to_dict(self) -> dict:
+        """Return the config as plain YAML-ready data (lists, not tuples); `name` left out."""
+        return {section.name: _plain(dataclasses.asdict(getattr(self, section.name)))
+                for section in dataclasses.fields(self) if section.name != "name"}
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+SECTIONS = {name: hint for name, hint in typing.get_type_hints(Config).items() if name != "name"}
+
+
+def all_keys():
+    """Every valid `section.key`, in declaration order."""
+    return [f"{section}.{f.name}" for section, cls in SECTIONS.items()
+            for f in dataclasses.fields(cls)]
+
+
+# --- YAML with the YAML 1.2 scalars people expect -------------------------------------------
+class _YamlLoader(yaml.SafeLoader):
+    """SafeLoader where `1e-3` is a float (PyYAML 1.1 reads a string) and only true/false are
+    booleans (PyYAML reads `on`, `off`, `yes`, `no` as booleans)."""
+
+
+_REPLACED = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:float", "tag:yaml.org,2002:int"}
+_YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _REPLACED]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_YamlLoader.add_implicit_resolver("tag:yaml.org,2002:bool",
+                                  re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                  list("tTfF"))
+_YamlLoader.add_implicit_resolver("tag:yaml.org,2002:int",
+                                  re.compile(r"^[-+]?(?:0|[1-9][0-9_]*)$"), list("-+0123456789"))
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?[0-9][0-9_]*(?:\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+)
+                  |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                  |[-+]?\.(?:inf|Inf|INF)
+                  |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def parse_yaml(text: str, source: str = "<text>"):
+    """Parse YAML text with YAML 1.2 scalars; a syntax error names the source."""
+    try:
+        return yaml.load(text, Loader=_YamlLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{source} is not valid YAML{where}",
+                          f"fix the syntax ({getattr(error, 'problem', error)})") from None
+
+
+# --- validation -------------------------------------------------------------------------------
+def _type_name(hint) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Union:
+        return " or ".join("null" if a is type(None) else _type_name(a) for a in args)
+    if origin in (tuple, list):
+        return f"a list of {_PLURALS[args[0]]}"
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[hint]
+
+
+_PLURALS = {int: "integers", float: "numbers", bool: "booleans", str: "strings"}
+
+
+def _coerce(value, hint):
+    """Return `value` as `hint` requires, or raise TypeError."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Union:
+        for option in args:
+            if option is type(None):
+                if value is None:
+                    return None
+                continue
+            try:
+                return _coerce(value, option)
+            except TypeError:
+                pass
+        raise TypeError
+    if origin in (tuple, list):
+        if isinstance(value, str) and args[0] is str:
+            value = [value]  # -o train.compare_with=output/run1 means a list of one
+        if not isinstance(value, (list, tuple)):
+            raise TypeError
+        return tuple(_coerce(item, args[0]) for item in value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+    raise TypeError
+
+
+def _closest_key(key: str) -> str:
+    keys = all_keys() + list(SECTIONS)
+    close = difflib.get_close_matches(key, keys, n=1, cutoff=0.5)
+    return f"did you mean '{close[0]}'?" if close else "see docs/configs.md for the valid keys"
+
+
+def _build_section(section: str, values: dict, origins: dict):
+    cls = SECTIONS[section]
+    hints = typing.get_type_hints(cls)
+    fields_ = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for name, value in values.items():
+        key = f"{section}.{name}"
+        where = origins.get(key, "")
+        if name not in fields_:
+            raise ConfigError(f"unknown key '{key}'{where}", _closest_key(key))
+        try:
+            kwargs[name] = _coerce(value, hints[name])
+        except TypeError:
+            raise ConfigError(f"{key} must be {_type_name(hints[name])}, got {value!r}{where}",
+                              f"for example -o {key}={_example(fields_[name])}") from None
+        choices = fields_[name].metadata.get("choices")
+        if choices and kwargs[name] is not None and kwargs[name] not in choices:
+            raise ConfigError(f"{key} must be one of {', '.join(choices)}, got {value!r}{where}",
+                              _choice_hint(kwargs[name], choices))
+    return cls(**kwargs)
+
+
+def _example(key_field) -> str:
+    default = (key_field.default if key_field.default is not dataclasses.MISSING
+               else key_field.default_factory())
+    return yaml.safe_dump(_plain(default), default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def _choice_hint(value, choices) -> str:
+    close = difflib.get_close_matches(str(value), choices, n=1)
+    return f"did you mean '{close[0]}'?" if close else f"choose one of {', '.join(choices)}"
+
+
+def parse_override(text: str):
+    """Split `section.key=value` on the first '=' and parse the value as a YAML scalar or list.
+
+    Returns:
+        (section, key, value)
+    """
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' has no '='", "write it as -o section.key=value")
+    dotted, raw = text.split("=", 1)
+    dotted = dotted.strip()
+    if dotted.count(".") != 1:
+        raise ConfigError(f"override key '{dotted}' must be section.key", _closest_key(dotted))
+    section, name = dotted.split(".")
+    value = parse_yaml(raw, source=f"-o {text}") if raw.strip() else None
+    if isinstance(value, dict):
+        raise ConfigError(f"-o {text} sets a mapping", "set one key at a time")
+    return section, name, value
+
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
+
+
+def load_default_config(overrides: Iterable[str] = ()) -> Config:
+    """The config the tools use without -c: configs/default.yaml, the CPU-sized digits run."""
+    if not DEFAULT_CONFIG.is_file():
+        raise ConfigError(f"the default config {DEFAULT_CONFIG} is missing",
+                          "pass a config with -c FILE")
+    return load_config(DEFAULT_CONFIG, overrides)
+
+
+def load_config(path: Optional[Union[str, Path]] = None, overrides: Iterable[str] = ()) -> Config:
+    """Load a config: dataclass defaults <- YAML file `path` <- `overrides` ("a.b=value").
+
+    Without `path` only the built-in defaults apply (neutral: no augmentation); the tools use
+    `load_default_config` instead.
+
+    Raises:
+        ConfigError: for a missing file, invalid YAML, an unknown key, a wrong type or an
+            impossible value, naming the key, what it expects and the closest valid key.
+    """
+    raw, origins = {}, {}
+    name = "default"
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file '{path}' does not exist",
+                              "give a YAML file, e.g. -c configs/default.yaml")
+        name = path.stem
+        raw = parse_yaml(path.read_text(encoding="utf-8"), source=str(path)) or {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path} must hold a mapping of sections",
+                              f"start it with one of: {', '.join(SECTIONS)}")
+        for section, values in raw.items():
+            if section not in SECTIONS:
+                raise ConfigError(f"unknown section '{section}' in {path}",
+                                  _closest_key(str(section)))
+            if not isinstance(values, dict):
+                raise ConfigError(f"section '{section}' in {path} must be a mapping of keys",
+                                  f"indent its keys under '{section}:'")
+            origins.update({f"{section}.{key}": f" in {path}" for key in values})
+        raw = {section: dict(values) for section, values in raw.items()}
+    for text in overrides:
+        section, key, value = parse_override(text)
+        if section not in SECTIONS:
+            raise ConfigError(f"unknown key '{section}.{key}' in -o {text}",
+                              _closest_key(f"{section}.{key}"))
+        raw.setdefault(section, {})[key] = value
+        origins[f"{section}.{key}"] = f" in -o {text}"
+    sections = {section: _build_section(section, raw.get(section, {}), origins)
+                for section in SECTIONS}
+    config = Config(name=name, **sections)
+    check_config(config)
+    return config
+
+
+def check_config(config: Config):
+    """Refuse values that are each well-typed but impossible together."""
+    data, optim, train, augment = config.data, config.optim, config.train, config.augment
+    _require(0 <= data.val_fraction < 1 and 0 <= data.test_fraction < 1
+             and data.val_fraction + data.test_fraction < 1,
+             f"data.val_fraction ({data.val_fraction}) + data.test_fraction "
+             f"({data.test_fraction}) must leave some images for training",
+             "keep both in [0, 1) with a sum below 1")
+    _require(0 < data.train_fraction <= 1, f"data.train_fraction must be in (0, 1], got "
+             f"{data.train_fraction}", "use 1.0 for the whole training split")
+    for key in ("batch_size", "max_image_pixels", "stats_max_images"):
+        _require(getattr(data, key) >= 1, f"data.{key} must be at least 1")
+    _require(data.num_workers >= 0, "data.num_workers must be 0 or more")
+    _require(data.image_size is None or data.image_size >= 1, "data.image_size must be positive")
+    for key in ("epochs", "accum_steps", "eval_every", "log_every"):
+        _require(getattr(train, key) >= 1, f"train.{key} must be at least 1, got "
+                 f"{getattr(train, key)}")
+    _require(optim.lr > 0, f"optim.lr must be positive, got {optim.lr}")
+    _require(train.ema_decay is None or 0 < train.ema_decay < 1,
+             f"train.ema_decay must be in (0, 1), got {train.ema_decay}", "e.g. 0.9999, or null")
+    for key in ("mean", "std"):
+        value = getattr(augment, key)
+        _require(value == "dataset" or (isinstance(value, tuple) and len(value) in (1, 3)),
+                 f"augment.{key} must be 1 or 3 numbers or 'dataset', got {value!r}")
+    _require(len(augment.crop_scale) == 2 and 0 < augment.crop_scale[0] <= augment.crop_scale[1] <= 1,
+             f"augment.crop_scale must be [min, max] within (0, 1], got {list(augment.crop_scale)}")
+    _require(augment.std == "dataset" or min(augment.std) > 0,
+             f"augment.std must be positive, got {list(augment.std)}")
+    _require(optim.schedule != "step" or 0 < optim.step_gamma < 1,
+             f"optim.step_gamma must be in (0, 1), got {optim.step_gamma}")
+    _require(0 < augment.crop_pct <= 1, f"augment.crop_pct must be in (0, 1], got "
+             f"{augment.crop_pct}")
+    _require(0 <= augment.label_smoothing < 1, "augment.label_smoothing must be in [0, 1)")
+
+
+def _require(condition: bool, message: str, hint: str = ""):
+    if not condition:
+        raise ConfigError(message, hint)
+
+
+def save_config(config: Config, path: Union[str, Path]):
+    """Write the resolved config as YAML that `load_config` reads back to an equal Config."""
+    text = f"# resolved config of this run (from '{config.name}')\n"
+    text += yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=None)
+    Path(path).write_text(text, encoding="utf-8")

@@ -1,0 +1,1 @@
+"""Putting the pieces together: builders from config, the training loop, evaluation."""

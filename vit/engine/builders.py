@@ -1,0 +1,32 @@
+"""Builders: a `Config` section in, a ready object out (model arguments, model, optimizer)."""
+
+from typing import Optional
+
+from ..config import Config
+from ..models import create_model, model_args
+from ..models.layers import to_2tuple
+
+
+def model_kwargs_from_config(config: Config, num_classes: Optional[int] = None) -> dict:
+    """Constructor overrides for `config.model.name` from the config and the data's classes."""
+    kwargs = dict(drop_rate=config.model.drop_rate, attn_drop_rate=config.model.attn_drop_rate,
+                  drop_path_rate=config.model.drop_path_rate, zero_head=config.model.zero_head)
+    if config.data.image_size:
+        kwargs["img_size"] = config.data.image_size
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    model_args(config.model.name, **kwargs)  # fails early, naming an unknown model
+    return kwargs
+
+
+def build_model(config: Config, num_classes: int):
+    """The configured model with a head for `num_classes` classes."""
+    return create_model(config.model.name, **model_kwargs_from_config(config, num_classes))
+
+
+def resolve_image_size(config: Config) -> int:
+    """Side of the model's square input: `data.image_size`, else the model's own size."""
+    if config.data.image_size:
+        return config.data.image_size
+    height, width = to_2tuple(model_args(config.model.name)["img_size"])
+    return height

@@ -1,0 +1,66 @@
+"""Comparing runs: their curves overlaid in one figure and a table of final numbers."""
+
+import csv
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+from ..errors import VitError
+from ..viz import save_figure
+from ..viz.training_figures import plot_comparison
+from .run_log import load_metrics
+
+COLUMNS = ("run", "epochs", "best_val_top1", "best_epoch", "final_train_loss", "final_val_loss",
+           "test_top1")
+
+
+def summarize_run(name: str, metrics: dict) -> dict:
+    """One table row: the final and best numbers of a run."""
+    history = metrics.get("history") or []
+    last = history[-1] if history else {}
+    val_losses = [r["val_loss"] for r in history if r.get("val_loss") is not None]
+    return {"run": name, "epochs": last.get("epoch"), "best_val_top1": metrics.get("best_val_top1"),
+            "best_epoch": metrics.get("best_epoch"), "final_train_loss": last.get("train_loss"),
+            "final_val_loss": val_losses[-1] if val_losses else None,
+            "test_top1": (metrics.get("test") or {}).get("top1")}
+
+
+def _run_names(run_dirs: Sequence[Path]) -> List[str]:
+    """Folder names, made unique with their parent where two runs share a name."""
+    names = [path.name for path in run_dirs]
+    return [f"{path.parent.name}/{path.name}" if names.count(path.name) > 1 else path.name
+            for path in run_dirs]
+
+
+def compare_runs(run_dirs: Sequence, output_dir) -> Dict[str, object]:
+    """Overlay the loss and accuracy curves of `run_dirs` and tabulate their final numbers.
+
+    Returns:
+        dict with `figure` (PNG path), `table` (CSV path) and `rows` (list of dicts).
+    """
+    run_dirs = [Path(p) for p in run_dirs]
+    if len(run_dirs) < 1:
+        raise VitError("no runs to compare", "give one or more run folders")
+    runs = {name: load_metrics(path) for name, path in zip(_run_names(run_dirs), run_dirs)}
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    figure = save_figure(plot_comparison(runs), output_dir / "comparison.png")
+    rows = [summarize_run(name, metrics) for name, metrics in runs.items()]
+    table = output_dir / "comparison.csv"
+    with open(table, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return {"figure": figure, "table": table, "rows": rows}
+
+
+def format_rows(rows: List[dict]) -> str:
+    """The comparison table for the terminal."""
+    def cell(value):
+        if value is None:
+            return "-"
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    table = [list(COLUMNS)] + [[cell(row[c]) for c in COLUMNS] for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
+    return "\n".join("  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip()
+                     for line in table)

@@ -1,0 +1,58 @@
+"""The dataset report of a run: stats.json, the table, and the data figures."""
+
+import logging
+from pathlib import Path
+from typing import Dict
+
+from ..data.builder import PreparedData
+from ..data.stats import save_stats
+from ..viz import save_figure
+from ..viz.data_figures import (plot_class_histogram, plot_image_sizes, plot_samples,
+                                sample_indices)
+
+log = logging.getLogger(__name__)
+
+SAMPLES_PER_CLASS = 6
+
+
+def write_data_report(data: PreparedData, run_dir, seed: int = 0) -> Dict[str, Path]:
+    """Write `stats.json` and the data figures into `run_dir`; return their paths by name.
+
+    Figures: `figures/data_class_histogram.png`, `figures/data_image_sizes.png`,
+    `figures/data_samples.png` (raw) and `figures/data_samples_preprocessed.png` (the same
+    images through the training pipeline, as the model sees them).
+    """
+    run_dir = Path(run_dir)
+    figures = run_dir / "figures"
+    paths = {"stats": save_stats(data.stats, run_dir / "stats.json")}
+    paths["class_histogram"] = save_figure(plot_class_histogram(data.stats),
+                                           figures / "data_class_histogram.png")
+    sizes = {split: data.split(split).sizes_and_formats()[0] for split in ("train", "val", "test")}
+    paths["image_sizes"] = save_figure(plot_image_sizes(sizes, data.stats["source"]),
+                                       figures / "data_image_sizes.png")
+    chosen = sample_indices(data.train, SAMPLES_PER_CLASS, seed)
+    paths["samples"] = save_figure(
+        plot_samples(data.train, chosen, "Training images as stored"),
+        figures / "data_samples.png")
+    paths["samples_preprocessed"] = save_figure(
+        plot_samples(data.train, chosen, f"After the training pipeline ({data.image_size}x"
+                     f"{data.image_size}, normalisation undone)", data.train.transform,
+                     data.mean, data.std),
+        figures / "data_samples_preprocessed.png")
+    return paths
+
+
+def describe_data(config, progress=None):
+    """`tools/train.py --stats-only`: acquire the data, write the report into a new run folder.
+
+    Returns:
+        (run_dir, PreparedData, paths of the written files)
+    """
+    from ..data.builder import prepare_data
+    from .builders import resolve_image_size
+    from .run_dir import create_run_dir
+
+    data = prepare_data(config, resolve_image_size(config), progress)
+    run_dir = create_run_dir(config)
+    paths = write_data_report(data, run_dir, config.data.split_seed)
+    return run_dir, data, paths

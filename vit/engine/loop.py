@@ -1,0 +1,184 @@
+"""The two functions of training: `train_one_epoch` and `evaluate` (DeiT's engine, in Paddle).
+
+`train_one_epoch` owns no state between calls: the caller passes the position (`LoopState`) and
+gets it back advanced, which is what makes exact resume and interruption simple.
+"""
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable, Optional
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+from tqdm import tqdm
+
+from ..data.mixing import Mixing, mix_batch, soft_cross_entropy
+from ..errors import VitError
+from .runtime import step_seed
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLoss(VitError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class LoopState:
+    """Where training stands: the epoch, batches done in it, optimizer steps so far, and the
+    running sums of this epoch's loss."""
+
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    global_step: int = 0
+    loss_sum: float = 0.0
+    loss_count: int = 0
+    images: int = 0
+    skipped: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class StepControl:
+    """What the loop needs besides model and data."""
+
+    seed: int
+    mixing: Mixing
+    accum_steps: int = 1
+    log_every: int = 10
+    amp_dtype: Optional[str] = None  # "float16" / "bfloat16" on GPU, None for float32
+    scaler: Optional[paddle.amp.GradScaler] = None
+    ema: Optional[object] = None
+    on_step: Optional[Callable[[int, float, float], None]] = None  # (global_step, loss, lr)
+    should_stop: Callable[[], bool] = lambda: False
+    show_progress: bool = True
+    progress: Optional[Callable[[str, int, int], None]] = None
+
+
+def train_one_epoch(model, loader, optimizer, scheduler, state: LoopState, control: StepControl,
+                    num_epochs: int) -> bool:
+    """Train on the batches `loader` yields (the rest of epoch `state.epoch`), advancing `state`.
+
+    Returns:
+        True when the epoch finished, False when `control.should_stop()` asked to stop (checked
+        after each optimizer step, so the state is always at a step boundary).
+
+    Raises:
+        NonFiniteLoss: the loss became NaN or infinite; the message names epoch and step.
+    """
+    model.train()
+    total_batches = state.batch_in_epoch + len(loader)
+    bar = tqdm(total=total_batches, initial=state.batch_in_epoch, leave=False, dynamic_ncols=True,
+               desc=f"epoch {state.epoch + 1}/{num_epochs}", disable=not control.show_progress)
+    started, images_at_start = time.perf_counter(), state.images
+    window = []  # losses of the batches since the last logged step
+    try:
+        for batch in loader:
+            index = state.batch_in_epoch
+            images, labels = batch["images"], batch["labels"]
+            state.skipped += len(batch["skipped"])
+            if images.shape[0] > 0:
+                window.append(_forward_backward(model, images, labels, state, control, index))
+            last = index + 1 == total_batches
+            state.batch_in_epoch += 1
+            if state.batch_in_epoch % control.accum_steps == 0 or last:
+                lr = optimizer.get_lr()
+                _optimizer_step(optimizer, control)
+                scheduler.step()
+                state.global_step += 1
+                if control.ema is not None:
+                    control.ema.update(model)
+                if control.on_step and state.global_step % control.log_every == 0 and window:
+                    control.on_step(state.global_step, float(np.mean(window)), lr)
+                    window = []
+                if control.should_stop() and not last:
+                    return False
+            rate = (state.images - images_at_start) / max(time.perf_counter() - started, 1e-9)
+            bar.set_postfix(loss=f"{state.loss_sum / max(state.loss_count, 1):.4f}",
+                            img_s=f"{rate:.0f}")
+            bar.update(1)
+            if control.progress:
+                control.progress(f"epoch {state.epoch + 1}/{num_epochs}", state.batch_in_epoch,
+                                 total_batches)
+    finally:
+        bar.close()
+    return True
+
+
+def _forward_backward(model, images, labels, state: LoopState, control: StepControl, index: int):
+    paddle.seed(step_seed(control.seed, state.epoch, index))
+    rng = np.random.default_rng(step_seed(control.seed, state.epoch, index))
+    images, targets = mix_batch(images, labels, control.mixing, rng)
+    with paddle.amp.auto_cast(enable=control.amp_dtype is not None,
+                              dtype=control.amp_dtype or "float16"):
+        logits = model(images)
+    loss = soft_cross_entropy(logits.astype("float32"), targets)
+    value = float(loss.item())
+    if not math.isfinite(value):
+        raise NonFiniteLoss(f"the loss became {value} at epoch {state.epoch + 1}, step "
+                            f"{state.global_step + 1}", "lower optim.lr, set optim.grad_clip, "
+                            "or resume from the last checkpoint")
+    scaled = loss / control.accum_steps
+    if control.scaler is not None:
+        scaled = control.scaler.scale(scaled)
+    scaled.backward()
+    batch_size = images.shape[0]
+    state.loss_sum += value * batch_size
+    state.loss_count += batch_size
+    state.images += batch_size
+    return value
+
+
+def _optimizer_step(optimizer, control: StepControl):
+    if control.scaler is not None:
+        control.scaler.step(optimizer)
+        control.scaler.update()
+    else:
+        optimizer.step()
+    optimizer.clear_grad()
+
+
+@paddle.no_grad()
+def evaluate(model, loader, num_classes: int, keep_outputs: bool = False,
+             distributed: bool = False) -> dict:
+    """Loss, top-1 and top-5 accuracy over the batches of `loader`.
+
+    Returns:
+        dict with `loss`, `top1`, `top5`, `num_samples`, `skipped`; with `keep_outputs` also
+        `logits` [N, K] and `labels` [N] as NumPy arrays (this rank's share).
+    """
+    model.eval()
+    k = min(5, num_classes)
+    totals = np.zeros(4)  # loss sum, top-1 hits, top-k hits, samples
+    skipped = 0
+    all_logits, all_labels = [], []
+    for batch in loader:
+        skipped += len(batch["skipped"])
+        images, labels = batch["images"], batch["labels"]
+        if images.shape[0] == 0:
+            continue
+        logits = model(images).astype("float32")
+        loss = F.cross_entropy(logits, labels.astype("int64").unsqueeze(-1), reduction="sum")
+        top = paddle.topk(logits, k, axis=-1)[1].numpy()
+        truth = labels.numpy().reshape(-1, 1)
+        totals += [float(loss.item()), (top[:, :1] == truth).sum(), (top == truth).any(1).sum(),
+                   len(truth)]
+        if keep_outputs:
+            all_logits.append(logits.numpy())
+            all_labels.append(truth[:, 0])
+    if distributed:
+        reduced = paddle.to_tensor(totals.astype("float64"))
+        paddle.distributed.all_reduce(reduced)
+        totals = reduced.numpy()
+    count = max(totals[3], 1)
+    result = {"loss": totals[0] / count, "top1": totals[1] / count, "top5": totals[2] / count,
+              "num_samples": int(totals[3]), "skipped": skipped}
+    if keep_outputs:
+        result["logits"] = np.concatenate(all_logits) if all_logits else np.zeros((0, num_classes))
+        result["labels"] = np.concatenate(all_labels) if all_labels else np.zeros((0,), np.int64)
+    return result

@@ -1,0 +1,105 @@
+"""A run's record: VisualDL scalars for the live dashboard, and `metrics.json` for everything
+that reads a run afterwards (figures, comparisons, tests). This class is the only writer of
+both, so they cannot disagree."""
+
+import json
+import logging
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..serialization import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+
+class RunLog:
+    """Scalars of one run. On ranks other than 0 every method does nothing.
+
+    Args:
+        run_dir: the run folder; VisualDL writes to `run_dir/vdl`.
+        enabled: False on non-main ranks.
+        metrics: an earlier `metrics.json` content to continue (resume).
+    """
+
+    def __init__(self, run_dir, enabled: bool = True, metrics: Optional[dict] = None):
+        self.run_dir = Path(run_dir)
+        self.enabled = enabled
+        self.metrics = metrics or {"history": [], "steps": [], "best_val_top1": None,
+                                   "best_epoch": None}
+        self.writer = None
+        if enabled:
+            from visualdl import LogWriter
+
+            self.writer = LogWriter(logdir=str(self.vdl_dir))
+
+    @property
+    def vdl_dir(self) -> Path:
+        return self.run_dir / "vdl"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.run_dir / "metrics.json"
+
+    def step(self, global_step: int, loss: float, lr: float):
+        """Training loss and learning rate after optimizer step `global_step`."""
+        if not self.enabled:
+            return
+        self.writer.add_scalar("train/loss", loss, global_step)
+        self.writer.add_scalar("train/lr", lr, global_step)
+        self.metrics["steps"].append([global_step, round(float(loss), 6), float(lr)])
+
+    def epoch(self, record: dict):
+        """One epoch's summary: `epoch`, `train_loss`, `val_loss`, `val_top1`, `val_top5`, `lr`,
+        `seconds`, `images_per_s`, `global_step`; updates the best val top-1."""
+        if not self.enabled:
+            return
+        step = record["global_step"]
+        for key, tag in (("val_loss", "val/loss"), ("val_top1", "val/top1"),
+                         ("val_top5", "val/top5"), ("train_loss", "train/epoch_loss"),
+                         ("images_per_s", "train/images_per_s")):
+            if record.get(key) is not None:
+                self.writer.add_scalar(tag, record[key], step)
+        self.metrics["history"].append(record)
+        top1 = record.get("val_top1")
+        if top1 is not None and (self.metrics["best_val_top1"] is None
+                                 or top1 > self.metrics["best_val_top1"]):
+            self.metrics["best_val_top1"] = top1
+            self.metrics["best_epoch"] = record["epoch"]
+        self.write()
+
+    def image(self, tag: str, path, step: int = 0):
+        """Show a PNG (a data figure) in VisualDL's image tab."""
+        if not self.enabled:
+            return
+        from PIL import Image
+
+        with Image.open(path) as picture:
+            self.writer.add_image(tag, np.asarray(picture.convert("RGB")), step)
+
+    def set(self, key: str, value):
+        if self.enabled:
+            self.metrics[key] = value
+            self.write()
+
+    def write(self):
+        if self.enabled:
+            write_text_atomic(self.metrics_path, json.dumps(self.metrics, indent=1) + "\n")
+            if self.writer is not None:
+                self.writer.flush()
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def load_metrics(run_dir) -> dict:
+    """The `metrics.json` of a finished or running run."""
+    path = Path(run_dir) / "metrics.json"
+    if not path.is_file():
+        from ..errors import VitError
+
+        raise VitError(f"{path} does not exist", "give a run folder written by tools/train.py")
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,71 @@
+"""Which images go into which batch, reproducibly: the order depends only on (seed, epoch).
+
+Each index is handed to the dataset together with its own seed, so augmentation of an image is a
+function of (seed, epoch, index) alone: the same with any number of workers, and the same when a
+run resumes in the middle of an epoch. Under data parallelism each rank takes every
+world_size-th batch position of the same permutation (Paddle's DistributedBatchSampler scheme).
+"""
+
+import numpy as np
+import paddle
+
+
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """A 32-bit seed for augmenting image `index` in `epoch`."""
+    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
+
+
+class EpochBatchSampler(paddle.io.BatchSampler):
+    """Batches of (index, sample seed) pairs in a seeded order.
+
+    Args:
+        num_samples: images in the split.
+        batch_size: images per batch on this rank.
+        shuffle: permute the order each epoch (training) or keep it (evaluation).
+        seed: the run's seed.
+        rank, world_size: this process's share under data parallelism.
+        drop_last: leave out a last, smaller batch.
+    """
+
+    def __init__(self, num_samples: int, batch_size: int, shuffle: bool, seed: int = 0,
+                 rank: int = 0, world_size: int = 1, drop_last: bool = False):
+        self.num_samples = num_samples
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.drop_last = drop_last
+        self.epoch = 0
+        self.start_batch = 0
+
+    def set_epoch(self, epoch: int, start_batch: int = 0):
+        """Use the order of `epoch`, skipping the first `start_batch` batches (resume)."""
+        self.epoch = epoch
+        self.start_batch = start_batch
+
+    def _order(self) -> np.ndarray:
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(self.num_samples)
+        else:
+            order = np.arange(self.num_samples)
+        if self.world_size > 1:
+            # every rank gets the same number of images: pad by wrapping around (training) or
+            # take a strided share without padding (evaluation, so nothing is counted twice)
+            if self.shuffle:
+                total = -(-self.num_samples // self.world_size) * self.world_size
+                order = np.resize(order, total)
+            order = order[self.rank::self.world_size]
+        return order
+
+    def _batches(self):
+        order = self._order()
+        stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
+        return [order[i:i + self.batch_size] for i in range(0, stop, self.batch_size)]
+
+    def __iter__(self):
+        for batch in self._batches()[self.start_batch:]:
+            yield [(int(i), sample_seed(self.seed, self.epoch, int(i))) for i in batch]
+
+    def __len__(self):
+        return len(self._batches()) - self.start_batch

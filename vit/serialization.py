@@ -1,0 +1,102 @@
+"""Saving and safely loading Paddle's `.pdparams` / `.pdopt` files.
+
+Both are pickles, and unpickling an arbitrary file runs whatever code it names. `safe_load`
+reads them with an unpickler that resolves only what `paddle.save` writes for tensors (NumPy's
+array reconstruction) and plain containers; any other global is refused with one line before
+anything in the file runs. `save` writes through a temporary file and a rename, so a killed
+process never leaves a half-written file under the real name.
+"""
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CheckpointError
+
+# (module, name) pairs a paddle.save file may name; all build data, none runs code.
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("builtins", "tuple"), ("builtins", "list"), ("builtins", "dict"), ("builtins", "set"),
+    ("builtins", "frozenset"), ("builtins", "bytearray"), ("builtins", "complex"),
+    ("collections", "OrderedDict"),
+}
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    def __init__(self, handle, path):
+        super().__init__(handle)
+        self.path = path
+
+    def find_class(self, module, name):
+        # numpy.dtypes holds the dtype classes NumPy 2 may name for an array's element type
+        if (module, name) in _ALLOWED_GLOBALS or module == "numpy.dtypes":
+            return super().find_class(module, name)
+        raise CheckpointError(f"{self.path} asks to run {module}.{name} while loading; refused "
+                              "(a weights file holds only tensors, numbers, strings, lists and "
+                              "dicts)", "load only files from sources you trust, or convert "
+                              "them to .safetensors")
+
+
+def safe_load(path):
+    """Load a `.pdparams` / `.pdopt` file as NumPy arrays, numbers, strings, lists and dicts.
+
+    Tensors that `paddle.save` stored as (name, array) pairs come back as arrays.
+
+    Raises:
+        CheckpointError: the file is missing, is not a pickle, or names anything but data.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint '{path}' does not exist", "check the path")
+    try:
+        with open(path, "rb") as handle:
+            data = _SafeUnpickler(handle, path).load()
+    except CheckpointError:
+        raise
+    except Exception as error:  # truncated or foreign files fail in many ways inside pickle
+        raise CheckpointError(f"cannot read {path} ({type(error).__name__}: {error})",
+                              "the file is damaged or not a Paddle weights file") from None
+    return _arrays(data)
+
+
+def _arrays(value):
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str) \
+            and isinstance(value[1], np.ndarray):
+        return value[1]  # paddle.save's reduced Tensor
+    if isinstance(value, dict):
+        return {key: _arrays(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_arrays(item) for item in value]
+    return value
+
+
+def save(obj, path):
+    """`paddle.save(obj, path)` through a temporary file and an atomic rename."""
+    import paddle
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        paddle.save(obj, str(temporary))
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def write_text_atomic(path, text: str):
+    """Write a text file through a temporary file and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path

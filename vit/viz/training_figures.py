@@ -1,0 +1,80 @@
+"""Training figures from `metrics.json`: the loss plot, accuracy curves, and run comparisons."""
+
+from typing import Dict
+
+import numpy as np
+from matplotlib.figure import Figure
+
+
+def smooth(values, weight: float = 0.8) -> np.ndarray:
+    """Exponential moving average with bias correction (TensorBoard/VisualDL-style smoothing)."""
+    smoothed, average = [], 0.0
+    for count, value in enumerate(values, start=1):
+        average = weight * average + (1 - weight) * value
+        smoothed.append(average / (1 - weight ** count))
+    return np.asarray(smoothed)
+
+
+def plot_training_loss(metrics: dict, title: str = "Training loss") -> Figure:
+    """Train loss per logged step (raw and smoothed) and val loss at the end of each epoch."""
+    figure = Figure(figsize=(7.5, 4.2))
+    axes = figure.add_subplot()
+    steps = np.asarray(metrics.get("steps") or [[0, np.nan, 0]], dtype=float)
+    axes.plot(steps[:, 0], steps[:, 1], color="tab:blue", alpha=0.25, linewidth=1,
+              label="train loss (per step)")
+    axes.plot(steps[:, 0], smooth(steps[:, 1]), color="tab:blue", linewidth=2,
+              label="train loss (smoothed)")
+    val = [(r["global_step"], r["val_loss"]) for r in metrics["history"] if r.get("val_loss") is not None]
+    if val:
+        axes.plot(*zip(*val), "o-", color="tab:orange", linewidth=2, label="val loss (per epoch)")
+    axes.set_xlabel("optimizer step")
+    axes.set_ylabel("cross-entropy")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend()
+    return figure
+
+
+def plot_accuracy(metrics: dict, title: str = "Validation accuracy") -> Figure:
+    """Val top-1 and top-5 per epoch, with the best top-1 marked."""
+    figure = Figure(figsize=(7.5, 4.2))
+    axes = figure.add_subplot()
+    rows = [r for r in metrics["history"] if r.get("val_top1") is not None]
+    if rows:
+        epochs = [r["epoch"] for r in rows]
+        axes.plot(epochs, [r["val_top1"] for r in rows], "o-", label="val top-1")
+        axes.plot(epochs, [r["val_top5"] for r in rows], "s--", alpha=0.7, label="val top-5")
+        best = metrics.get("best_epoch")
+        if best is not None:
+            axes.axvline(best, color="grey", linestyle=":", label=f"best top-1 {metrics['best_val_top1']:.4f}")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("accuracy")
+    axes.set_ylim(0, 1.02)
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right")
+    return figure
+
+
+def plot_comparison(runs: Dict[str, dict]) -> Figure:
+    """Overlay several runs: train and val loss per epoch, and val top-1 per epoch."""
+    figure = Figure(figsize=(12.0, 4.4))
+    loss_axes, acc_axes = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
+    colors = [f"C{i % 10}" for i in range(len(runs))]
+    for (name, metrics), color in zip(runs.items(), colors):
+        history = metrics["history"]
+        epochs = [r["epoch"] for r in history]
+        loss_axes.plot(epochs, [r["train_loss"] for r in history], "-", color=color,
+                       label=f"{name} train")
+        val = [(r["epoch"], r["val_loss"]) for r in history if r.get("val_loss") is not None]
+        if val:
+            loss_axes.plot(*zip(*val), "--", color=color, label=f"{name} val")
+        acc = [(r["epoch"], r["val_top1"]) for r in history if r.get("val_top1") is not None]
+        if acc:
+            acc_axes.plot(*zip(*acc), "o-", color=color, markersize=3, label=name)
+    loss_axes.set(xlabel="epoch", ylabel="cross-entropy", title="Loss (solid: train, dashed: val)")
+    acc_axes.set(xlabel="epoch", ylabel="val top-1", title="Validation accuracy")
+    for axes in (loss_axes, acc_axes):
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=8)
+    return figure

@@ -103,9 +103,9 @@ def test_image_that_breaks_after_the_scan_is_dropped_from_its_batch_not_replaced
     train = bundle.splits["train"]
     samples = [train[i] for i in range(len(train))]
     assert sum(isinstance(s, Skipped) for s in samples) == 1
-    batch = collate_skipping([(np.zeros((3, 2, 2)), 0) if not isinstance(s, Skipped) else s
-                              for s in samples])
-    assert len(batch["labels"]) == 1 and batch["skipped"][0].startswith(str(path))
+    batch = collate_skipping([(np.zeros((3, 2, 2)), 0, i) if not isinstance(s, Skipped) else s
+                              for i, s in enumerate(samples)])
+    assert len(batch["labels"]) == 1 and batch["skipped"][0][0] == str(path)
 
 
 def write_list_dataset(root):

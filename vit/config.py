@@ -349,18 +349,7 @@ def load_config(path: Optional[Union[str, Path]] = None, overrides: Iterable[str
                               "give a YAML file, e.g. -c configs/default.yaml")
         name = path.stem
         raw = parse_yaml(path.read_text(encoding="utf-8"), source=str(path)) or {}
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path} must hold a mapping of sections",
-                              f"start it with one of: {', '.join(SECTIONS)}")
-        for section, values in raw.items():
-            if section not in SECTIONS:
-                raise ConfigError(f"unknown section '{section}' in {path}",
-                                  _closest_key(str(section)))
-            if not isinstance(values, dict):
-                raise ConfigError(f"section '{section}' in {path} must be a mapping of keys",
-                                  f"indent its keys under '{section}:'")
-            origins.update({f"{section}.{key}": f" in {path}" for key in values})
-        raw = {section: dict(values) for section, values in raw.items()}
+        raw, origins = _sections_of(raw, f" in {path}")
     for text in overrides:
         section, key, value = parse_override(text)
         if section not in SECTIONS:
@@ -368,6 +357,32 @@ def load_config(path: Optional[Union[str, Path]] = None, overrides: Iterable[str
                               _closest_key(f"{section}.{key}"))
         raw.setdefault(section, {})[key] = value
         origins[f"{section}.{key}"] = f" in -o {text}"
+    return _build_config(raw, origins, name)
+
+
+def config_from_dict(raw: dict, name: str = "config", source: str = "a saved config") -> Config:
+    """Rebuild and validate a Config from `Config.to_dict()` data (e.g. a checkpoint's)."""
+    raw, origins = _sections_of(raw, f" in {source}")
+    return _build_config(raw, origins, name)
+
+
+def _sections_of(raw, where: str):
+    """Check the top level is a mapping of known sections; return (sections, key origins)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"the config{where} must hold a mapping of sections",
+                          f"start it with one of: {', '.join(SECTIONS)}")
+    origins = {}
+    for section, values in raw.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"unknown section '{section}'{where}", _closest_key(str(section)))
+        if not isinstance(values, dict):
+            raise ConfigError(f"section '{section}'{where} must be a mapping of keys",
+                              f"indent its keys under '{section}:'")
+        origins.update({f"{section}.{key}": where for key in values})
+    return {section: dict(values) for section, values in raw.items()}, origins
+
+
+def _build_config(raw: dict, origins: dict, name: str) -> Config:
     sections = {section: _build_section(section, raw.get(section, {}), origins)
                 for section in SECTIONS}
     config = Config(name=name, **sections)

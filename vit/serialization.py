@@ -10,6 +10,7 @@ process never leaves a half-written file under the real name.
 import os
 import pickle
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -100,3 +101,36 @@ def write_text_atomic(path, text: str):
     finally:
         temporary.unlink(missing_ok=True)
     return path
+
+
+def save_safetensors(state: dict, path, metadata: Optional[dict] = None) -> Path:
+    """Write a state dict (tensors or arrays) as `.safetensors`, with string `metadata`,
+    through a temporary file and an atomic rename. Loading it can never run code."""
+    from safetensors.numpy import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {key: np.ascontiguousarray(np.asarray(value.numpy() if hasattr(value, "numpy") else value))
+              for key, value in state.items()}
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        save_file(arrays, str(temporary), metadata={k: str(v) for k, v in (metadata or {}).items()})
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def load_safetensors(path):
+    """Read a `.safetensors` file: (name -> NumPy array, metadata dict)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"weights file '{path}' does not exist", "check the path")
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            return {key: handle.get_tensor(key) for key in handle.keys()}, dict(handle.metadata() or {})
+    except Exception as error:  # safetensors raises its own error types for damaged headers
+        raise CheckpointError(f"cannot read {path} as safetensors ({error})",
+                              "the file is damaged or not a .safetensors file") from None

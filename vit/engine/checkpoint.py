@@ -87,6 +87,8 @@ def load_checkpoint(params_path, with_training_state: bool = False):
                               "not match the hashes in its .json)",
                               "use an earlier checkpoint of the run")
     state = safe_load(params_path)
+    # paddle.save records its own name table in Layer state dicts; it is not a weight
+    state.pop("StructuredToParameterName@@", None)
     training = None
     if with_training_state:
         opt_path = params_path.with_suffix(".pdopt")

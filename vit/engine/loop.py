@@ -150,13 +150,14 @@ def evaluate(model, loader, num_classes: int, keep_outputs: bool = False,
 
     Returns:
         dict with `loss`, `top1`, `top5`, `num_samples`, `skipped`; with `keep_outputs` also
-        `logits` [N, K] and `labels` [N] as NumPy arrays (this rank's share).
+        `logits` [N, K], `labels` [N] and `kept_indices` [N] (dataset positions) as NumPy
+        arrays (this rank's share).
     """
     model.eval()
     k = min(5, num_classes)
     totals = np.zeros(4)  # loss sum, top-1 hits, top-k hits, samples
     skipped = 0
-    all_logits, all_labels = [], []
+    all_logits, all_labels, all_indices = [], [], []
     for batch in loader:
         skipped += len(batch["skipped"])
         images, labels = batch["images"], batch["labels"]
@@ -171,6 +172,7 @@ def evaluate(model, loader, num_classes: int, keep_outputs: bool = False,
         if keep_outputs:
             all_logits.append(logits.numpy())
             all_labels.append(truth[:, 0])
+            all_indices.append(batch["indices"].numpy())
     if distributed:
         reduced = paddle.to_tensor(totals.astype("float64"))
         paddle.distributed.all_reduce(reduced)
@@ -181,4 +183,6 @@ def evaluate(model, loader, num_classes: int, keep_outputs: bool = False,
     if keep_outputs:
         result["logits"] = np.concatenate(all_logits) if all_logits else np.zeros((0, num_classes))
         result["labels"] = np.concatenate(all_labels) if all_labels else np.zeros((0,), np.int64)
+        result["kept_indices"] = (np.concatenate(all_indices) if all_indices
+                                  else np.zeros((0,), np.int64))
     return result

@@ -24,8 +24,8 @@ class RunLog:
     """
 
     def __init__(self, run_dir, enabled: bool = True, metrics: Optional[dict] = None):
-        self.run_dir = Path(run_dir)
-        self.enabled = enabled
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.enabled = enabled and run_dir is not None
         self.metrics = metrics or {"history": [], "steps": [], "best_val_top1": None,
                                    "best_epoch": None}
         self.writer = None

@@ -20,6 +20,7 @@ import paddle
 from ..config import Config
 from ..data.builder import prepare_data
 from ..data.mixing import Mixing
+from ..data.stats import format_stats
 from ..errors import CheckpointError, VitError
 from ..models import create_model, model_args
 from . import checkpoint as ckpt
@@ -29,7 +30,7 @@ from .ema import ModelEma
 from .loaders import build_loader
 from .loop import LoopState, StepControl, evaluate, train_one_epoch
 from .optim import build_optimizer, build_scheduler
-from .run_dir import create_run_dir
+from .run_dir import create_run_dir, run_dir_for
 from .run_log import RunLog, load_metrics
 from .runtime import Runtime, seed_everything, setup_runtime
 
@@ -107,6 +108,8 @@ def train(config: Config, progress: Optional[Callable[[str, int, int], None]] = 
     resume_from = ckpt.find_resume_checkpoint(config.train.resume) if config.train.resume else None
     data = prepare_data(config, resolve_image_size(config), progress)
     run_dir = resume_from.parent.parent if resume_from else None
+    if runtime.is_main and run_dir is None:
+        _refuse_to_overwrite(run_dir_for(config))
     run_dir = create_run_dir(config, run_dir) if runtime.is_main else run_dir
     file_log = _log_to_file(run_dir / "train.log") if runtime.is_main else None
     try:
@@ -147,6 +150,7 @@ def _run(config, runtime: Runtime, data, run_dir, resume_from, amp_dtype, progre
                                  data.num_classes)
     run_log = RunLog(run_dir, runtime.is_main, metrics)
     if runtime.is_main and resume_from is None:
+        log.info("%s\n", format_stats(data.stats))
         for name, path in write_data_report(data, run_dir, config.data.split_seed).items():
             if name != "stats":
                 run_log.image(f"data/{name}", path)
@@ -159,7 +163,8 @@ def _run(config, runtime: Runtime, data, run_dir, resume_from, amp_dtype, progre
             log_every=config.train.log_every, amp_dtype=amp_dtype, scaler=scaler, ema=ema,
             on_step=run_log.step, should_stop=lambda: signalled() or bool(stop and stop()),
             show_progress=runtime.is_main and sys.stderr.isatty(), progress=progress)
-        _log_start(config, data, args, runtime, steps_per_epoch, state, run_dir)
+        if runtime.is_main:
+            _log_start(config, data, args, runtime, steps_per_epoch, state, run_dir)
         while state.epoch < config.train.epochs:
             epoch_started = time.perf_counter()
             train_loader.batch_sampler.set_epoch(state.epoch, state.batch_in_epoch)
@@ -180,7 +185,8 @@ def _run(config, runtime: Runtime, data, run_dir, resume_from, amp_dtype, progre
             record = _end_of_epoch(config, model, val_loader, ema, data, state, optimizer,
                                    time.perf_counter() - epoch_started, images_before, runtime)
             run_log.epoch(record)
-            _log_epoch(record, config.train.epochs)
+            if runtime.is_main:
+                _log_epoch(record, config.train.epochs)
             state = LoopState(epoch=state.epoch + 1, global_step=state.global_step,
                               images=state.images, skipped=state.skipped)
             _save_epoch(checkpoints, model, optimizer, scheduler, ema, state, run_log, meta_base,
@@ -189,6 +195,12 @@ def _run(config, runtime: Runtime, data, run_dir, resume_from, amp_dtype, progre
                 raise TrainingInterrupted(f"stopped after epoch {state.epoch}", "resume with "
                                           f"-o train.resume={run_dir}")
     return _finish(config, model, data, run_dir, run_log, runtime, started)
+
+
+def _refuse_to_overwrite(path: Path):
+    if (path / "metrics.json").exists() or (path / "checkpoints").exists():
+        raise VitError(f"{path} already holds a run", "choose another output.run_name, or "
+                       f"continue it with -o train.resume={path}")
 
 
 def _amp_dtype(amp: str, runtime: Runtime) -> Optional[str]:
@@ -256,11 +268,16 @@ def _save(folder, tag, model, optimizer, scheduler, ema, state, run_log, meta_ba
 def _end_of_epoch(config, model, val_loader, ema, data, state: LoopState, optimizer, seconds,
                   images_before, runtime) -> dict:
     epoch = state.epoch + 1
+    loss_sum, loss_count, images = state.loss_sum, state.loss_count, state.images - images_before
+    if runtime.distributed:  # every rank saw its own share: report the whole
+        totals = paddle.to_tensor([loss_sum, float(loss_count), float(images)], dtype="float64")
+        paddle.distributed.all_reduce(totals)
+        loss_sum, loss_count, images = totals.numpy().tolist()
     record = {"epoch": epoch, "global_step": state.global_step,
-              "train_loss": state.loss_sum / max(state.loss_count, 1),
+              "train_loss": loss_sum / max(loss_count, 1),
               "val_loss": None, "val_top1": None, "val_top5": None,
               "lr": float(optimizer.get_lr()), "seconds": round(seconds, 3),
-              "images_per_s": round((state.images - images_before) / max(seconds, 1e-9), 1)}
+              "images_per_s": round(images / max(seconds, 1e-9), 1)}
     if epoch % config.train.eval_every == 0 or epoch == config.train.epochs:
         own = ema.swap_into(model) if ema else None
         result = evaluate(model, val_loader, data.num_classes, distributed=runtime.distributed)

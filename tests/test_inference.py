@@ -1,0 +1,145 @@
+"""Inference and evaluation from a checkpoint alone: predictions, accuracy, per-class report,
+confusion matrix, export to Paddle Inference, and one-line errors."""
+
+import csv
+import json
+
+import numpy as np
+import paddle
+import pytest
+from PIL import Image
+
+from conftest import assert_one_line_error, run_tool, write_image
+
+QUICK = ["-o", "data.train_fraction=0.25", "-o", "data.batch_size=32", "-o", "train.epochs=3",
+         "-o", "optim.warmup_epochs=1"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("infer")
+    result = run_tool("train", *QUICK, "-o", f"output.dir={out}", "-o", "output.run_name=run")
+    assert result.returncode == 0, result.stderr
+    return out / "run"
+
+
+def test_eval_reproduces_the_trainers_test_accuracy_and_writes_the_report(trained, tmp_path):
+    result = run_tool("infer", "--weights", trained / "checkpoints" / "best.pdparams", "--eval",
+                      "--output", tmp_path)
+    assert result.returncode == 0, result.stderr
+    trainer = json.loads((trained / "metrics.json").read_text())["test"]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["top1"] == trainer["top1"] and metrics["num_samples"] == 359
+    assert {"top1", "top5", "num_samples", "per_class", "loss"} <= set(metrics)
+    with open(tmp_path / "confusion_matrix.csv", newline="") as handle:
+        rows = list(csv.reader(handle))
+    names = [str(i) for i in range(10)]
+    assert rows[0][1:] == names and [r[0] for r in rows[1:]] == names
+    counts = np.array([[int(c) for c in r[1:]] for r in rows[1:]])
+    assert counts.sum() == 359 and np.trace(counts) == round(metrics["top1"] * 359)
+    assert counts.sum(1).tolist() == [metrics["per_class"][n]["support"] for n in names]
+    for name in ("confusion_matrix.png", "mistakes.png"):
+        with Image.open(tmp_path / name) as figure:
+            assert figure.size[0] > 500
+    assert "precision" in (tmp_path / "report.txt").read_text()
+    assert "per-class report" in result.stdout and "confusion_matrix.png" in result.stdout
+
+
+def test_eval_logs_to_visualdl_when_asked(trained, tmp_path):
+    from visualdl import LogReader
+
+    result = run_tool("infer", "--weights", trained / "checkpoints" / "best.pdparams", "--eval",
+                      "--split", "val", "--output", tmp_path / "e", "--vdl-dir", tmp_path / "vdl")
+    assert result.returncode == 0, result.stderr
+    reader = LogReader(file_path=str(next((tmp_path / "vdl").glob("vdlrecords.*.log"))))
+    top1 = reader.get_data("scalar", "eval/val/top1")
+    assert abs(top1[0].value - json.loads((tmp_path / "e" / "metrics.json").read_text())["top1"]) < 1e-6
+
+
+def test_predict_images_and_folders_with_an_unreadable_file(trained, tmp_path):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    (tmp_path / "imgs").mkdir()
+    for i in range(4):
+        Image.fromarray((digits.images[i] * 255 / 16).astype("uint8")).save(tmp_path / "imgs" / f"{i}.png")
+    (tmp_path / "imgs" / "broken.jpg").write_text("not an image")
+    single = write_image(tmp_path / "one.png", "L", color=0)
+    result = run_tool("infer", "--weights", trained / "checkpoints" / "best.pdparams", "--images",
+                      tmp_path / "imgs", single, "--top-k", "3", "--output", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads((tmp_path / "out" / "predictions.json").read_text())
+    assert len(rows) == 6
+    broken = [r for r in rows if r["path"].endswith("broken.jpg")][0]
+    assert "error" in broken and "top" not in broken
+    good = [r for r in rows if "top" in r]
+    assert len(good) == 5 and all(len(r["top"]) == 3 for r in good)
+    assert all(abs(sum(p for _, p in r["top"])) <= 1.0 + 1e-6 for r in good)
+    with open(tmp_path / "out" / "predictions.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == 6 and table[0]["top1_class"] in [str(i) for i in range(10)] + [""]
+
+
+def test_exported_model_agrees_with_the_dynamic_model(trained, tmp_path):
+    from vit.config import load_config
+    from vit.data.builder import prepare_data
+    from vit.engine.export import InferenceModel, export_inference_model
+    from vit.engine.inference import load_for_inference
+    from vit.engine.loaders import build_loader
+
+    loaded = load_for_inference(trained / "checkpoints" / "best.pdparams")
+    result = run_tool("export", "--weights", trained / "checkpoints" / "best.pdparams",
+                      "--output", tmp_path / "export")
+    assert result.returncode == 0, result.stderr
+    static = InferenceModel(tmp_path / "export")
+    assert static.class_names == loaded.class_names
+    data = prepare_data(loaded.config, loaded.image_size)
+    test = data.test.with_transform(loaded.eval_transform())
+    dynamic_top1, static_top1 = [], []
+    for batch in build_loader(test, 100, False):
+        with paddle.no_grad():
+            dynamic = loaded.model(batch["images"]).numpy()
+        exported = static.logits(batch["images"])
+        np.testing.assert_allclose(exported, dynamic, atol=1e-4)
+        dynamic_top1 += dynamic.argmax(1).tolist()
+        static_top1 += exported.argmax(1).tolist()
+    assert len(static_top1) == 359 and static_top1 == dynamic_top1
+    assert (tmp_path / "export" / "model.safetensors").is_file()
+
+
+def test_a_config_that_does_not_fit_the_checkpoint_is_one_line(trained):
+    result = run_tool("infer", "--weights", trained / "checkpoints" / "best.pdparams", "--eval",
+                      "-o", "model.name=ViT_tiny_patch4_32")
+    assert_one_line_error(result, "does not fit the config", "ViT_tiny_patch4_16 vs ViT_tiny_patch4_32")
+
+
+def test_missing_paths_are_named(trained, tmp_path):
+    assert_one_line_error(run_tool("infer", "--weights", tmp_path / "none.pdparams", "--eval"),
+                          "none.json is missing")
+    assert_one_line_error(run_tool("infer", "--weights", trained / "checkpoints" / "best.pdparams",
+                                   "--images", tmp_path / "nowhere"), "nowhere' does not exist")
+
+
+def test_an_altered_checkpoint_is_refused(trained, tmp_path):
+    import shutil
+
+    for suffix in (".pdparams", ".json"):
+        shutil.copy(trained / "checkpoints" / f"best{suffix}", tmp_path / f"best{suffix}")
+    with open(tmp_path / "best.pdparams", "ab") as handle:
+        handle.write(b"\0")
+    assert_one_line_error(run_tool("infer", "--weights", tmp_path / "best.pdparams", "--eval"),
+                          "is incomplete or altered")
+
+
+def test_confusion_matrix_stays_readable_at_100_classes(tmp_path):
+    from vit.viz import save_figure
+    from vit.viz.eval_figures import plot_confusion_matrix
+
+    rng = np.random.default_rng(0)
+    matrix = np.diag(rng.integers(5, 20, 100)) + rng.integers(0, 2, (100, 100))
+    figure = plot_confusion_matrix(matrix, [f"class_{i:03d}" for i in range(100)])
+    counts_axes = figure.axes[0]
+    assert len(counts_axes.get_xticklabels()) == 100 and not counts_axes.texts
+    path = save_figure(figure, tmp_path / "cm.png")
+    with Image.open(path) as picture:
+        assert picture.size[0] > 2000

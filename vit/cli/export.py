@@ -1,0 +1,42 @@
+"""`python tools/export.py --weights CKPT [--output DIR]`: a Paddle Inference model."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import run_cli, setup_logging
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vit-export", description="Export a checkpoint for "
+                                     "Paddle Inference (static graph + inference.yml + safetensors).")
+    parser.add_argument("--weights", required=True, help="checkpoint .pdparams or a run folder")
+    parser.add_argument("--output", help="folder to write (default: <run>/export)")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    from ..engine.export import export_inference_model
+    from ..engine.inference import load_for_inference
+    from ..engine.runtime import configure_cpu
+
+    configure_cpu()
+    loaded = load_for_inference(args.weights)
+    output = Path(args.output) if args.output else (
+        loaded.weights.parent.parent / "export" if loaded.weights.parent.name == "checkpoints"
+        else loaded.weights.with_suffix("") / "export")
+    paths = export_inference_model(loaded, output)
+    for name, path in paths.items():
+        print(f"{name + ':':15}{path}")
+    print(f"\nrun it: python tools/infer.py --inference-model {output} --images IMAGES")
+    return 0
+
+
+def cli() -> int:
+    return run_cli(main)
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,128 @@
+"""`vit-infer` / `python tools/infer.py`: predict images, or evaluate on a split.
+
+    python tools/infer.py --weights output/<run>/checkpoints/best.pdparams --images a.jpg dir/
+    python tools/infer.py --weights output/<run>/checkpoints/best.pdparams --eval [--split test]
+    python tools/infer.py --inference-model output/<run>/export --images dir/
+"""
+
+import argparse
+import csv
+import datetime
+import json
+import sys
+from pathlib import Path
+
+from . import add_config_args, run_cli, setup_logging
+from ..errors import VitError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vit-infer", description="Predict or evaluate with a "
+                                     "trained ViT.")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--weights", help="checkpoint .pdparams (its .json beside it), or a run "
+                                          "folder (uses checkpoints/best)")
+    source.add_argument("--inference-model", metavar="DIR",
+                        help="folder written by tools/export.py (Paddle Inference)")
+    task = parser.add_mutually_exclusive_group(required=True)
+    task.add_argument("--images", nargs="+", metavar="PATH",
+                      help="image files or folders (searched recursively)")
+    task.add_argument("--eval", action="store_true", help="evaluate on a split of the data set")
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"))
+    parser.add_argument("--top-k", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--output", help="folder for the results (default: beside the "
+                                         "checkpoint's run, or output/infer-<date-time>)")
+    parser.add_argument("--vdl-dir", help="also log the evaluation to this VisualDL folder")
+    add_config_args(parser)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    from ..engine.runtime import configure_cpu
+
+    configure_cpu()
+    if args.top_k < 1 or args.batch_size < 1:
+        raise VitError("--top-k and --batch-size must be at least 1")
+    if args.inference_model:
+        return _with_inference_model(args)
+    from ..config import load_config
+    from ..engine.inference import load_for_inference
+
+    config = load_config(args.config, args.override) if args.config or args.override else None
+    loaded = load_for_inference(args.weights, config)
+    output = Path(args.output) if args.output else _default_output(loaded.weights, args)
+    if args.eval:
+        return _evaluate(loaded, args, output)
+    from ..engine.inference import predict_paths
+
+    result = predict_paths(loaded, args.images, args.top_k, args.batch_size)
+    _print_and_save_predictions(result, output)
+    return 0
+
+
+def _default_output(weights: Path, args) -> Path:
+    name = f"eval_{args.split}" if args.eval else "predictions"
+    if weights.parent.name == "checkpoints":
+        return weights.parent.parent / f"{name}_{weights.stem}"
+    return Path("output") / f"infer-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+
+
+def _evaluate(loaded, args, output: Path) -> int:
+    from ..engine.evaluation import evaluate_model
+
+    metrics = evaluate_model(loaded, args.split, output, args.vdl_dir, args.batch_size)
+    print(f"{args.split} split: top-1 {metrics['top1']:.4f}  top-5 {metrics['top5']:.4f}  "
+          f"loss {metrics['loss']:.4f}  on {metrics['num_samples']} images "
+          f"({metrics['images_per_s']:.0f} images/s)")
+    print(f"\nper-class report:\n{metrics['report']}")
+    for key, label in (("confusion_png", "confusion matrix"), ("confusion_csv", "confusion matrix (CSV)"),
+                       ("mistakes", "mistakes"), ("metrics", "metrics")):
+        print(f"{label + ':':24}{metrics['paths'][key]}")
+    return 0
+
+
+def _print_and_save_predictions(result: dict, output: Path):
+    rows = result["rows"]
+    for row in rows:
+        if "error" in row:
+            print(f"{row['path']}: ERROR {row['error']}")
+        else:
+            print(f"{row['path']}: " + ", ".join(f"{name} {p:.3f}" for name, p in row["top"]))
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "predictions.json").write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    k = max((len(r["top"]) for r in rows if "top" in r), default=0)
+    with open(output / "predictions.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", *[f"top{i}_{part}" for i in range(1, k + 1)
+                                   for part in ("class", "prob")], "error"])
+        for row in rows:
+            cells = [c for name, p in row.get("top", []) for c in (name, f"{p:.6f}")]
+            writer.writerow([row["path"], *cells, *[""] * (2 * k - len(cells)), row.get("error", "")])
+    good = sum("top" in r for r in rows)
+    print(f"\n{good} of {len(rows)} images predicted ({result['images_per_s']:.0f} images/s); "
+          f"results in {output / 'predictions.csv'} and {output / 'predictions.json'}")
+
+
+def _with_inference_model(args) -> int:
+    from ..engine.export import InferenceModel
+
+    if args.eval:
+        raise VitError("--eval works with --weights", "evaluate the checkpoint; use "
+                       "--inference-model with --images")
+    model = InferenceModel(args.inference_model)
+    result = model.predict_paths(args.images, args.top_k, args.batch_size)
+    _print_and_save_predictions(result, Path(args.output) if args.output else
+                                Path(args.inference_model) / "predictions")
+    return 0
+
+
+def cli() -> int:
+    return run_cli(main)
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

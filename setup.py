@@ -34,13 +34,17 @@ setup(
     ],
     extras_require={
         "cpu": ["paddlepaddle==3.3.1"],
-        "dev": ["pytest>=7.0"],
+        # test-only references: torch (CPU wheel) and transformers check the converters
+        "dev": ["pytest>=7.0", "torch==2.13.0", "transformers>=4.40"],
     },
     entry_points={
         "console_scripts": [
             "vit-train=vit.cli.train:cli",
             "vit-infer=vit.cli.infer:cli",
             "vit-summary=vit.cli.summary:cli",
+            "vit-export=vit.cli.export:cli",
+            "vit-convert=vit.cli.convert:cli",
+            "vit-compare=vit.cli.compare:cli",
         ],
     },
 )

@@ -12,6 +12,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_args(parser)
     parser.add_argument("--stats-only", action="store_true",
                         help="write the dataset report (stats.json, figures) and stop")
+    parser.add_argument("--pretrained", metavar="PATH",
+                        help="start from these weights (same as -o model.pretrained=PATH): "
+                             ".pdparams, .safetensors, timm .pth, HF folder or Google .npz")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debugging detail")
     return parser
 
@@ -22,8 +25,9 @@ def main(argv=None) -> int:
     from ..config import load_config, load_default_config
     from ..data.stats import format_stats
 
-    config = (load_config(args.config, args.override) if args.config
-              else load_default_config(args.override))
+    overrides = args.override + ([f"model.pretrained={args.pretrained}"] if args.pretrained else [])
+    config = (load_config(args.config, overrides) if args.config
+              else load_default_config(overrides))
     if args.stats_only:
         from ..engine.data_report import describe_data
 

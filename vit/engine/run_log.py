@@ -62,12 +62,22 @@ class RunLog:
             if record.get(key) is not None:
                 self.writer.add_scalar(tag, record[key], step)
         self.metrics["history"].append(record)
-        top1 = record.get("val_top1")
-        if top1 is not None and (self.metrics["best_val_top1"] is None
-                                 or top1 > self.metrics["best_val_top1"]):
-            self.metrics["best_val_top1"] = top1
+        if self._improves(record):
+            self.metrics["best_val_top1"] = record["val_top1"]
+            self.metrics["best_val_loss"] = record["val_loss"]
             self.metrics["best_epoch"] = record["epoch"]
         self.write()
+
+    def _improves(self, record: dict) -> bool:
+        """Higher val top-1 is better; at equal top-1 (common on small val splits, where one
+        image is a whole step) the lower val loss wins."""
+        top1, best = record.get("val_top1"), self.metrics.get("best_val_top1")
+        if top1 is None:
+            return False
+        if best is None or top1 > best:
+            return True
+        best_loss = self.metrics.get("best_val_loss")
+        return top1 == best and best_loss is not None and record["val_loss"] < best_loss
 
     def image(self, tag: str, path, step: int = 0):
         """Show a PNG (a data figure) in VisualDL's image tab."""

@@ -1,0 +1,58 @@
+"""`python tools/convert.py SRC DST [--from timm|hf|jax|paddle]`: published ViT weights into this
+project's layout, written as .safetensors (or .pdparams when DST ends so)."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import run_cli, setup_logging
+from ..errors import VitError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vit-convert", description="Convert timm, Hugging Face "
+                                     "or Google .npz ViT weights for vit-paddle.")
+    parser.add_argument("src", help="weights file (.pth/.bin/.safetensors/.npz/.pdparams) or a "
+                                    "Hugging Face model folder")
+    parser.add_argument("dst", help="output file: .safetensors (default format) or .pdparams")
+    parser.add_argument("--from", dest="fmt", choices=("timm", "hf", "jax", "paddle"),
+                        help="source layout (default: recognised from the key names)")
+    parser.add_argument("--num-heads", type=int,
+                        help="attention heads, for timm files (default: width / 64, ViT-H 16)")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    from ..models.convert import convert_state, detect_format, read_weights
+    from ..serialization import save, save_safetensors
+
+    state, meta = read_weights(args.src)
+    fmt = args.fmt or detect_format(state)
+    converted, model_args = convert_state(state, fmt, meta, args.num_heads)
+    class_names = model_args.pop("class_names", None)
+    dst = Path(args.dst)
+    if dst.suffix == ".pdparams":
+        save(converted, dst)
+    elif dst.suffix == ".safetensors":
+        metadata = {"format": "vit-paddle", "source_format": fmt,
+                    "model_args": json.dumps(model_args)}
+        if class_names:
+            metadata["class_names"] = json.dumps(class_names)
+        save_safetensors(converted, dst, metadata)
+    else:
+        raise VitError(f"output '{dst}' must end in .safetensors or .pdparams",
+                       "e.g. output/pretrained/ViT-B_16.safetensors")
+    print(f"converted {args.src} ({fmt}) -> {dst}")
+    print("model: " + ", ".join(f"{k}={v}" for k, v in model_args.items()))
+    return 0
+
+
+def cli() -> int:
+    return run_cli(main)
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

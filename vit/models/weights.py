@@ -1,0 +1,161 @@
+"""Loading pretrained weights into a model, adapting only what the paper adapts.
+
+`load_pretrained(model, path)` reads any supported format (convert.py), then:
+- resamples the position embeddings in 2-D when the patch grid differs (the paper's fine-tuning
+  at higher resolution, Sec. 3.2), keeping the class token apart; bicubic with antialiasing, the
+  same numbers as timm's `resample_abs_pos_embed`;
+- sums the patch kernel over the colour channels for a one-channel model;
+- resizes the patch kernel when the patch size differs;
+- re-initialises the head (zeros, as the paper) when the number of classes differs, saying so.
+Anything else that does not fit (missing or unexpected keys, other shapes) is refused with a
+table of what differs: Paddle's own `set_state_dict` would only warn and train into NaN.
+"""
+
+import logging
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import paddle
+
+from ..errors import CheckpointError
+from .convert import State, convert_state, read_weights
+
+log = logging.getLogger(__name__)
+
+
+def _cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
+    """Keys' cubic kernel; a = -0.5 is the one Pillow and PyTorch's antialiased resize use."""
+    x = np.abs(x)
+    return np.where(x < 1, ((a + 2) * x - (a + 3)) * x * x + 1,
+                    np.where(x < 2, (((x - 5) * x + 8) * x - 4) * a, 0.0))
+
+
+def _resize_matrix(old: int, new: int) -> np.ndarray:
+    """[new, old] weights of bicubic resampling with antialiasing (PIL's scheme): when shrinking,
+    the kernel widens by the scale so every input contributes."""
+    scale = old / new
+    support = 2.0 * max(scale, 1.0)
+    matrix = np.zeros((new, old))
+    for i in range(new):
+        center = (i + 0.5) * scale
+        lo, hi = max(int(center - support + 0.5), 0), min(int(center + support + 0.5), old)
+        taps = np.arange(lo, hi)
+        weights = _cubic((taps - center + 0.5) / max(scale, 1.0))
+        matrix[i, lo:hi] = weights / weights.sum()
+    return matrix
+
+
+def resize_grid(values: np.ndarray, new_size: Tuple[int, int]) -> np.ndarray:
+    """Resize [H, W, ...] values to `new_size` separably (bicubic, antialiased)."""
+    rows = _resize_matrix(values.shape[0], new_size[0])
+    cols = _resize_matrix(values.shape[1], new_size[1])
+    out = np.tensordot(rows, values.astype(np.float64), axes=(1, 0))  # [h, W, ...]
+    out = np.tensordot(cols, out, axes=(1, 1))  # [w, h, ...]
+    return np.swapaxes(out, 0, 1)
+
+
+def resample_pos_embed(pos_embed: np.ndarray, new_grid: Tuple[int, int],
+                       old_grid: Optional[Tuple[int, int]] = None,
+                       num_prefix_tokens: int = 1) -> np.ndarray:
+    """Resample [1, prefix + H*W, D] position embeddings to a new patch grid in 2-D.
+
+    The class token's embedding is kept as it is; the grid is resized bicubically, as the
+    paper does to fine-tune at a higher resolution.
+    """
+    prefix, grid = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]
+    if old_grid is None:
+        side = int(round(grid.shape[1] ** 0.5))
+        if side * side != grid.shape[1]:
+            raise CheckpointError(f"{grid.shape[1]} position embeddings do not form a square "
+                                  "grid", "pass the old grid size")
+        old_grid = (side, side)
+    dim = grid.shape[-1]
+    resized = resize_grid(grid.reshape(old_grid[0], old_grid[1], dim), new_grid)
+    resized = resized.reshape(1, new_grid[0] * new_grid[1], dim).astype(pos_embed.dtype)
+    return np.concatenate([prefix, resized], axis=1)
+
+
+def resize_patch_kernel(kernel: np.ndarray, new_patch: Tuple[int, int]) -> np.ndarray:
+    """Resize a [D, C, P, P] patch kernel to another patch size.
+
+    The kernel is resampled like an image and rescaled by the area ratio, so a patch of constant
+    colour keeps its embedding; an approximation (exact only for smooth kernels).
+    """
+    old = kernel.shape[2:]
+    moved = np.moveaxis(kernel, (2, 3), (0, 1))  # [P, P, D, C]
+    resized = resize_grid(moved, new_patch) * (old[0] * old[1]) / (new_patch[0] * new_patch[1])
+    return np.moveaxis(resized, (0, 1), (2, 3)).astype(kernel.dtype)
+
+
+def adapt_state(state: State, model) -> Tuple[State, List[str]]:
+    """Fit converted weights to `model` in the ways the paper does; return (state, notes).
+
+    Raises:
+        CheckpointError: a table of the keys and shapes that still do not fit.
+    """
+    state = dict(state)
+    own = {k: list(v.shape) for k, v in model.state_dict().items()}
+    notes = []
+    if "pos_embed" in state and list(state["pos_embed"].shape) != own["pos_embed"]:
+        old_tokens = state["pos_embed"].shape[1]
+        state["pos_embed"] = resample_pos_embed(state["pos_embed"], model.grid_size)
+        notes.append(f"position embeddings resampled from {old_tokens - 1} to "
+                     f"{own['pos_embed'][1] - 1} patches (2-D bicubic)")
+    kernel = state.get("patch_embed.proj.weight")
+    if kernel is not None and list(kernel.shape) != own["patch_embed.proj.weight"]:
+        want = own["patch_embed.proj.weight"]
+        if kernel.shape[2:] != tuple(want[2:]):
+            kernel = resize_patch_kernel(kernel, tuple(want[2:]))
+            notes.append(f"patch kernel resized from {state['patch_embed.proj.weight'].shape[2]} "
+                         f"to {want[2]} pixels")
+        if kernel.shape[1] != want[1] and want[1] == 1:
+            kernel = kernel.sum(axis=1, keepdims=True)
+            notes.append("patch kernel summed over the colour channels for one-channel input")
+        state["patch_embed.proj.weight"] = kernel
+    head_keys = ("head.weight", "head.bias")
+    if any(k in own and k in state and list(state[k].shape) != own[k] for k in head_keys) or \
+            (("head.weight" in own) != ("head.weight" in state)):
+        for key in head_keys:
+            state.pop(key, None)
+            if key in own:
+                state[key] = np.zeros(own[key], dtype=np.float32)
+        notes.append(f"head re-initialised to zeros for {own['head.weight'][1] if 'head.weight' in own else 0} classes")
+    problems = _differences(state, own)
+    if problems:
+        raise CheckpointError("the weights do not fit the model:\n" + _table(problems),
+                              "choose the model these weights were made for (see "
+                              "tools/convert.py for other layouts)")
+    return state, notes
+
+
+def _differences(state: State, own: Dict[str, list]) -> List[Tuple[str, str, str]]:
+    rows = []
+    for key in sorted(set(state) | set(own)):
+        theirs = list(state[key].shape) if key in state else None
+        ours = own.get(key)
+        if theirs != ours:
+            rows.append((key, "missing" if theirs is None else str(theirs),
+                         "absent" if ours is None else str(ours)))
+    return rows
+
+
+def _table(rows: Sequence[Tuple[str, str, str]], limit: int = 20) -> str:
+    width = max(len("key"), *(len(r[0]) for r in rows[:limit]))
+    lines = [f"  {'key':<{width}}  {'in the weights':<20}  in the model"]
+    lines += [f"  {k:<{width}}  {a:<20}  {b}" for k, a, b in rows[:limit]]
+    if len(rows) > limit:
+        lines.append(f"  ... and {len(rows) - limit} more")
+    return "\n".join(lines)
+
+
+def load_pretrained(model, path, fmt: Optional[str] = None) -> List[str]:
+    """Load weights from `path` (any supported format) into `model`, adapting as the paper
+    does; return what was adapted, each a sentence that is also logged."""
+    state, meta = read_weights(path)
+    converted, _ = convert_state(state, fmt, meta)
+    adapted, notes = adapt_state(converted, model)
+    model.set_state_dict({k: paddle.to_tensor(v) for k, v in adapted.items()})
+    log.info("loaded pretrained weights from %s", path)
+    for note in notes:
+        log.info("  %s", note)
+    return notes

@@ -1,12 +1,11 @@
 """Configuration: YAML + -o overrides -> a validated, frozen Config, with one-line errors."""
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 
 from conftest import ROOT, assert_one_line_error, run_tool
-from vit.config import Config, all_keys, load_config, parse_override, parse_yaml, save_config
+from vit.config import all_keys, load_config, parse_override, parse_yaml, save_config
 from vit.errors import ConfigError
 
 

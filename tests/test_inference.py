@@ -81,9 +81,8 @@ def test_predict_images_and_folders_with_an_unreadable_file(trained, tmp_path):
 
 
 def test_exported_model_agrees_with_the_dynamic_model(trained, tmp_path):
-    from vit.config import load_config
     from vit.data.builder import prepare_data
-    from vit.engine.export import InferenceModel, export_inference_model
+    from vit.engine.export import InferenceModel
     from vit.engine.inference import load_for_inference
     from vit.engine.loaders import build_loader
 

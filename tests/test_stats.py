@@ -3,7 +3,6 @@
 import json
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from conftest import assert_one_line_error, make_messy_folder, run_tool, write_image

@@ -2,7 +2,6 @@
 refusals, a non-finite loss, and comparison plots."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

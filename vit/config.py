@@ -154,15 +154,16 @@ class Config:
 
     def to_dict(self) -> dict:
         """Return the config as plain YAML-ready data (lists, not tuples); `name` left out."""
-        return {section.name: _plain(dataclasses.asdict(getattr(self, section.name)))
+        return {section.name: to_plain(dataclasses.asdict(getattr(self, section.name)))
                 for section in dataclasses.fields(self) if section.name != "name"}
 
 
-def _plain(value):
+def to_plain(value):
+    """Tuples to lists, recursively: data that YAML and JSON write as they read it back."""
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: to_plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [to_plain(v) for v in value]
     return value
 
 
@@ -292,7 +293,7 @@ def _build_section(section: str, values: dict, origins: dict):
 def _example(key_field) -> str:
     default = (key_field.default if key_field.default is not dataclasses.MISSING
                else key_field.default_factory())
-    return yaml.safe_dump(_plain(default), default_flow_style=True).strip().removesuffix("...").strip()
+    return yaml.safe_dump(to_plain(default), default_flow_style=True).strip().removesuffix("...").strip()
 
 
 def _choice_hint(value, choices) -> str:

@@ -21,7 +21,7 @@ from ..data.transforms import denormalize
 from ..errors import CheckpointError
 from ..viz import save_figure
 from ..viz.eval_figures import plot_confusion_matrix, plot_mistakes
-from .inference import LoadedModel
+from .inference import LoadedModel, softmax
 from .loaders import build_loader
 from .loop import evaluate
 
@@ -101,11 +101,7 @@ def _write_report(output_dir: Path, loaded, dataset, metrics, report, matrix, lo
 
 def _mistakes_figure(loaded, dataset, logits, labels, kept, limit):
     """The wrong predictions the model was surest of, as the model saw them."""
-    if len(logits):
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probabilities = shifted / shifted.sum(axis=1, keepdims=True)
-    else:
-        probabilities = np.zeros((0, loaded.num_classes))
+    probabilities = softmax(logits) if len(logits) else np.zeros((0, loaded.num_classes))
     predicted = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, np.int64)
     wrong = np.flatnonzero(predicted != labels)
     wrong = wrong[np.argsort(-probabilities[wrong, predicted[wrong]])][:limit]

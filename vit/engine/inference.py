@@ -15,7 +15,7 @@ from typing import Callable, List, Optional, Sequence
 import numpy as np
 import paddle
 
-from ..config import AugmentConfig, Config, config_from_dict
+from ..config import Config, config_from_dict
 from ..data.datasets import FileImageSet
 from ..data.images import is_image_file
 from ..data.transforms import build_transforms
@@ -114,6 +114,13 @@ def _load_state_strictly(model, state: dict, source):
     model.set_state_dict({k: paddle.to_tensor(np.asarray(v)) for k, v in state.items()})
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities from logits [N, K], computed stably in float64."""
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
 def collect_image_paths(paths: Sequence) -> List[Path]:
     """Files as given, and image files found recursively under folders, in sorted order.
 
@@ -166,9 +173,7 @@ def predict_files(files: Sequence[Path], transform, class_names: Sequence[str], 
     for batch in build_loader(dataset, batch_size, False):
         errors.update({name: reason for name, reason in batch["skipped"]})
         if batch["images"].shape[0]:
-            logits = np.asarray(logits_of(batch["images"]), dtype=np.float64)
-            shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-            probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+            probabilities = softmax(np.asarray(logits_of(batch["images"])))
             for index, row in zip(batch["indices"].numpy(), probabilities):
                 order = np.argsort(-row)[:k]
                 predictions[str(files[index])] = [(class_names[i], float(row[i])) for i in order]

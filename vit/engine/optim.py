@@ -5,8 +5,6 @@ step decay (or constant). Weight decay skips biases, LayerNorm weights, the posi
 the class token, as the paper's code, timm and DeiT do.
 """
 
-import math
-
 import paddle
 from paddle.optimizer import lr as schedules
 
@@ -41,7 +39,9 @@ def build_scheduler(optim: OptimConfig, epochs: int, steps_per_epoch: int):
     else:
         decay = optim.lr
     if warmup == 0:
-        return decay if isinstance(decay, schedules.LRScheduler) else schedules.LambdaDecay(optim.lr, lambda step: 1.0)
+        if isinstance(decay, schedules.LRScheduler):
+            return decay
+        return schedules.LambdaDecay(optim.lr, lambda step: 1.0)  # constant, as a scheduler
     return schedules.LinearWarmup(decay, warmup_steps=warmup, start_lr=0.0, end_lr=optim.lr)
 
 
@@ -71,7 +71,3 @@ def build_optimizer(optim: OptimConfig, model: paddle.nn.Layer, scheduler):
     return paddle.optimizer.Momentum(learning_rate=scheduler, momentum=optim.momentum,
                                      parameters=groups, grad_clip=clip)
 
-
-def cosine_check(step: int, total: int) -> float:
-    """Reference value of the cosine factor at `step` of `total` (for tests and docs)."""
-    return 0.5 * (1 + math.cos(math.pi * step / total))

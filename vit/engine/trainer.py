@@ -17,7 +17,7 @@ from typing import Callable, Dict, Optional
 
 import paddle
 
-from ..config import Config
+from ..config import Config, to_plain
 from ..data.builder import prepare_data
 from ..data.mixing import Mixing
 from ..data.stats import format_stats
@@ -213,24 +213,16 @@ def _amp_dtype(amp: str, runtime: Runtime) -> Optional[str]:
 
 
 def _model_meta(config: Config, data, args: dict) -> dict:
-    return {"model": {"name": config.model.name, "args": _jsonable(args)},
+    return {"model": {"name": config.model.name, "args": to_plain(args)},
             "num_classes": data.num_classes, "class_names": list(data.class_names),
             "image_size": data.image_size, "mean": list(data.mean), "std": list(data.std),
             "interpolation": config.augment.interpolation, "crop_pct": config.augment.crop_pct,
             "config": config.to_dict()}
 
 
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 def _resume(path, model, optimizer, scheduler, ema, config, args, num_classes):
     state_dict, meta, training = ckpt.load_checkpoint(path, with_training_state=True)
-    differences = ckpt.architecture_differences(meta, config.model.name, _jsonable(args),
+    differences = ckpt.architecture_differences(meta, config.model.name, to_plain(args),
                                                 num_classes)
     if differences:
         raise CheckpointError(f"cannot resume from {path}: it holds a different model "
@@ -343,8 +335,6 @@ def _finish(config, model, data, run_dir, run_log: RunLog, runtime, started) -> 
 
 
 def _log_start(config, data, args, runtime, steps_per_epoch, state, run_dir):
-    from ..models import count_parameters
-
     log.info("run %s: %s (%s classes, %d train / %d val / %d test images) on %s%s", run_dir,
              config.model.name, data.num_classes, len(data.train), len(data.val), len(data.test),
              runtime.device, f" x{runtime.world_size}" if runtime.distributed else "")

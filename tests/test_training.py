@@ -153,8 +153,14 @@ def test_non_finite_loss_stops_with_epoch_and_step_and_keeps_the_checkpoint(tmp_
 
 def test_compare_tool_overlays_two_runs(finished_run, tmp_path):
     run, _ = finished_run
-    second = run_tool("train", *train_args(tmp_path, "second"), "-o", "optim.lr=3e-3")
+    # the second run also exercises the trainer's own comparison, EMA, and AMP on a CPU
+    second = run_tool("train", *train_args(tmp_path, "second"), "-o", "optim.lr=3e-3",
+                      "-o", f"train.compare_with=[{run}]", "-o", "train.ema_decay=0.9",
+                      "-o", "train.amp=bf16")
     assert second.returncode == 0, second.stderr
+    assert "train.amp=bf16 needs a GPU; training in float32 on the CPU" in second.stderr
+    assert (tmp_path / "second" / "figures" / "comparison.png").is_file()
+    assert json.loads((tmp_path / "second" / "checkpoints" / "best.json").read_text())["ema"]
     result = run_tool("compare", run, tmp_path / "second", "--output", tmp_path / "cmp")
     assert result.returncode == 0, result.stderr
     assert "reference" in result.stdout and "second" in result.stdout

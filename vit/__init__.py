@@ -1,4 +1,8 @@
-"""vit-paddle: the Vision Transformer of Dosovitskiy et al. (ICLR 2021) in PaddlePaddle."""
+"""vit-paddle: the Vision Transformer of Dosovitskiy et al. (ICLR 2021) in PaddlePaddle.
+
+The public API: `create_model` / `list_models` (the registry), `load_config` (YAML + overrides),
+and, in `vit.engine`, `train`, `load_for_inference`, `predict_paths`, `evaluate_model`.
+"""
 
 __version__ = "0.1.0"
 
@@ -7,11 +11,13 @@ import warnings
 # Paddle warns on import that ccache is missing; it only matters to people compiling C++ ops.
 warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
 
-from .errors import CheckpointError, ConfigError, DataError, ModelError, VitError
-from .models import (VisionTransformer, count_flops, count_parameters, create_model, list_models,
-                     summarize)
+from .config import load_config  # noqa: E402
+from .errors import CheckpointError, ConfigError, DataError, ModelError, VitError  # noqa: E402
+from .models import (VisionTransformer, count_flops, count_parameters, create_model,  # noqa: E402
+                     list_models, summarize)
 
 __all__ = [
     "CheckpointError", "ConfigError", "DataError", "ModelError", "VisionTransformer", "VitError",
-    "__version__", "count_flops", "count_parameters", "create_model", "list_models", "summarize",
+    "__version__", "count_flops", "count_parameters", "create_model", "list_models",
+    "load_config", "summarize",
 ]

@@ -1,0 +1,65 @@
+"""From the config to ready datasets: acquire, describe, then attach the preprocessing."""
+
+from dataclasses import dataclass
+from typing import Callable, List, Optional
+
+from ..config import Config
+from .datasets import ImageSet
+from .sources import DataBundle, build_datasets
+from .stats import compute_dataset_stats, mean_std_from_stats
+from .transforms import build_transforms
+
+Progress = Optional[Callable[[str, int, int], None]]
+
+
+@dataclass
+class PreparedData:
+    """The splits with their pipelines, and everything known about them."""
+
+    bundle: DataBundle
+    stats: dict
+    image_size: int
+    mean: List[float]
+    std: List[float]
+    train: ImageSet  # training pipeline (augmentation)
+    val: ImageSet  # evaluation pipeline
+    test: ImageSet  # evaluation pipeline
+
+    @property
+    def class_names(self) -> List[str]:
+        return self.bundle.class_names
+
+    @property
+    def num_classes(self) -> int:
+        return self.bundle.num_classes
+
+    def split(self, name: str) -> ImageSet:
+        return {"train": self.train, "val": self.val, "test": self.test}[name]
+
+    def transform(self, train: bool):
+        """The train or eval pipeline of these data."""
+        return self.train.transform if train else self.val.transform
+
+
+def prepare_data(config: Config, image_size: int, progress: Progress = None) -> PreparedData:
+    """Acquire the configured data, compute its statistics and attach the pipelines.
+
+    Args:
+        config: the whole config (data and augment sections are used).
+        image_size: side of the model's square input.
+        progress: called as progress(stage, done, total) during long work.
+    """
+    bundle = build_datasets(config.data, progress)
+    stats = compute_dataset_stats(bundle, config.data.stats_max_images, config.data.split_seed,
+                                  progress)
+    resolved = mean_std_from_stats(stats)
+    mean = resolved["mean"] if config.augment.mean == "dataset" else list(config.augment.mean)
+    std = resolved["std"] if config.augment.std == "dataset" else list(config.augment.std)
+    stats["preprocessing"] = {"image_size": image_size, "mean": mean, "std": std}
+    train_tf = build_transforms(config.augment, image_size, True, mean, std)
+    eval_tf = build_transforms(config.augment, image_size, False, mean, std)
+    splits = bundle.splits
+    return PreparedData(bundle, stats, image_size, mean, std,
+                        train=splits["train"].with_transform(train_tf),
+                        val=splits["val"].with_transform(eval_tf),
+                        test=splits["test"].with_transform(eval_tf))

@@ -9,7 +9,7 @@ number of workers.
 import argparse
 import sys
 
-from vit.cli import add_config_args, run_cli, setup_logging
+from vit.cli import add_config_args, config_from_args, run_cli, setup_logging
 
 
 def main(argv=None) -> int:
@@ -19,13 +19,11 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args(argv)
     setup_logging()
-    from vit.config import load_config, load_default_config
     from vit.data.builder import prepare_data
     from vit.engine.benchmark import loader_throughput
     from vit.engine.builders import resolve_image_size
 
-    config = (load_config(args.config, args.override) if args.config
-              else load_default_config(args.override))
+    config = config_from_args(args)
     data = prepare_data(config, resolve_image_size(config))
     print(f"{config.data.source}: {len(data.train)} training images at "
           f"{data.image_size}x{data.image_size}, batch {config.data.batch_size}")

@@ -351,6 +351,20 @@ def load_config(path: Optional[Union[str, Path]] = None, overrides: Iterable[str
         name = path.stem
         raw = parse_yaml(path.read_text(encoding="utf-8"), source=str(path)) or {}
         raw, origins = _sections_of(raw, f" in {path}")
+    _apply_overrides(raw, origins, overrides)
+    return _build_config(raw, origins, name)
+
+
+def config_from_dict(raw: dict, name: str = "config", source: str = "a saved config",
+                     overrides: Iterable[str] = ()) -> Config:
+    """Rebuild and validate a Config from `Config.to_dict()` data (e.g. a checkpoint's), with
+    `-o` style `overrides` applied on top."""
+    raw, origins = _sections_of(raw, f" in {source}")
+    _apply_overrides(raw, origins, overrides)
+    return _build_config(raw, origins, name)
+
+
+def _apply_overrides(raw: dict, origins: dict, overrides: Iterable[str]):
     for text in overrides:
         section, key, value = parse_override(text)
         if section not in SECTIONS:
@@ -358,13 +372,6 @@ def load_config(path: Optional[Union[str, Path]] = None, overrides: Iterable[str
                               _closest_key(f"{section}.{key}"))
         raw.setdefault(section, {})[key] = value
         origins[f"{section}.{key}"] = f" in -o {text}"
-    return _build_config(raw, origins, name)
-
-
-def config_from_dict(raw: dict, name: str = "config", source: str = "a saved config") -> Config:
-    """Rebuild and validate a Config from `Config.to_dict()` data (e.g. a checkpoint's)."""
-    raw, origins = _sections_of(raw, f" in {source}")
-    return _build_config(raw, origins, name)
 
 
 def _sections_of(raw, where: str):

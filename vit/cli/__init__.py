@@ -23,6 +23,14 @@ def add_config_args(parser: argparse.ArgumentParser, required: bool = False):
                         help="override one config key, e.g. -o train.epochs=5 (repeatable)")
 
 
+def config_from_args(args, extra_overrides=()):
+    """The config the tools use: `-c FILE` (or configs/default.yaml) with the `-o` overrides."""
+    from ..config import load_config, load_default_config
+
+    overrides = list(args.override) + list(extra_overrides)
+    return load_config(args.config, overrides) if args.config else load_default_config(overrides)
+
+
 def setup_logging(verbose: bool = False):
     """Log INFO lines (DEBUG with `verbose`) of the `vit` package to stderr, without prefixes."""
     handler = logging.StreamHandler(sys.stderr)

@@ -52,8 +52,9 @@ def main(argv=None) -> int:
     from ..config import load_config
     from ..engine.inference import load_for_inference
 
-    config = load_config(args.config, args.override) if args.config or args.override else None
-    loaded = load_for_inference(args.weights, config)
+    # -c replaces the checkpoint's config; -o alone changes the checkpoint's own config
+    config = load_config(args.config, args.override) if args.config else None
+    loaded = load_for_inference(args.weights, config, [] if args.config else args.override)
     output = Path(args.output) if args.output else _default_output(loaded.weights, args)
     if args.eval:
         return _evaluate(loaded, args, output)

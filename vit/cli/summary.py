@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import add_config_args, run_cli
+from . import add_config_args, config_from_args, run_cli
 from ..errors import VitError
 
 
@@ -72,13 +72,10 @@ def main(argv=None) -> int:
 def _model_choice(args):
     """The model name and constructor overrides from -m, or from the config with -c."""
     if args.config or args.override:
-        from ..config import load_config, load_default_config
+        from ..data.sources import count_classes
         from ..engine.builders import model_kwargs_from_config
 
-        from ..data.sources import count_classes
-
-        config = (load_config(args.config, args.override) if args.config
-                  else load_default_config(args.override))
+        config = config_from_args(args)
         name = args.model or config.model.name
         kwargs = model_kwargs_from_config(config, count_classes(config.data))
         kwargs.pop("zero_head", None)  # initialisation does not change the table

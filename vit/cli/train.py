@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from . import add_config_args, run_cli, setup_logging
+from . import add_config_args, config_from_args, run_cli, setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,12 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
-    from ..config import load_config, load_default_config
     from ..data.stats import format_stats
 
-    overrides = args.override + ([f"model.pretrained={args.pretrained}"] if args.pretrained else [])
-    config = (load_config(args.config, overrides) if args.config
-              else load_default_config(overrides))
+    config = config_from_args(args, [f"model.pretrained={args.pretrained}"] if args.pretrained else [])
     if args.stats_only:
         from ..engine.data_report import describe_data
 

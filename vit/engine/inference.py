@@ -54,13 +54,16 @@ class LoadedModel:
                 "crop_pct": self.config.augment.crop_pct, "class_names": self.class_names}
 
 
-def load_for_inference(weights, config: Optional[Config] = None) -> LoadedModel:
+def load_for_inference(weights, config: Optional[Config] = None,
+                       overrides: Sequence[str] = ()) -> LoadedModel:
     """Rebuild the model of a checkpoint (`.pdparams` with its `.json`) in eval mode.
 
     Args:
-        weights: path of the checkpoint's `.pdparams`.
+        weights: path of the checkpoint's `.pdparams`, or a run folder (its best checkpoint).
         config: replaces the checkpoint's own config (data, preprocessing); its model must be
             the checkpoint's.
+        overrides: `-o section.key=value` changes to the checkpoint's own config (when no
+            `config` is given), e.g. to evaluate on another copy of the data.
 
     Raises:
         CheckpointError: missing, incomplete or unsafe files, or a config that does not fit.
@@ -70,7 +73,10 @@ def load_for_inference(weights, config: Optional[Config] = None) -> LoadedModel:
         weights = weights / "checkpoints" / "best.pdparams" if (weights / "checkpoints").is_dir() \
             else weights / "best.pdparams"
     state, meta, _ = ckpt.load_checkpoint(weights)
-    saved = config_from_dict(meta.get("config", {}), "checkpoint", f"{weights.with_suffix('.json')}")
+    saved = config_from_dict(meta.get("config", {}), "checkpoint",
+                             f"{weights.with_suffix('.json')}", overrides)
+    if config is None and overrides:
+        config = saved
     if config is not None:
         differences = ckpt.architecture_differences(
             meta, config.model.name, {**meta["model"]["args"], **_size_args(config, meta)},

@@ -121,6 +121,35 @@ def train(config: Config, progress: Optional[Callable[[str, int, int], None]] = 
             file_log.close()
 
 
+@dataclass
+class _Session:
+    """Everything one run holds while it trains, so the steps below take one argument."""
+
+    config: Config
+    runtime: Runtime
+    data: object  # PreparedData
+    run_dir: Optional[Path]
+    model: paddle.nn.Layer
+    train_model: paddle.nn.Layer  # the model, wrapped in DataParallel when distributed
+    optimizer: object
+    scheduler: object
+    ema: Optional[ModelEma]
+    run_log: RunLog
+    meta_base: dict
+    train_loader: object
+    val_loader: object
+    steps_per_epoch: int
+
+    @property
+    def checkpoints(self) -> Optional[Path]:
+        return self.run_dir / "checkpoints" if self.run_dir else None
+
+    def eval_loader(self, dataset):
+        return build_loader(dataset, self.config.data.eval_batch_size or self.config.data.batch_size,
+                            False, rank=self.runtime.rank, world_size=self.runtime.world_size,
+                            num_workers=self.config.data.num_workers)
+
+
 def _run(config, runtime: Runtime, data, run_dir, resume_from, amp_dtype, progress, stop, started):
     kwargs = model_kwargs_from_config(config, data.num_classes)
     args = model_args(config.model.name, **kwargs)
@@ -130,71 +159,86 @@ def _run(config, runtime: Runtime, data, run_dir, resume_from, amp_dtype, progre
         from ..models.weights import load_pretrained
 
         load_pretrained(model, config.model.pretrained)
-    meta_base = _model_meta(config, data, args)
-
     train_loader = build_loader(data.train, config.data.batch_size, True, config.train.seed,
                                 runtime.rank, runtime.world_size, config.data.num_workers)
-    eval_batch = config.data.eval_batch_size or config.data.batch_size
-    val_loader = build_loader(data.val, eval_batch, False, rank=runtime.rank,
-                              world_size=runtime.world_size, num_workers=config.data.num_workers)
     steps_per_epoch = math.ceil(len(train_loader.batch_sampler) / config.train.accum_steps)
     scheduler = build_scheduler(config.optim, config.train.epochs, steps_per_epoch)
     optimizer = build_optimizer(config.optim, model, scheduler)
     ema = ModelEma(model, config.train.ema_decay) if config.train.ema_decay else None
-    scaler = paddle.amp.GradScaler() if amp_dtype == "float16" else None
-    train_model = paddle.DataParallel(model) if runtime.distributed else model
-
     state, metrics = LoopState(), None
     if resume_from is not None:
         state, metrics = _resume(resume_from, model, optimizer, scheduler, ema, config, args,
                                  data.num_classes)
-    run_log = RunLog(run_dir, runtime.is_main, metrics)
-    if runtime.is_main and resume_from is None:
-        log.info("%s\n", format_stats(data.stats))
-        for name, path in write_data_report(data, run_dir, config.data.split_seed).items():
-            if name != "stats":
-                run_log.image(f"data/{name}", path)
-    checkpoints = Path(run_dir) / "checkpoints" if run_dir else None
-    mixing = Mixing(data.num_classes, config.augment.mixup_alpha, config.augment.cutmix_alpha,
-                    config.augment.mix_prob, config.augment.label_smoothing)
+    session = _Session(config, runtime, data, Path(run_dir) if run_dir else None, model,
+                       paddle.DataParallel(model) if runtime.distributed else model, optimizer,
+                       scheduler, ema, RunLog(run_dir, runtime.is_main, metrics),
+                       _model_meta(config, data, args), train_loader, None, steps_per_epoch)
+    session.val_loader = session.eval_loader(data.val)
+    try:
+        if runtime.is_main and resume_from is None:
+            log.info("%s\n", format_stats(data.stats))
+            for name, path in write_data_report(data, run_dir, config.data.split_seed).items():
+                if name != "stats":
+                    session.run_log.image(f"data/{name}", path)
+        _train_epochs(session, state, amp_dtype, progress, stop)
+        return _finish(session, started)
+    finally:
+        session.run_log.close()  # flushes the VisualDL scalars of an interrupted run too
+
+
+def _train_epochs(session: _Session, state: LoopState, amp_dtype, progress, stop):
+    """Epoch after epoch: train, evaluate, checkpoint; stop cleanly when asked."""
+    config, runtime = session.config, session.runtime
+    mixing = Mixing(session.data.num_classes, config.augment.mixup_alpha,
+                    config.augment.cutmix_alpha, config.augment.mix_prob,
+                    config.augment.label_smoothing)
     with _StopRequest() as signalled:
         control = StepControl(
             seed=config.train.seed, mixing=mixing, accum_steps=config.train.accum_steps,
-            log_every=config.train.log_every, amp_dtype=amp_dtype, scaler=scaler, ema=ema,
-            on_step=run_log.step, should_stop=lambda: signalled() or bool(stop and stop()),
+            log_every=config.train.log_every, amp_dtype=amp_dtype,
+            scaler=paddle.amp.GradScaler() if amp_dtype == "float16" else None, ema=session.ema,
+            on_step=session.run_log.step,
+            should_stop=lambda: _agreed(signalled() or bool(stop and stop()), runtime),
             show_progress=runtime.is_main and sys.stderr.isatty(), progress=progress)
         if runtime.is_main:
-            _log_start(config, data, args, runtime, steps_per_epoch, state, run_dir)
+            _log_start(session, state)
         while state.epoch < config.train.epochs:
-            epoch_started = time.perf_counter()
-            train_loader.batch_sampler.set_epoch(state.epoch, state.batch_in_epoch)
-            images_before = state.images
+            epoch_started, images_before = time.perf_counter(), state.images
+            session.train_loader.batch_sampler.set_epoch(state.epoch, state.batch_in_epoch)
             try:
-                finished = train_one_epoch(train_model, train_loader, optimizer, scheduler, state,
-                                           control, config.train.epochs)
+                finished = train_one_epoch(session.train_model, session.train_loader,
+                                           session.optimizer, session.scheduler, state, control,
+                                           config.train.epochs)
             except MemoryError:
                 raise VitError(f"out of memory with data.batch_size={config.data.batch_size}",
                                "lower data.batch_size and raise train.accum_steps to keep the "
                                "effective batch") from None
             if not finished:
-                path = _save(checkpoints, "interrupted", model, optimizer, scheduler, ema, state,
-                             run_log, meta_base, runtime)
+                path = _save(session, "interrupted", state)
                 raise TrainingInterrupted(
                     f"stopped at epoch {state.epoch + 1}, step {state.global_step}; checkpoint "
-                    f"saved as {path}", f"resume with -o train.resume={run_dir}")
-            record = _end_of_epoch(config, model, val_loader, ema, data, state, optimizer,
-                                   time.perf_counter() - epoch_started, images_before, runtime)
-            run_log.epoch(record)
+                    f"saved as {path}", f"resume with -o train.resume={session.run_dir}")
+            record = _end_of_epoch(session, state, time.perf_counter() - epoch_started,
+                                   images_before)
+            session.run_log.epoch(record)
             if runtime.is_main:
                 _log_epoch(record, config.train.epochs)
             state = LoopState(epoch=state.epoch + 1, global_step=state.global_step,
                               images=state.images, skipped=state.skipped)
-            _save_epoch(checkpoints, model, optimizer, scheduler, ema, state, run_log, meta_base,
-                        record, config, runtime)
+            _save_epoch(session, state, record)
             if control.should_stop() and state.epoch < config.train.epochs:
                 raise TrainingInterrupted(f"stopped after epoch {state.epoch}", "resume with "
-                                          f"-o train.resume={run_dir}")
-    return _finish(config, model, data, run_dir, run_log, runtime, started)
+                                          f"-o train.resume={session.run_dir}")
+
+
+def _agreed(stop_here: bool, runtime: Runtime) -> bool:
+    """Under data parallelism every rank must stop at the same step, or the next collective
+    waits forever: a stop asked for on any rank is a stop on all."""
+    if not runtime.distributed:
+        return stop_here
+    flag = paddle.to_tensor([1 if stop_here else 0], dtype="int32")
+    paddle.distributed.all_reduce(flag, op=paddle.distributed.ReduceOp.MAX)
+    return bool(flag.item())
 
 
 def _refuse_to_overwrite(path: Path):
@@ -239,26 +283,25 @@ def _resume(path, model, optimizer, scheduler, ema, config, args, num_classes):
     return state, training["metrics"]
 
 
-def _training_state(optimizer, scheduler, ema, state: LoopState, run_log: RunLog) -> dict:
-    return {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "ema": ema.state_dict() if ema else None, "loop": state.as_dict(),
-            "metrics": run_log.metrics}
-
-
-def _save(folder, tag, model, optimizer, scheduler, ema, state, run_log, meta_base, runtime,
-          metrics=None):
-    if not runtime.is_main:
+def _save(session: _Session, tag: str, state: LoopState, metrics: Optional[dict] = None):
+    """Checkpoint `tag` with everything needed to resume (rank 0 only)."""
+    if not session.runtime.is_main:
         return None
-    meta = {**meta_base, "epoch": state.epoch, "batch_in_epoch": state.batch_in_epoch,
+    best = session.run_log.metrics
+    meta = {**session.meta_base, "epoch": state.epoch, "batch_in_epoch": state.batch_in_epoch,
             "global_step": state.global_step, "metrics": metrics or {},
-            "best_val_top1": run_log.metrics.get("best_val_top1"),
-            "best_epoch": run_log.metrics.get("best_epoch")}
-    return ckpt.save_checkpoint(folder, tag, model.state_dict(), meta,
-                                _training_state(optimizer, scheduler, ema, state, run_log))
+            "best_val_top1": best.get("best_val_top1"), "best_epoch": best.get("best_epoch")}
+    training = {"optimizer": session.optimizer.state_dict(),
+                "scheduler": session.scheduler.state_dict(),
+                "ema": session.ema.state_dict() if session.ema else None,
+                "loop": state.as_dict(), "metrics": session.run_log.metrics}
+    return ckpt.save_checkpoint(session.checkpoints, tag, session.model.state_dict(), meta,
+                                training)
 
 
-def _end_of_epoch(config, model, val_loader, ema, data, state: LoopState, optimizer, seconds,
-                  images_before, runtime) -> dict:
+def _end_of_epoch(session: _Session, state: LoopState, seconds, images_before) -> dict:
+    """The epoch's record: train loss and speed over all ranks, and val metrics when due."""
+    config, runtime, model, ema = session.config, session.runtime, session.model, session.ema
     epoch = state.epoch + 1
     loss_sum, loss_count, images = state.loss_sum, state.loss_count, state.images - images_before
     if runtime.distributed:  # every rank saw its own share: report the whole
@@ -268,64 +311,63 @@ def _end_of_epoch(config, model, val_loader, ema, data, state: LoopState, optimi
     record = {"epoch": epoch, "global_step": state.global_step,
               "train_loss": loss_sum / max(loss_count, 1),
               "val_loss": None, "val_top1": None, "val_top5": None,
-              "lr": float(optimizer.get_lr()), "seconds": round(seconds, 3),
+              "lr": float(session.optimizer.get_lr()), "seconds": round(seconds, 3),
               "images_per_s": round(images / max(seconds, 1e-9), 1)}
     if epoch % config.train.eval_every == 0 or epoch == config.train.epochs:
         own = ema.swap_into(model) if ema else None
-        result = evaluate(model, val_loader, data.num_classes, distributed=runtime.distributed)
+        result = evaluate(model, session.val_loader, session.data.num_classes,
+                          distributed=runtime.distributed)
         if own is not None:
             model.set_state_dict(own)
         record.update(val_loss=result["loss"], val_top1=result["top1"], val_top5=result["top5"])
     return record
 
 
-def _save_epoch(folder, model, optimizer, scheduler, ema, state, run_log, meta_base, record,
-                config, runtime):
+def _save_epoch(session: _Session, state: LoopState, record: dict):
     """The epoch checkpoint, the best one when val top-1 improved, and pruning."""
-    if not runtime.is_main:
+    if not session.runtime.is_main:
         return
-    _save(folder, f"epoch_{state.epoch:03d}", model, optimizer, scheduler, ema, state, run_log,
-          meta_base, runtime, metrics=record)
-    (Path(folder) / "interrupted.json").unlink(missing_ok=True)
-    if run_log.metrics.get("best_epoch") == record["epoch"]:
-        weights = ema.shadow if ema else model.state_dict()
-        meta = {**meta_base, "epoch": state.epoch, "global_step": state.global_step,
+    folder = session.checkpoints
+    _save(session, f"epoch_{state.epoch:03d}", state, metrics=record)
+    for suffix in (".json", ".pdparams", ".pdopt"):  # a finished epoch supersedes it
+        (folder / f"interrupted{suffix}").unlink(missing_ok=True)
+    if session.run_log.metrics.get("best_epoch") == record["epoch"]:
+        ema = session.ema
+        meta = {**session.meta_base, "epoch": state.epoch, "global_step": state.global_step,
                 "metrics": record, "best_val_top1": record["val_top1"],
                 "best_epoch": record["epoch"], "ema": bool(ema)}
-        ckpt.save_checkpoint(folder, "best", weights, meta)
-    ckpt.prune_epoch_checkpoints(folder, config.train.keep_checkpoints)
+        ckpt.save_checkpoint(folder, "best", ema.shadow if ema else session.model.state_dict(),
+                             meta)
+    ckpt.prune_epoch_checkpoints(folder, session.config.train.keep_checkpoints)
 
 
-def _finish(config, model, data, run_dir, run_log: RunLog, runtime, started) -> RunResult:
+def _finish(session: _Session, started) -> RunResult:
     """Test the best checkpoint, draw the figures, and say where everything is."""
     from ..viz import save_figure
     from ..viz.training_figures import plot_accuracy, plot_comparison, plot_training_loss
 
-    best = Path(run_dir) / "checkpoints" / "best.pdparams" if run_dir else None
+    config, run_dir, run_log, data = session.config, session.run_dir, session.run_log, session.data
+    best = run_dir / "checkpoints" / "best.pdparams" if run_dir else None
     if best is not None and best.is_file():
         state_dict, _, _ = ckpt.load_checkpoint(best)
-        model.set_state_dict(state_dict)
-    test_loader = build_loader(data.test, config.data.eval_batch_size or config.data.batch_size,
-                               False, rank=runtime.rank, world_size=runtime.world_size,
-                               num_workers=config.data.num_workers)
-    test = evaluate(model, test_loader, data.num_classes, distributed=runtime.distributed)
-    test = {"top1": test["top1"], "top5": test["top5"], "loss": test["loss"],
-            "num_samples": test["num_samples"]}
-    result = RunResult(Path(run_dir) if run_dir else None, run_log.metrics.get("best_val_top1"),
+        session.model.set_state_dict(state_dict)
+    test = evaluate(session.model, session.eval_loader(data.test), data.num_classes,
+                    distributed=session.runtime.distributed)
+    test = {key: test[key] for key in ("top1", "top5", "loss", "num_samples")}
+    result = RunResult(run_dir, run_log.metrics.get("best_val_top1"),
                        best if best is not None and best.is_file() else None, test)
-    if not runtime.is_main:
+    if not session.runtime.is_main:
         return result
     run_log.set("test", test)
-    figures = Path(run_dir) / "figures"
+    figures = run_dir / "figures"
     result.figures["loss"] = save_figure(plot_training_loss(run_log.metrics), figures / "loss.png")
     result.figures["accuracy"] = save_figure(plot_accuracy(run_log.metrics),
                                              figures / "accuracy.png")
     if config.train.compare_with:
         runs = {Path(p).name: load_metrics(p) for p in config.train.compare_with}
-        runs[Path(run_dir).name] = run_log.metrics
+        runs[run_dir.name] = run_log.metrics
         result.figures["comparison"] = save_figure(plot_comparison(runs),
                                                    figures / "comparison.png")
-    run_log.close()
     result.seconds = time.perf_counter() - started
     log.info("test (best checkpoint): top-1 %.4f  top-5 %.4f  loss %.4f  on %d images",
              test["top1"], test["top5"], test["loss"], test["num_samples"])
@@ -334,12 +376,14 @@ def _finish(config, model, data, run_dir, run_log: RunLog, runtime, started) -> 
     return result
 
 
-def _log_start(config, data, args, runtime, steps_per_epoch, state, run_dir):
-    log.info("run %s: %s (%s classes, %d train / %d val / %d test images) on %s%s", run_dir,
-             config.model.name, data.num_classes, len(data.train), len(data.val), len(data.test),
-             runtime.device, f" x{runtime.world_size}" if runtime.distributed else "")
+def _log_start(session: _Session, state: LoopState):
+    config, data, runtime = session.config, session.data, session.runtime
+    log.info("run %s: %s (%s classes, %d train / %d val / %d test images) on %s%s",
+             session.run_dir, config.model.name, data.num_classes, len(data.train),
+             len(data.val), len(data.test), runtime.device,
+             f" x{runtime.world_size}" if runtime.distributed else "")
     log.info("%d epochs of %d steps, batch %d x %d accumulation, %s lr %g, from epoch %d",
-             config.train.epochs, steps_per_epoch, config.data.batch_size,
+             config.train.epochs, session.steps_per_epoch, config.data.batch_size,
              config.train.accum_steps, config.optim.name, config.optim.lr, state.epoch + 1)
 
 

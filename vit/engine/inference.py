@@ -79,7 +79,7 @@ def load_for_inference(weights, config: Optional[Config] = None,
         config = saved
     if config is not None:
         differences = ckpt.architecture_differences(
-            meta, config.model.name, {**meta["model"]["args"], **_size_args(config, meta)},
+            meta, config.model.name, {**meta["model"]["args"], **_size_args(config)},
             meta["num_classes"])
         if differences:
             raise CheckpointError(f"{weights} does not fit the config: {'; '.join(differences)}",
@@ -91,7 +91,7 @@ def load_for_inference(weights, config: Optional[Config] = None,
                        list(meta["mean"]), list(meta["std"]), config or saved, meta, weights)
 
 
-def _size_args(config: Config, meta: dict) -> dict:
+def _size_args(config: Config) -> dict:
     return {"img_size": config.data.image_size} if config.data.image_size else {}
 
 

@@ -99,14 +99,21 @@ def load_checkpoint(params_path, with_training_state: bool = False):
     return state, meta, training
 
 
-def list_checkpoints(folder) -> List[Path]:
-    """Complete resumable checkpoints in `folder`, oldest first by global step."""
-    folder = Path(folder)
-    found = []
-    for params in folder.glob("*.pdparams"):
-        if params.with_suffix(".pdopt").is_file() and is_complete(params):
-            found.append((read_meta(params).get("global_step", 0), params.stat().st_mtime, params))
-    return [path for _, _, path in sorted(found)]
+def newest_complete_checkpoint(folder) -> Optional[Path]:
+    """The resumable checkpoint in `folder` with the most optimizer steps whose files match
+    their hashes; older ones are not hashed (they can be gigabytes)."""
+    candidates = []
+    for params in Path(folder).glob("*.pdparams"):
+        if params.with_suffix(".pdopt").is_file() and params.with_suffix(".json").is_file():
+            try:
+                step = read_meta(params).get("global_step", 0)
+            except CheckpointError:
+                continue
+            candidates.append((step, params.stat().st_mtime, params))
+    for _, _, params in sorted(candidates, reverse=True):
+        if is_complete(params):
+            return params
+    return None
 
 
 def find_resume_checkpoint(target) -> Path:
@@ -120,11 +127,11 @@ def find_resume_checkpoint(target) -> Path:
     if not folder.is_dir():
         raise CheckpointError(f"train.resume '{target}' is neither a checkpoint nor a run folder",
                               "give output/<run> or a .pdparams file")
-    checkpoints = list_checkpoints(folder)
-    if not checkpoints:
+    newest = newest_complete_checkpoint(folder)
+    if newest is None:
         raise CheckpointError(f"no complete checkpoint to resume in {folder}",
                               "start the run again without train.resume")
-    return checkpoints[-1]
+    return newest
 
 
 def prune_epoch_checkpoints(folder, keep: int):

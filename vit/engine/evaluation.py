@@ -16,7 +16,7 @@ from typing import Callable, Optional
 import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix, precision_recall_fscore_support
 
-from ..data.builder import prepare_data
+from ..data.sources import build_datasets
 from ..data.transforms import denormalize
 from ..errors import CheckpointError
 from ..viz import save_figure
@@ -37,13 +37,14 @@ def evaluate_model(loaded: LoadedModel, split: str = "test", output_dir=None, vd
         the metrics dict (also `metrics.json`), with `paths` of the written files and
         `confusion_matrix` as a list of rows.
     """
-    data = prepare_data(loaded.config, loaded.image_size, progress)
+    # the split alone: the checkpoint brings its own normalisation, so no statistics are needed
+    data = build_datasets(loaded.config.data, progress)
     if list(data.class_names) != list(loaded.class_names):
         raise CheckpointError(
             f"the model knows {loaded.num_classes} classes ({', '.join(loaded.class_names[:4])}"
             f"...) but the data set has {data.num_classes} ({', '.join(data.class_names[:4])}...)",
             "evaluate on the data set the model was trained on")
-    dataset = data.split(split).with_transform(loaded.eval_transform())
+    dataset = data.splits[split].with_transform(loaded.eval_transform())
     started = time.perf_counter()
     result = evaluate(loaded.model, build_loader(dataset, batch_size, False), loaded.num_classes,
                       keep_outputs=True)

@@ -4,8 +4,22 @@
 from pathlib import Path
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).parent
+
+
+class BuildWithConfigs(build_py):
+    """Ship `configs/*.yaml` inside the package as `vit/configs/`, so an installed wheel finds
+    its default config from any folder; the repository keeps the one readable copy."""
+
+    def run(self):
+        super().run()
+        target = Path(self.build_lib) / "vit" / "configs"
+        self.mkpath(str(target))
+        for path in sorted((ROOT / "configs").glob("*.yaml")):
+            self.copy_file(str(path), str(target / path.name))
+
 version = {}
 for line in (ROOT / "vit" / "__init__.py").read_text().splitlines():
     if line.startswith("__version__"):
@@ -15,11 +29,12 @@ setup(
     name="vit-paddle",
     version=version["__version__"],
     description="The Vision Transformer (Dosovitskiy et al., ICLR 2021) in PaddlePaddle: "
-                "data, training, inference and attention maps",
+                "data, training and inference",
     long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
     packages=find_packages(include=["vit", "vit.*"]),
+    cmdclass={"build_py": BuildWithConfigs},
     # Paddle itself is not here: CPU users take the `cpu` extra, GPU users install
     # paddlepaddle-gpu for their CUDA version first, as Paddle's install guide says.
     install_requires=[

@@ -1,16 +1,25 @@
 """Errors a user can cause, each carrying the one line the command line prints.
 
 Library code raises these for mistakes in input, configuration or files; `vit.cli` turns them into
-one line on stderr and exit code 2, so users never see a traceback for their own mistake.
+one line on stderr and exit code 2, so users never see a traceback for their own mistake. Where
+one line cannot say everything (which tensors of a checkpoint do not fit), `details` holds a
+table that is printed under the line.
 """
 
 
 class VitError(Exception):
-    """A user-facing error: what went wrong and how to fix it, in one line."""
+    """A user-facing error: what went wrong and how to fix it, in one line.
 
-    def __init__(self, message: str, hint: str = ""):
+    Args:
+        message: what went wrong, naming the input.
+        hint: how to fix it.
+        details: optional lines shown under the message (a table of differences).
+    """
+
+    def __init__(self, message: str, hint: str = "", details: str = ""):
         self.message = message
         self.hint = hint
+        self.details = details
         super().__init__(f"{message}; {hint}" if hint else message)
 
 

@@ -7,7 +7,6 @@ anything in the file runs. `save` writes through a temporary file and a rename, 
 process never leaves a half-written file under the real name.
 """
 
-import os
 import pickle
 from pathlib import Path
 from typing import Optional
@@ -15,6 +14,7 @@ from typing import Optional
 import numpy as np
 
 from .errors import CheckpointError
+from .files import atomic_path
 
 # (module, name) pairs a paddle.save file may name; all build data, none runs code.
 _ALLOWED_GLOBALS = {
@@ -75,32 +75,13 @@ def _arrays(value):
     return value
 
 
-def save(obj, path):
+def save(obj, path) -> Path:
     """`paddle.save(obj, path)` through a temporary file and an atomic rename."""
     import paddle
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path) as temporary:
         paddle.save(obj, str(temporary))
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
-
-
-def write_text_atomic(path, text: str):
-    """Write a text file through a temporary file and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def save_safetensors(state: dict, path, metadata: Optional[dict] = None) -> Path:
@@ -108,17 +89,12 @@ def save_safetensors(state: dict, path, metadata: Optional[dict] = None) -> Path
     through a temporary file and an atomic rename. Loading it can never run code."""
     from safetensors.numpy import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {key: np.ascontiguousarray(np.asarray(value.numpy() if hasattr(value, "numpy") else value))
+    arrays = {key: np.ascontiguousarray(np.asarray(value.numpy() if hasattr(value, "numpy")
+                                                   else value))
               for key, value in state.items()}
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path) as temporary:
         save_file(arrays, str(temporary), metadata={k: str(v) for k, v in (metadata or {}).items()})
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def load_safetensors(path):

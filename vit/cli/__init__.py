@@ -48,6 +48,8 @@ def run_cli(main: Callable[[Optional[Sequence[str]]], Optional[int]],
         code = main(argv)
     except VitError as error:
         print(f"error: {error}", file=sys.stderr)
+        if error.details:
+            print(error.details, file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -14,20 +14,11 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..errors import DataError
+from ..files import CHUNK, file_digest
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1 << 20
 Progress = Optional[Callable[[int, Optional[int]], None]]
-
-
-def file_digest(path, algorithm: str) -> str:
-    """Hex digest of a file's bytes."""
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def checksum_algorithm(checksum: str) -> str:

@@ -8,7 +8,7 @@ it fails under NumPy 2 with Paddle 3.3 and does not count the attention matmuls.
 import contextlib
 import difflib
 import io
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Tuple
 
 import numpy as np
@@ -45,9 +45,6 @@ class FlopCount:
     @property
     def total(self) -> int:
         return self.patch_embed + self.linear + self.attention
-
-    def as_dict(self) -> dict:
-        return {**asdict(self), "total": self.total}
 
     def format(self) -> str:
         """A few lines for the terminal, in GFLOPs (multiply-adds)."""

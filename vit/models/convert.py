@@ -132,11 +132,6 @@ def convert_state(state: State, fmt: Optional[str] = None, meta: Optional[dict] 
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in converted.items()}, args
 
 
-def _linear_names(state: State):
-    """Names of 2-D Linear weights in our layout (to transpose from PyTorch's [out, in])."""
-    return [k for k in state if k.endswith(".weight") and state[k].ndim == 2]
-
-
 def _from_timm(state: State) -> State:
     out = {}
     for key, value in state.items():

@@ -120,7 +120,8 @@ class Attention(nn.Layer):
         attn = q.matmul(k, transpose_y=True) * self.scale  # [B, H, N, N]
         # functional softmax: an nn.Softmax layer would add a row to the contract
         attn = F.softmax(attn, axis=-1)
-        # attention-map recorders hook attn_drop, whose input is this softmax (docs/contract.md)
+        # attn_drop's input is this softmax: a forward hook on attn_drop sees the attention
+        # map without any change to the model (docs/contract.md)
         attn = self.attn_drop(attn)
         x = attn.matmul(v).transpose((0, 2, 1, 3)).reshape((-1, num_tokens, dim))  # [B, N, D]
         return self.proj_drop(self.proj(x))

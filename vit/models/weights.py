@@ -9,6 +9,8 @@
 - re-initialises the head (zeros, as the paper) when the number of classes differs, saying so.
 Anything else that does not fit (missing or unexpected keys, other shapes) is refused with a
 table of what differs: Paddle's own `set_state_dict` would only warn and train into NaN.
+`load_state_dict_strict` is that refusal, and every place that puts weights into a model uses it
+(pretrained weights, inference, export, resume, the best checkpoint, EMA).
 """
 
 import logging
@@ -120,18 +122,20 @@ def adapt_state(state: State, model) -> Tuple[State, List[str]]:
             if key in own:
                 state[key] = np.zeros(own[key], dtype=np.float32)
         notes.append(f"head re-initialised to zeros for {own['head.weight'][1] if 'head.weight' in own else 0} classes")
-    problems = _differences(state, own)
+    problems = state_differences(state, own)
     if problems:
-        raise CheckpointError("the weights do not fit the model:\n" + _table(problems),
-                              "choose the model these weights were made for (see "
-                              "tools/convert.py for other layouts)")
+        raise CheckpointError("the weights do not fit the model", "choose the model these "
+                              "weights were made for (see tools/convert.py for other layouts)",
+                              details=format_table(problems, ("key", "in the weights",
+                                                              "in the model")))
     return state, notes
 
 
-def _differences(state: State, own: Dict[str, list]) -> List[Tuple[str, str, str]]:
+def state_differences(state: State, own: Dict[str, list]) -> List[Tuple[str, str, str]]:
+    """Rows (key, shape in `state`, shape in the model) for every key that does not fit."""
     rows = []
     for key in sorted(set(state) | set(own)):
-        theirs = list(state[key].shape) if key in state else None
+        theirs = list(np.shape(state[key])) if key in state else None
         ours = own.get(key)
         if theirs != ours:
             rows.append((key, "missing" if theirs is None else str(theirs),
@@ -139,13 +143,39 @@ def _differences(state: State, own: Dict[str, list]) -> List[Tuple[str, str, str
     return rows
 
 
-def _table(rows: Sequence[Tuple[str, str, str]], limit: int = 20) -> str:
-    width = max(len("key"), *(len(r[0]) for r in rows[:limit]))
-    lines = [f"  {'key':<{width}}  {'in the weights':<20}  in the model"]
-    lines += [f"  {k:<{width}}  {a:<20}  {b}" for k, a, b in rows[:limit]]
+def format_table(rows: Sequence[Tuple[str, str, str]], header: Tuple[str, str, str],
+                 limit: int = 20) -> str:
+    """Three aligned columns, indented, at most `limit` rows (the rest counted)."""
+    shown = [header, *rows[:limit]]
+    widths = [max(len(str(row[i])) for row in shown) for i in range(2)]
+    lines = [f"  {a:<{widths[0]}}  {b:<{widths[1]}}  {c}" for a, b, c in shown]
     if len(rows) > limit:
         lines.append(f"  ... and {len(rows) - limit} more")
     return "\n".join(lines)
+
+
+def check_state_fits(state: State, own: Dict[str, list], source, hint: str = ""):
+    """Refuse `state` unless it has exactly the keys and shapes of `own` (key -> shape).
+
+    Raises:
+        CheckpointError: naming `source`, with a table of what differs as details.
+    """
+    problems = state_differences(state, own)
+    if problems:
+        raise CheckpointError(f"{source} does not fit the model: {len(problems)} tensors are "
+                              "missing, unexpected or of another shape",
+                              hint or "load weights made for this model",
+                              details=format_table(problems, ("key", "in the weights",
+                                                              "in the model")))
+
+
+def load_state_dict_strict(model, state: State, source, hint: str = "") -> None:
+    """Put `state` (arrays or tensors) into `model`, refusing any missing or unexpected key and
+    any shape that differs, with a table of them (Paddle's `set_state_dict` only warns)."""
+    check_state_fits(state, {k: list(v.shape) for k, v in model.state_dict().items()}, source,
+                     hint)
+    model.set_state_dict({key: value if isinstance(value, paddle.Tensor)
+                          else paddle.to_tensor(np.asarray(value)) for key, value in state.items()})
 
 
 def load_pretrained(model, path, fmt: Optional[str] = None) -> List[str]:
@@ -154,7 +184,7 @@ def load_pretrained(model, path, fmt: Optional[str] = None) -> List[str]:
     state, meta = read_weights(path)
     converted, _ = convert_state(state, fmt, meta)
     adapted, notes = adapt_state(converted, model)
-    model.set_state_dict({k: paddle.to_tensor(v) for k, v in adapted.items()})
+    load_state_dict_strict(model, adapted, path)
     log.info("loaded pretrained weights from %s", path)
     for note in notes:
         log.info("  %s", note)

@@ -19,22 +19,28 @@ def run_tool(tool: str, *args, cwd=None, timeout=600, env=None):
                           env=full_env)
 
 
-def assert_one_line_error(result, *fragments, after_log=False):
+def assert_one_line_error(result, *fragments, after_log=False, table=False):
     """A user's mistake: exit code 2, one line on stderr naming the problem, no traceback.
 
-    With `after_log` (a run that had started) the progress log may come first; the error is
-    still one line, the last.
+    With `after_log` (a run that had started) the progress log may come first. With `table`
+    the line is followed by an indented table of what differs (which tensors, which settings),
+    returned as a list of rows of cells.
     """
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    if after_log:
-        lines = lines[-1:]
-        assert lines[0].startswith("error: "), result.stderr
-    assert len(lines) == 1, result.stderr
+    errors = [i for i, line in enumerate(lines) if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    start = errors[0]
+    assert after_log or start == 0, result.stderr
+    rest = lines[start + 1:]
+    if table:
+        assert len(rest) >= 2 and all(line.startswith("  ") for line in rest), result.stderr
+    else:
+        assert not rest, result.stderr
     for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
+        assert fragment in lines[start], lines[start]
+    return [line.split() for line in rest] if table else lines[start]
 
 
 @pytest.fixture

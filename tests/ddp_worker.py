@@ -14,7 +14,7 @@ import paddle
 from vit.config import load_config
 from vit.data.builder import prepare_data
 from vit.data.mixing import Mixing
-from vit.engine.loaders import build_loader
+from vit.data.loaders import build_loader
 from vit.engine.loop import LoopState, StepControl, train_one_epoch
 from vit.engine.optim import build_optimizer, build_scheduler
 from vit.engine.runtime import seed_everything, setup_runtime

@@ -9,11 +9,10 @@ import tarfile
 import numpy as np
 import pytest
 
-from conftest import make_messy_folder, write_image
+from conftest import ROOT, assert_one_line_error, make_messy_folder, run_tool, write_image
 from vit.config import load_config
 from vit.data import build_datasets
-from vit.data.images import UnusableImage
-from vit.errors import DataError
+from vit.errors import ConfigError, DataError
 
 
 def data_config(**data):
@@ -231,5 +230,20 @@ def test_corrupt_local_archive_is_one_clear_error(tmp_path):
         build_datasets(data_config(source="cifar10", archive=bad))
 
 
-def test_unusable_image_error_type_is_exported():
-    assert issubclass(UnusableImage, Exception)
+def test_an_unknown_source_is_refused_with_the_closest_name():
+    with pytest.raises(ConfigError, match="unknown data.source 'cifar'; did you mean 'cifar10'"):
+        build_datasets(data_config(source="cifar"))
+    result = run_tool("train", "--stats-only", "-o", "data.source=fashion-mnist")
+    assert_one_line_error(result, "unknown data.source 'fashion-mnist'",
+                          "did you mean 'fashion_mnist'?")
+
+
+def test_every_registered_source_is_documented_and_listed_once():
+    from vit.data import SOURCES, source_names
+
+    assert source_names() == list(SOURCES) and len(set(source_names())) == len(SOURCES)
+    datasets_page = (ROOT / "docs" / "datasets.md").read_text(encoding="utf-8")
+    configs_page = (ROOT / "docs" / "configs.md").read_text(encoding="utf-8")
+    for name, source in SOURCES.items():
+        assert f"`{name}`" in datasets_page and f"`{name}`" in configs_page, name
+        assert source.description and (source.num_classes is None or source.num_classes > 1)

@@ -49,13 +49,23 @@ def md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
-def test_cifar10_downloads_verifies_and_loads(tmp_path, server, monkeypatch):
-    import paddle.vision.datasets.cifar as paddle_cifar
+def expect_cifar10_checksum(monkeypatch, checksum: str):
+    """Register cifar10 with `checksum` in place of the official MD5, which belongs to the real
+    170 MB file (the served archive is a small one in its format)."""
+    import dataclasses
 
+    from vit.data.sources import SOURCES
+
+    official = SOURCES["cifar10"]
+    small = dataclasses.replace(official.build.__self__, files=tuple(
+        dataclasses.replace(remote, md5=checksum) for remote in official.build.__self__.files))
+    monkeypatch.setitem(SOURCES, "cifar10", dataclasses.replace(official, build=small.build))
+
+
+def test_cifar10_downloads_verifies_and_loads(tmp_path, server, monkeypatch):
     payload = cifar_archive(tmp_path / "served.tar.gz").read_bytes()
     server.files["/mirror/cifar-10-python.tar.gz"] = (payload, len(payload))
-    # the official MD5 belongs to the real 170 MB file; this archive is a small one in its format
-    monkeypatch.setattr(paddle_cifar, "CIFAR10_MD5", md5(payload))
+    expect_cifar10_checksum(monkeypatch, md5(payload))
     cache = tmp_path / "cache"
     config = load_config(None, ["data.source=cifar10", f"data.root={cache}",
                                 f"data.url={server.base}/mirror", "data.val_fraction=0.25"])
@@ -68,10 +78,8 @@ def test_cifar10_downloads_verifies_and_loads(tmp_path, server, monkeypatch):
 
 
 def test_corrupt_download_through_the_config_leaves_nothing(tmp_path, server, monkeypatch):
-    import paddle.vision.datasets.cifar as paddle_cifar
-
     payload = cifar_archive(tmp_path / "served.tar.gz").read_bytes()
-    monkeypatch.setattr(paddle_cifar, "CIFAR10_MD5", md5(payload))
+    expect_cifar10_checksum(monkeypatch, md5(payload))
     damaged = bytearray(payload)
     damaged[len(damaged) // 2] ^= 0xFF
     server.files["/mirror/cifar-10-python.tar.gz"] = (bytes(damaged), len(damaged))

@@ -77,14 +77,21 @@ def test_predict_images_and_folders_with_an_unreadable_file(trained, tmp_path):
     assert all(abs(sum(p for _, p in r["top"])) <= 1.0 + 1e-6 for r in good)
     with open(tmp_path / "out" / "predictions.csv", newline="") as handle:
         table = list(csv.DictReader(handle))
-    assert len(table) == 6 and table[0]["top1_class"] in [str(i) for i in range(10)] + [""]
+    digits_names = [str(i) for i in range(10)]
+    assert len(table) == 6 and [row["path"] for row in table] == [row["path"] for row in rows]
+    for row in table:
+        if row["path"].endswith("broken.jpg"):
+            assert row["top1_class"] == "" and row["error"]
+        else:
+            assert row["top1_class"] in digits_names and row["error"] == ""
+            assert 0 < float(row["top1_prob"]) <= 1
 
 
 def test_exported_model_agrees_with_the_dynamic_model(trained, tmp_path):
     from vit.data.builder import prepare_data
     from vit.engine.export import InferenceModel
     from vit.engine.inference import load_for_inference
-    from vit.engine.loaders import build_loader
+    from vit.data.loaders import build_loader
 
     loaded = load_for_inference(trained / "checkpoints" / "best.pdparams")
     result = run_tool("export", "--weights", trained / "checkpoints" / "best.pdparams",
@@ -92,8 +99,8 @@ def test_exported_model_agrees_with_the_dynamic_model(trained, tmp_path):
     assert result.returncode == 0, result.stderr
     static = InferenceModel(tmp_path / "export")
     assert static.class_names == loaded.class_names
-    data = prepare_data(loaded.config, loaded.image_size)
-    test = data.test.with_transform(loaded.eval_transform())
+    data = prepare_data(loaded.config, loaded.preprocessing.image_size)
+    test = data.test.with_transform(loaded.preprocessing.eval_transform())
     dynamic_top1, static_top1 = [], []
     for batch in build_loader(test, 100, False):
         with paddle.no_grad():
@@ -106,10 +113,12 @@ def test_exported_model_agrees_with_the_dynamic_model(trained, tmp_path):
     assert (tmp_path / "export" / "model.safetensors").is_file()
 
 
-def test_a_config_that_does_not_fit_the_checkpoint_is_one_line(trained):
+def test_a_config_that_does_not_fit_the_checkpoint_is_refused_with_a_table(trained):
     result = run_tool("infer", "--weights", trained / "checkpoints" / "best.pdparams", "--eval",
                       "-o", "model.name=ViT_tiny_patch4_32")
-    assert_one_line_error(result, "does not fit the config", "ViT_tiny_patch4_16 vs ViT_tiny_patch4_32")
+    rows = assert_one_line_error(result, "does not fit the config",
+                                 "ViT_tiny_patch4_16 vs ViT_tiny_patch4_32", table=True)
+    assert ["model", "ViT_tiny_patch4_16", "ViT_tiny_patch4_32"] in rows
 
 
 def test_missing_paths_are_named(trained, tmp_path):

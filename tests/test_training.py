@@ -2,6 +2,7 @@
 refusals, a non-finite loss, and comparison plots."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -122,19 +123,52 @@ def test_sigint_saves_a_checkpoint_and_resume_is_exact(tmp_path, finished_run):
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 2, stderr
     assert "resume with -o train.resume=" in stderr and "Traceback" not in stderr
-    interrupted = tmp_path / "stopped" / "checkpoints" / "interrupted.json"
-    assert interrupted.is_file() or not (tmp_path / "stopped" / "checkpoints" / "epoch_003.json").exists()
+    checkpoints = tmp_path / "stopped" / "checkpoints"
+    assert not (checkpoints / "epoch_003.json").exists()
+    mid_epoch = re.search(r"stopped at epoch (\d), step (\d+); checkpoint saved as (\S+)", stderr)
+    if mid_epoch:  # the usual case: the interrupted checkpoint holds the exact position
+        meta = json.loads(Path(mid_epoch[3]).with_suffix(".json").read_text())
+        assert meta["tag"] == "interrupted" and meta["global_step"] == int(mid_epoch[2])
+        assert meta["epoch"] == int(mid_epoch[1]) - 1 and meta["batch_in_epoch"] > 0
+    else:  # the signal arrived on the last step of the epoch: that epoch's checkpoint serves
+        stopped = re.search(r"stopped after epoch (\d)", stderr)
+        assert stopped, stderr
+        assert (checkpoints / f"epoch_{int(stopped[1]):03d}.json").is_file()
+        assert not (checkpoints / "interrupted.json").exists()
     result = run_tool("train", *train_args(tmp_path, "stopped"),
                       "-o", f"train.resume={tmp_path / 'stopped'}")
     assert result.returncode == 0, result.stderr
     _assert_same_run(tmp_path / "stopped", reference)
 
 
-def test_resuming_into_another_architecture_is_refused(finished_run, tmp_path):
+def test_resuming_into_another_architecture_is_refused_with_a_table(finished_run, tmp_path):
     run, _ = finished_run
     result = run_tool("train", *train_args(tmp_path, "other"), "-o", "model.name=ViT_tiny_patch4_32",
                       "-o", f"train.resume={run}")
-    assert_one_line_error(result, "cannot resume from", "model ViT_tiny_patch4_16 vs ViT_tiny_patch4_32")
+    rows = assert_one_line_error(result, "cannot resume from",
+                                 "model ViT_tiny_patch4_16 vs ViT_tiny_patch4_32", table=True,
+                                 after_log=True)
+    assert ["model", "ViT_tiny_patch4_16", "ViT_tiny_patch4_32"] in rows
+    assert ["embed_dim", "64", "192"] in rows
+
+
+def test_resuming_from_a_checkpoint_with_a_missing_tensor_is_refused_with_a_table(finished_run,
+                                                                                  tmp_path):
+    import shutil
+
+    from vit.engine.checkpoint import load_checkpoint, save_checkpoint
+
+    run = tmp_path / "damaged"
+    shutil.copytree(finished_run[0], run)
+    newest = sorted((run / "checkpoints").glob("epoch_*.pdparams"))[-1]
+    weights, meta, training = load_checkpoint(newest, with_training_state=True)
+    del weights["blocks.3.mlp.fc2.bias"]  # a checkpoint written by other code, complete on disk
+    save_checkpoint(newest.parent, newest.stem, weights, meta, training)
+    result = run_tool("train", *train_args(tmp_path, "damaged"), "-o", "train.epochs=4",
+                      "-o", f"train.resume={run}")
+    rows = assert_one_line_error(result, f"{newest} does not fit the model", table=True,
+                                 after_log=True)
+    assert ["blocks.3.mlp.fc2.bias", "missing", "[64]"] in rows
 
 
 def test_non_finite_loss_stops_with_epoch_and_step_and_keeps_the_checkpoint(tmp_path):

@@ -20,7 +20,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     setup_logging()
     from vit.data.builder import prepare_data
-    from vit.engine.benchmark import loader_throughput
+    from vit.data.loaders import loader_throughput
     from vit.engine.builders import resolve_image_size
 
     config = config_from_args(args)

@@ -2,7 +2,7 @@
 
     python tools/infer.py --weights output/<run>/checkpoints/best.pdparams --images a.jpg dir/
     python tools/infer.py --weights output/<run>/checkpoints/best.pdparams --eval [--split test]
-    python tools/infer.py --inference-model output/<run>/export --images dir/
+    python tools/infer.py --inference-model output/<run>/export --images dir/   (or --eval)
 """
 
 import argparse
@@ -47,20 +47,27 @@ def main(argv=None) -> int:
     configure_cpu()
     if args.top_k < 1 or args.batch_size < 1:
         raise VitError("--top-k and --batch-size must be at least 1")
-    if args.inference_model:
-        return _with_inference_model(args)
     from ..config import load_config
-    from ..engine.inference import load_for_inference
 
-    # -c replaces the checkpoint's config; -o alone changes the checkpoint's own config
+    # -c replaces the recorded config; -o alone changes the recorded config
     config = load_config(args.config, args.override) if args.config else None
-    loaded = load_for_inference(args.weights, config, [] if args.config else args.override)
-    output = Path(args.output) if args.output else _default_output(loaded.weights, args)
+    overrides = [] if args.config else args.override
+    if args.inference_model:
+        from ..engine.export import InferenceModel
+
+        predictor = InferenceModel(args.inference_model, config=config, overrides=overrides)
+        output = Path(args.output) if args.output else \
+            Path(args.inference_model) / (f"eval_{args.split}" if args.eval else "predictions")
+    else:
+        from ..engine.inference import load_for_inference
+
+        predictor = load_for_inference(args.weights, config, overrides)
+        output = Path(args.output) if args.output else _default_output(predictor.weights, args)
     if args.eval:
-        return _evaluate(loaded, args, output)
+        return _evaluate(predictor, args, output)
     from ..engine.inference import predict_paths
 
-    result = predict_paths(loaded, args.images, args.top_k, args.batch_size)
+    result = predict_paths(predictor, args.images, args.top_k, args.batch_size)
     _print_and_save_predictions(result, output)
     return 0
 
@@ -72,10 +79,10 @@ def _default_output(weights: Path, args) -> Path:
     return Path("output") / f"infer-{datetime.datetime.now():%Y%m%d-%H%M%S}"
 
 
-def _evaluate(loaded, args, output: Path) -> int:
+def _evaluate(predictor, args, output: Path) -> int:
     from ..engine.evaluation import evaluate_model
 
-    metrics = evaluate_model(loaded, args.split, output, args.vdl_dir, args.batch_size)
+    metrics = evaluate_model(predictor, args.split, output, args.vdl_dir, args.batch_size)
     print(f"{args.split} split: top-1 {metrics['top1']:.4f}  top-5 {metrics['top5']:.4f}  "
           f"loss {metrics['loss']:.4f}  on {metrics['num_samples']} images "
           f"({metrics['images_per_s']:.0f} images/s)")
@@ -106,19 +113,6 @@ def _print_and_save_predictions(result: dict, output: Path):
     good = sum("top" in r for r in rows)
     print(f"\n{good} of {len(rows)} images predicted ({result['images_per_s']:.0f} images/s); "
           f"results in {output / 'predictions.csv'} and {output / 'predictions.json'}")
-
-
-def _with_inference_model(args) -> int:
-    from ..engine.export import InferenceModel
-
-    if args.eval:
-        raise VitError("--eval works with --weights", "evaluate the checkpoint; use "
-                       "--inference-model with --images")
-    model = InferenceModel(args.inference_model)
-    result = model.predict_paths(args.images, args.top_k, args.batch_size)
-    _print_and_save_predictions(result, Path(args.output) if args.output else
-                                Path(args.inference_model) / "predictions")
-    return 0
 
 
 def cli() -> int:

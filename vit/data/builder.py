@@ -4,8 +4,9 @@ from dataclasses import dataclass
 from typing import Callable, List, Optional
 
 from ..config import Config
-from .datasets import ImageSet
-from .sources import DataBundle, build_datasets
+from .datasets import DataBundle, ImageSet
+from .preprocessing import Preprocessing
+from .sources import build_datasets
 from .stats import compute_dataset_stats, mean_std_from_stats
 from .transforms import build_transforms
 
@@ -18,9 +19,7 @@ class PreparedData:
 
     bundle: DataBundle
     stats: dict
-    image_size: int
-    mean: List[float]
-    std: List[float]
+    preprocessing: Preprocessing  # what the checkpoint records (image size, mean/std, classes)
     train: ImageSet  # training pipeline (augmentation)
     val: ImageSet  # evaluation pipeline
     test: ImageSet  # evaluation pipeline
@@ -36,10 +35,6 @@ class PreparedData:
     def split(self, name: str) -> ImageSet:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
 
-    def transform(self, train: bool):
-        """The train or eval pipeline of these data."""
-        return self.train.transform if train else self.val.transform
-
 
 def prepare_data(config: Config, image_size: int, progress: Progress = None) -> PreparedData:
     """Acquire the configured data, compute its statistics and attach the pipelines.
@@ -52,14 +47,17 @@ def prepare_data(config: Config, image_size: int, progress: Progress = None) -> 
     bundle = build_datasets(config.data, progress)
     stats = compute_dataset_stats(bundle, config.data.stats_max_images, config.data.split_seed,
                                   progress)
-    resolved = mean_std_from_stats(stats)
-    mean = resolved["mean"] if config.augment.mean == "dataset" else list(config.augment.mean)
-    std = resolved["std"] if config.augment.std == "dataset" else list(config.augment.std)
+    measured = mean_std_from_stats(stats)
+    augment = config.augment
+    mean = measured["mean"] if augment.mean == "dataset" else list(augment.mean)
+    std = measured["std"] if augment.std == "dataset" else list(augment.std)
+    preprocessing = Preprocessing(image_size, tuple(mean), tuple(std), augment.interpolation,
+                                  augment.crop_pct, tuple(bundle.class_names))
     stats["preprocessing"] = {"image_size": image_size, "mean": mean, "std": std}
-    train_tf = build_transforms(config.augment, image_size, True, mean, std)
-    eval_tf = build_transforms(config.augment, image_size, False, mean, std)
+    train_tf = build_transforms(augment, image_size, True, mean, std)
+    eval_tf = preprocessing.eval_transform()
     splits = bundle.splits
-    return PreparedData(bundle, stats, image_size, mean, std,
+    return PreparedData(bundle, stats, preprocessing,
                         train=splits["train"].with_transform(train_tf),
                         val=splits["val"].with_transform(eval_tf),
                         test=splits["test"].with_transform(eval_tf))

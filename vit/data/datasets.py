@@ -8,8 +8,8 @@ while training is not replaced by another sample: it comes back as `Skipped`, an
 import copy
 import logging
 import random
-from dataclasses import dataclass
-from typing import List, Sequence
+from dataclasses import dataclass, field
+from typing import Dict, List, Sequence
 
 import numpy as np
 import paddle
@@ -157,6 +157,21 @@ class ArrayImageSet(ImageSet):
 
     def describe(self, index):
         return f"{self.name}[{self.positions[index]}]"
+
+
+@dataclass
+class DataBundle:
+    """What a data source provides: the splits, the class names, and what it could not use."""
+
+    source: str
+    class_names: List[str]
+    splits: Dict[str, ImageSet]
+    skipped: List[dict] = field(default_factory=list)  # {"path", "reason", "split"}
+    empty_classes: List[str] = field(default_factory=list)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
 
 
 def collate_skipping(batch):

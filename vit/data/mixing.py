@@ -1,8 +1,8 @@
 """Batch-level regularisation: label smoothing, Mixup (Zhang et al. 2018), CutMix (Yun et al. 2019).
 
 They turn integer labels into soft targets [B, K] that `soft_cross_entropy` takes. Randomness
-comes from a `numpy.random.Generator` that the trainer owns and checkpoints, so a resumed run
-mixes exactly as an uninterrupted one.
+comes from the `numpy.random.Generator` passed in, which the training loop seeds afresh for every
+batch from (seed, epoch, batch), so a resumed run mixes exactly as an uninterrupted one.
 """
 
 from dataclasses import dataclass

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
+from paddle.vision.datasets import MNIST, Cifar10, Cifar100, FashionMNIST, Flowers, cifar, flowers
 
 from ..config import DataConfig
 from ..errors import DataError
-from .datasets import ArrayImageSet, FileImageSet, ImageSet
+from .datasets import ArrayImageSet, DataBundle, FileImageSet, ImageSet
 from .download import fetch
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,26 @@ class RemoteFile:
 
 @dataclass(frozen=True)
 class PaddleSource:
+    """A `paddle.vision.datasets` data set: the files it needs and how to read them."""
+
+    name: str
+    description: str
+    num_classes: int
     files: Tuple[RemoteFile, ...]
     read: Callable[[Dict[str, Path]], Tuple[Dict[str, ImageSet], List[str]]]
+
+    def build(self, config: DataConfig, progress=None) -> DataBundle:
+        """The DataBundle of this source, acquiring its files first (`data.archive`, the cache
+        folder `data.root`, or a verified download)."""
+        if config.archive and len(self.files) > 1 and not Path(config.archive).is_dir():
+            raise DataError(f"data.source={self.name} needs {len(self.files)} files",
+                            f"make data.archive a folder holding "
+                            f"{', '.join(f.name for f in self.files)}")
+        root = Path(config.root or Path("data") / self.name)
+        files = prepare_files(self, root, config.archive, config.url, config.download,
+                              progress=progress)
+        splits, names = self.read(files)
+        return DataBundle(self.name, names, splits)
 
 
 def _remote(url: str, md5: str) -> RemoteFile:
@@ -79,11 +98,11 @@ class _PlainUnpickler(pickle.Unpickler):
                         "use the official archive")
 
 
-def _read_mnist(files, dataset_class, prefix, class_names):
+def _read_mnist(files, dataset_class, class_names):
     splits = {}
     for mode in ("train", "test"):
-        images = files[f"{prefix}{'train' if mode == 'train' else 't10k'}-images-idx3-ubyte.gz"]
-        labels = files[f"{prefix}{'train' if mode == 'train' else 't10k'}-labels-idx1-ubyte.gz"]
+        images = files[f"{'train' if mode == 'train' else 't10k'}-images-idx3-ubyte.gz"]
+        labels = files[f"{'train' if mode == 'train' else 't10k'}-labels-idx1-ubyte.gz"]
         dataset = _construct(dataset_class, str(images), image_path=str(images),
                              label_path=str(labels), mode=mode, download=False)
         side = int(np.sqrt(len(dataset.images[0])))
@@ -94,8 +113,6 @@ def _read_mnist(files, dataset_class, prefix, class_names):
 
 
 def _read_flowers(files):
-    from paddle.vision.datasets import Flowers
-
     names = [f"flower_{i:03d}" for i in range(1, 103)]
     splits = {}
     for mode, split in (("train", "train"), ("valid", "val"), ("test", "test")):
@@ -120,66 +137,64 @@ def _construct(dataset_class, path, **kwargs):
                         "give the archive that paddle.vision.datasets downloads") from None
 
 
-def _sources() -> Dict[str, PaddleSource]:
-    from paddle.vision.datasets import Cifar10, Cifar100, FashionMNIST, MNIST, cifar, flowers
-
-    def mnist_files(cls):
-        return tuple(_remote(getattr(cls, f"{split}_{kind}_URL"), getattr(cls, f"{split}_{kind}_MD5"))
-                     for split in ("TRAIN", "TEST") for kind in ("IMAGE", "LABEL"))
-
-    return {
-        "cifar10": PaddleSource((_remote(cifar.CIFAR10_URL, cifar.CIFAR10_MD5),),
-                                lambda f: _read_cifar(f, Cifar10, "cifar-10-python.tar.gz",
-                                                      lambda _: CIFAR10_CLASSES)),
-        "cifar100": PaddleSource((_remote(cifar.CIFAR100_URL, cifar.CIFAR100_MD5),),
-                                 lambda f: _read_cifar(f, Cifar100, "cifar-100-python.tar.gz",
-                                                       _cifar100_names)),
-        "mnist": PaddleSource(mnist_files(MNIST), lambda f: _read_mnist(
-            f, MNIST, "", [str(i) for i in range(10)])),
-        "fashion_mnist": PaddleSource(mnist_files(FashionMNIST), lambda f: _read_mnist(
-            f, FashionMNIST, "", FASHION_CLASSES)),
-        "flowers102": PaddleSource((_remote(flowers.DATA_URL, flowers.DATA_MD5),
-                                    _remote(flowers.LABEL_URL, flowers.LABEL_MD5),
-                                    _remote(flowers.SETID_URL, flowers.SETID_MD5)),
-                                   _read_flowers),
-    }
+def _mnist_files(cls) -> Tuple[RemoteFile, ...]:
+    return tuple(_remote(getattr(cls, f"{split}_{kind}_URL"), getattr(cls, f"{split}_{kind}_MD5"))
+                 for split in ("TRAIN", "TEST") for kind in ("IMAGE", "LABEL"))
 
 
-PADDLE_SOURCES = ("cifar10", "cifar100", "mnist", "fashion_mnist", "flowers102")
+PADDLE_SOURCES: Tuple[PaddleSource, ...] = (
+    PaddleSource("cifar10", "CIFAR-10: 60,000 32x32 photos of 10 classes (paddle.vision)", 10,
+                 (_remote(cifar.CIFAR10_URL, cifar.CIFAR10_MD5),),
+                 lambda f: _read_cifar(f, Cifar10, "cifar-10-python.tar.gz",
+                                       lambda _: CIFAR10_CLASSES)),
+    PaddleSource("cifar100", "CIFAR-100: 60,000 32x32 photos of 100 classes (paddle.vision)",
+                 100, (_remote(cifar.CIFAR100_URL, cifar.CIFAR100_MD5),),
+                 lambda f: _read_cifar(f, Cifar100, "cifar-100-python.tar.gz", _cifar100_names)),
+    PaddleSource("mnist", "MNIST: 70,000 28x28 handwritten digits (paddle.vision)", 10,
+                 _mnist_files(MNIST),
+                 lambda f: _read_mnist(f, MNIST, [str(i) for i in range(10)])),
+    PaddleSource("fashion_mnist", "Fashion-MNIST: 70,000 28x28 clothing images "
+                 "(paddle.vision)", 10, _mnist_files(FashionMNIST),
+                 lambda f: _read_mnist(f, FashionMNIST, FASHION_CLASSES)),
+    PaddleSource("flowers102", "Oxford Flowers-102: 8,189 photos of 102 flowers "
+                 "(paddle.vision)", 102,
+                 (_remote(flowers.DATA_URL, flowers.DATA_MD5),
+                  _remote(flowers.LABEL_URL, flowers.LABEL_MD5),
+                  _remote(flowers.SETID_URL, flowers.SETID_MD5)), _read_flowers),
+)
 
 
-def source_files(name: str) -> Tuple[RemoteFile, ...]:
-    """The files (name, official URL, MD5) that source `name` needs."""
-    return _sources()[name].files
-
-
-def prepare_files(name: str, root: Path, archive: Optional[str] = None, url: Optional[str] = None,
-                  download: bool = True, checksums: Optional[Dict[str, str]] = None,
+def prepare_files(source: PaddleSource, root: Path, archive: Optional[str] = None,
+                  url: Optional[str] = None, download: bool = True,
                   progress=None) -> Dict[str, Path]:
-    """Find or download every file of source `name`; return file name -> verified local path.
+    """Find or download every file of `source`; return file name -> verified local path.
 
     Args:
-        name: a source in `PADDLE_SOURCES`.
+        source: one of `PADDLE_SOURCES`.
         root: cache folder for downloads.
         archive: a local copy, used as given: the file itself (one-file sources) or a folder
             holding the files under their official names.
         url: base URL of a mirror holding the files under their official names.
         download: fetch files that are missing from `root`.
-        checksums: file name -> MD5/SHA-256 replacing the official sums (for a mirror that
-            serves other bytes; tests use it).
         progress: called as progress(stage, bytes_done, bytes_total).
     """
     files = {}
-    for remote in source_files(name):
+    for remote in source.files:
         local = _local_copy(remote, archive)
         if local is not None:
             files[remote.name] = local
             continue
         source_url = f"{url.rstrip('/')}/{remote.name}" if url else remote.url
-        checksum = (checksums or {}).get(remote.name, remote.md5)
-        report = (lambda done, total, n=remote.name: progress(f"downloading {n}", done, total or 0)) if progress else None
-        files[remote.name] = fetch(source_url, root / remote.name, checksum, download, report)
+        files[remote.name] = fetch(source_url, root / remote.name, remote.md5, download,
+                                   _bytes_progress(progress, remote.name))
     return files
+
+
+def _bytes_progress(progress, name: str):
+    """progress(stage, done, total) as the (bytes, total or None) callback a download takes."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(f"downloading {name}", done, total or 0)
 
 
 def _local_copy(remote: RemoteFile, archive: Optional[str]) -> Optional[Path]:
@@ -195,18 +210,3 @@ def _local_copy(remote: RemoteFile, archive: Optional[str]) -> Optional[Path]:
     if not path.is_file():
         raise DataError(f"data.archive '{path}' does not exist", "check the path")
     return path
-
-
-def load_paddle_source(config: DataConfig, root: Path, progress=None):
-    """The DataBundle of a paddle.vision source, acquiring its files first."""
-    from .sources import DataBundle
-
-    source = _sources()[config.source]
-    if config.archive and len(source.files) > 1 and not Path(config.archive).is_dir():
-        raise DataError(f"data.source={config.source} needs {len(source.files)} files",
-                        f"make data.archive a folder holding "
-                        f"{', '.join(f.name for f in source.files)}")
-    files = prepare_files(config.source, root, config.archive, config.url, config.download,
-                          progress=progress)
-    splits, names = source.read(files)
-    return DataBundle(config.source, names, splits)

@@ -11,9 +11,8 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from .datasets import ArrayImageSet, ImageSet
+from .datasets import ArrayImageSet, DataBundle, ImageSet
 from .images import UnusableImage
-from .sources import DataBundle
 
 Progress = Optional[Callable[[str, int, int], None]]
 

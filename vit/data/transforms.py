@@ -26,25 +26,31 @@ def build_transforms(augment: AugmentConfig, image_size: int, train: bool,
         train: build the training pipeline (random crops, flips, RandAugment).
         mean, std: per-channel statistics in [0, 1] units (resolved from 'dataset' already).
     """
+    if not train:
+        return build_eval_transform(image_size, mean, std, augment.interpolation,
+                                    augment.crop_pct)
     interpolation = augment.interpolation
-    steps = []
-    if train:
-        if augment.random_resized_crop:
-            steps.append(T.RandomResizedCrop(image_size, scale=tuple(augment.crop_scale),
-                                             interpolation=interpolation))
-        else:
-            steps.append(T.Resize((image_size, image_size), interpolation=interpolation))
-        if augment.hflip > 0:
-            steps.append(T.RandomHorizontalFlip(augment.hflip))
-        if augment.rand_augment_n > 0:
-            steps.append(RandAugment(augment.rand_augment_n, augment.rand_augment_m))
+    if augment.random_resized_crop:
+        steps = [T.RandomResizedCrop(image_size, scale=tuple(augment.crop_scale),
+                                     interpolation=interpolation)]
     else:
-        resize_to = int(round(image_size / augment.crop_pct))
-        steps.append(T.Resize((resize_to, resize_to), interpolation=interpolation))
-        if resize_to != image_size:
-            steps.append(T.CenterCrop(image_size))
-    steps += normalize_steps(mean, std)
-    return T.Compose(steps)
+        steps = [T.Resize((image_size, image_size), interpolation=interpolation)]
+    if augment.hflip > 0:
+        steps.append(T.RandomHorizontalFlip(augment.hflip))
+    if augment.rand_augment_n > 0:
+        steps.append(RandAugment(augment.rand_augment_n, augment.rand_augment_m))
+    return T.Compose(steps + normalize_steps(mean, std))
+
+
+def build_eval_transform(image_size: int, mean: Sequence[float], std: Sequence[float],
+                         interpolation: str = "bilinear", crop_pct: float = 1.0):
+    """The evaluation pipeline from plain values (a checkpoint's record needs no config):
+    resize to image_size / crop_pct, center-crop image_size, normalise."""
+    resize_to = int(round(image_size / crop_pct))
+    steps = [T.Resize((resize_to, resize_to), interpolation=interpolation)]
+    if resize_to != image_size:
+        steps.append(T.CenterCrop(image_size))
+    return T.Compose(steps + normalize_steps(mean, std))
 
 
 def normalize_steps(mean: Sequence[float], std: Sequence[float]):

@@ -1,8 +1,8 @@
 """Putting the pieces together: training, evaluation, inference and export.
 
 Each long-running function takes an optional `progress(stage, done, total)` callback and returns
-data (paths, metrics) rather than printing, so the command-line tools and a web interface can
-share them.
+data (paths, metrics) rather than printing, so the command-line tools and any other caller (a
+notebook, a web page) share them.
 """
 
 from .compare import compare_runs

@@ -1,9 +1,10 @@
-"""Builders: a `Config` section in, a ready object out (model arguments, model, optimizer)."""
+"""From the config to the model's arguments: the configured constructor overrides and the input
+size."""
 
 from typing import Optional
 
 from ..config import Config
-from ..models import create_model, model_args
+from ..models import model_args
 from ..models.layers import to_2tuple
 
 
@@ -17,11 +18,6 @@ def model_kwargs_from_config(config: Config, num_classes: Optional[int] = None) 
         kwargs["num_classes"] = num_classes
     model_args(config.model.name, **kwargs)  # fails early, naming an unknown model
     return kwargs
-
-
-def build_model(config: Config, num_classes: int):
-    """The configured model with a head for `num_classes` classes."""
-    return create_model(config.model.name, **model_kwargs_from_config(config, num_classes))
 
 
 def resolve_image_size(config: Config) -> int:

@@ -3,32 +3,85 @@
 A checkpoint named TAG in a run's `checkpoints/` folder is three files, each written atomically:
 - `TAG.pdparams`: the model's state dict (PaddleClas's key names);
 - `TAG.pdopt`: optimizer, scheduler, EMA weights and the loop's position and history;
-- `TAG.json`: written last, it records the model name and arguments, class names, image size,
-  mean/std, epoch and step, metrics, the config, and the SHA-256 of the other two files. A
-  checkpoint whose files do not match its JSON (a run killed while saving) is not used.
+- `TAG.json`: written last, it records the model name and arguments, the preprocessing record
+  (image size, mean/std, resize settings, class names), epoch and step, metrics, the config,
+  and the SHA-256 of the other two files. A checkpoint whose files do not match its JSON (a run
+  killed while saving) is not used.
+`Checkpointer` writes a run's checkpoints; the functions below find, check and read them.
 """
 
-import hashlib
 import json
 import logging
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from ..errors import CheckpointError
-from ..serialization import safe_load, save, write_text_atomic
+from ..files import file_digest, write_text_atomic
+from ..models.weights import format_table
+from ..serialization import safe_load, save
 
 log = logging.getLogger(__name__)
 
-FORMAT = "vit-paddle-checkpoint/1"
+# Format 2 nests the preprocessing record under "preprocessing"; format 1 kept the same keys at
+# the top level, which is why readers take `meta.get("preprocessing", meta)`.
+FORMAT = "vit-paddle-checkpoint/2"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def model_record(model_name: str, model_args: dict, num_classes: int, preprocessing: dict,
+                 config: dict) -> dict:
+    """The part of every checkpoint's JSON that describes the model, made once per run."""
+    return {"model": {"name": model_name, "args": model_args}, "num_classes": num_classes,
+            "preprocessing": preprocessing, "config": config}
+
+
+class Checkpointer:
+    """Writes the checkpoints of one run: after each epoch, the best by val top-1, and on
+    interruption. Only rank 0 writes (`enabled`).
+
+    Args:
+        folder: the run's `checkpoints/` folder.
+        record: `model_record(...)`, shared by every checkpoint of the run.
+        keep: epoch checkpoints kept besides `best` and `interrupted`.
+        enabled: False on ranks other than 0.
+    """
+
+    def __init__(self, folder, record: dict, keep: int, enabled: bool = True):
+        self.folder = Path(folder)
+        self.record = record
+        self.keep = keep
+        self.enabled = enabled
+
+    def save(self, tag: str, weights: dict, position: dict, metrics: dict,
+             training: Optional[dict] = None) -> Optional[Path]:
+        """Write checkpoint `tag`; return its `.pdparams` path (None when disabled).
+
+        Args:
+            weights: the model's state dict.
+            position: `epoch`, `batch_in_epoch`, `global_step` and the best so far
+                (`best_val_top1`, `best_epoch`).
+            metrics: the epoch's record, or {} mid-epoch.
+            training: optimizer, scheduler, EMA and loop state; None for a weights-only
+                checkpoint (`best`).
+        """
+        if not self.enabled:
+            return None
+        return save_checkpoint(self.folder, tag, weights,
+                               {**self.record, **position, "metrics": metrics}, training)
+
+    def save_epoch(self, epoch: int, weights: dict, position: dict, record: dict,
+                   training: dict, best_weights: Optional[dict] = None, best_is_ema=False):
+        """The epoch checkpoint (it supersedes an `interrupted` one), `best` when
+        `best_weights` are given (the epoch improved val top-1; `best_is_ema`: they are the
+        EMA weights, which the JSON records as `ema`), then pruning."""
+        if not self.enabled:
+            return
+        self.save(f"epoch_{epoch:03d}", weights, position, record, training)
+        for suffix in (".json", ".pdparams", ".pdopt"):
+            (self.folder / f"interrupted{suffix}").unlink(missing_ok=True)
+        if best_weights is not None:
+            self.save("best", best_weights, {**position, "ema": best_is_ema}, record)
+        prune_epoch_checkpoints(self.folder, self.keep)
 
 
 def save_checkpoint(folder, tag: str, model_state: dict, meta: dict,
@@ -36,10 +89,10 @@ def save_checkpoint(folder, tag: str, model_state: dict, meta: dict,
     """Write checkpoint `tag` into `folder`; return the path of its `.pdparams`."""
     folder = Path(folder)
     params = save(model_state, folder / f"{tag}.pdparams")
-    files = {"pdparams": {"name": params.name, "sha256": _sha256(params)}}
+    files = {"pdparams": {"name": params.name, "sha256": file_digest(params)}}
     if training_state is not None:
         opt = save(training_state, folder / f"{tag}.pdopt")
-        files["pdopt"] = {"name": opt.name, "sha256": _sha256(opt)}
+        files["pdopt"] = {"name": opt.name, "sha256": file_digest(opt)}
     else:
         (folder / f"{tag}.pdopt").unlink(missing_ok=True)
     record = {"format": FORMAT, "tag": tag, "saved_at": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -73,7 +126,7 @@ def is_complete(params_path) -> bool:
         return False
     for record in meta.get("files", {}).values():
         path = params_path.parent / record["name"]
-        if not path.is_file() or _sha256(path) != record["sha256"]:
+        if not path.is_file() or file_digest(path) != record["sha256"]:
             return False
     return True
 
@@ -142,22 +195,33 @@ def prune_epoch_checkpoints(folder, keep: int):
             record.with_suffix(suffix).unlink(missing_ok=True)
 
 
+# regularisation may change between runs without changing the weights
+_REGULARISATION = ("drop_rate", "attn_drop_rate", "drop_path_rate", "zero_head")
+
+
 def architecture_differences(meta: dict, model_name: str, model_args: dict,
-                             num_classes: int) -> List[str]:
-    """What differs between a checkpoint's model and the configured one (empty: the same)."""
-    differences = []
+                             num_classes: int) -> List[Tuple[str, str, str]]:
+    """Rows (what, in the checkpoint, in the config) where a checkpoint's model differs from
+    the configured one; empty when they are the same architecture."""
+    rows = []
     saved = meta.get("model", {})
     if saved.get("name") != model_name:
-        differences.append(f"model {saved.get('name')} vs {model_name}")
+        rows.append(("model", str(saved.get("name")), model_name))
     saved_args = saved.get("args", {})
     for key in sorted(set(saved_args) | set(model_args)):
-        if key in ("drop_rate", "attn_drop_rate", "drop_path_rate", "zero_head"):
-            continue  # regularisation may change between runs without changing the weights
-        if _norm(saved_args.get(key)) != _norm(model_args.get(key)):
-            differences.append(f"{key} {saved_args.get(key)} vs {model_args.get(key)}")
+        if key not in _REGULARISATION and _norm(saved_args.get(key)) != _norm(model_args.get(key)):
+            rows.append((key, str(saved_args.get(key)), str(model_args.get(key))))
     if meta.get("num_classes") != num_classes:
-        differences.append(f"{meta.get('num_classes')} classes vs {num_classes}")
-    return differences
+        rows.append(("classes", str(meta.get("num_classes")), str(num_classes)))
+    return rows
+
+
+def refuse_other_architecture(rows: List[Tuple[str, str, str]], message: str, hint: str):
+    """Raise a CheckpointError with `rows` (from `architecture_differences`) as a table."""
+    if rows:
+        summary = "; ".join(f"{what} {theirs} vs {ours}" for what, theirs, ours in rows[:3])
+        raise CheckpointError(f"{message} ({summary})", hint, details=format_table(
+            rows, ("", "in the checkpoint", "in the config")))
 
 
 def _norm(value):

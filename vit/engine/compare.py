@@ -1,4 +1,5 @@
-"""Comparing runs: their curves overlaid in one figure and a table of final numbers."""
+"""A run's figures, and comparing runs: their curves overlaid in one figure and a table of final
+numbers."""
 
 import csv
 from pathlib import Path
@@ -6,11 +7,24 @@ from typing import Dict, List, Sequence
 
 from ..errors import VitError
 from ..viz import save_figure
-from ..viz.training_figures import plot_comparison
+from ..viz.training_figures import plot_accuracy, plot_comparison, plot_training_loss
 from .run_log import load_metrics
 
 COLUMNS = ("run", "epochs", "best_val_top1", "best_epoch", "final_train_loss", "final_val_loss",
            "test_top1")
+
+
+def draw_run_figures(run_dir: Path, metrics: dict, compare_with=()) -> Dict[str, Path]:
+    """A run's `figures/loss.png` and `figures/accuracy.png`, and `figures/comparison.png` with
+    the runs in `compare_with` when there are any."""
+    figures = run_dir / "figures"
+    paths = {"loss": save_figure(plot_training_loss(metrics), figures / "loss.png"),
+             "accuracy": save_figure(plot_accuracy(metrics), figures / "accuracy.png")}
+    if compare_with:
+        runs = {Path(p).name: load_metrics(p) for p in compare_with}
+        runs[run_dir.name] = metrics
+        paths["comparison"] = save_figure(plot_comparison(runs), figures / "comparison.png")
+    return paths
 
 
 def summarize_run(name: str, metrics: dict) -> dict:

@@ -5,10 +5,10 @@ from pathlib import Path
 from typing import Dict
 
 from ..data.builder import PreparedData
-from ..data.stats import save_stats
+from ..data.samples import sample_grid, sample_indices
+from ..data.stats import format_stats, save_stats
 from ..viz import save_figure
-from ..viz.data_figures import (plot_class_histogram, plot_image_sizes, plot_samples,
-                                sample_indices)
+from ..viz.data_figures import plot_class_histogram, plot_image_sizes, plot_samples
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +32,23 @@ def write_data_report(data: PreparedData, run_dir, seed: int = 0) -> Dict[str, P
                                        figures / "data_image_sizes.png")
     chosen = sample_indices(data.train, SAMPLES_PER_CLASS, seed)
     paths["samples"] = save_figure(
-        plot_samples(data.train, chosen, "Training images as stored"),
+        plot_samples(sample_grid(data.train, chosen), "Training images as stored"),
         figures / "data_samples.png")
+    size, prep = data.preprocessing.image_size, data.preprocessing
     paths["samples_preprocessed"] = save_figure(
-        plot_samples(data.train, chosen, f"After the training pipeline ({data.image_size}x"
-                     f"{data.image_size}, normalisation undone)", data.train.transform,
-                     data.mean, data.std),
+        plot_samples(sample_grid(data.train, chosen, data.train.transform, prep.mean, prep.std),
+                     f"After the training pipeline ({size}x{size}, normalisation undone)"),
         figures / "data_samples_preprocessed.png")
+    return paths
+
+
+def log_data_report(data: PreparedData, run_dir, seed: int, run_log) -> Dict[str, Path]:
+    """The report of a new run: the table in the log, the files, the figures in VisualDL."""
+    log.info("%s\n", format_stats(data.stats))
+    paths = write_data_report(data, run_dir, seed)
+    for name, path in paths.items():
+        if name != "stats":
+            run_log.image(f"data/{name}", path)
     return paths
 
 

@@ -3,6 +3,8 @@ weights when `train.ema_decay` is set."""
 
 import paddle
 
+from ..models.weights import check_state_fits, load_state_dict_strict
+
 
 class ModelEma:
     """Shadow weights updated as ema = decay * ema + (1 - decay) * weights after each step."""
@@ -19,12 +21,15 @@ class ModelEma:
     def state_dict(self) -> dict:
         return dict(self.shadow)
 
-    def set_state_dict(self, state: dict):
+    def set_state_dict(self, state: dict, source="the EMA weights"):
+        """Restore saved shadow weights; they must be the model's keys and shapes exactly."""
+        check_state_fits(state, {k: list(v.shape) for k, v in self.shadow.items()}, source,
+                         "resume with the config the run was started with")
         for name, value in state.items():
             self.shadow[name].set_value(paddle.to_tensor(value))
 
     def swap_into(self, model: paddle.nn.Layer) -> dict:
         """Put the averaged weights into `model`; return its own weights to restore later."""
         own = {name: value.detach().clone() for name, value in model.state_dict().items()}
-        model.set_state_dict(self.shadow)
+        load_state_dict_strict(model, self.shadow, "the EMA weights")
         return own

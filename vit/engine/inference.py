@@ -1,9 +1,14 @@
 """Inference from a checkpoint alone: rebuild the model, preprocess like evaluation, predict.
 
-The checkpoint's JSON carries what is needed (model name and arguments, class names, image size,
-mean/std, resize settings, and the training config), as nanoGPT's `model_args` and PaddleClas's
-`inference.yml` do. A config given with -c may replace the data settings, but a model that does
-not fit it is refused with one line saying what differs.
+The checkpoint's JSON carries what is needed (model name and arguments, the preprocessing
+record, and the training config), as nanoGPT's `model_args` and PaddleClas's `inference.yml`
+do. A config given with -c may replace the data settings, but a model that does not fit it is
+refused with a table of what differs.
+
+A *predictor* is anything with `preprocessing` (a `Preprocessing` record), `config` (whose data
+section names the data set for evaluation), `source` (a name for reports) and
+`logits(images [B, C, H, W]) -> [B, K]`: the eager `LoadedModel` here and the exported
+`InferenceModel` (export.py) both are, so prediction and evaluation treat them alike.
 """
 
 import logging
@@ -18,13 +23,16 @@ import paddle
 from ..config import Config, config_from_dict
 from ..data.datasets import FileImageSet
 from ..data.images import is_image_file
-from ..data.transforms import build_transforms
-from ..errors import CheckpointError, VitError
+from ..data.loaders import build_loader
+from ..data.preprocessing import Preprocessing
+from ..errors import VitError
 from ..models import VisionTransformer
-from . import checkpoint as ckpt
-from .loaders import build_loader
+from ..models.weights import load_state_dict_strict
+from .checkpoint import architecture_differences, load_checkpoint, refuse_other_architecture
 
 log = logging.getLogger(__name__)
+
+Progress = Optional[Callable[[str, int, int], None]]
 
 
 @dataclass
@@ -32,26 +40,38 @@ class LoadedModel:
     """A model ready for inference with everything needed to feed it."""
 
     model: VisionTransformer
-    class_names: List[str]
-    image_size: int
-    mean: List[float]
-    std: List[float]
+    preprocessing: Preprocessing
     config: Config  # the training config, or the -c config that replaced it
     meta: dict
     weights: Path
 
     @property
+    def class_names(self) -> List[str]:
+        return list(self.preprocessing.class_names)
+
+    @property
     def num_classes(self) -> int:
-        return len(self.class_names)
+        return self.preprocessing.num_classes
 
-    def eval_transform(self):
-        return build_transforms(self.config.augment, self.image_size, False, self.mean, self.std)
+    @property
+    def source(self) -> str:
+        return str(self.weights)
 
-    def preprocessing(self) -> dict:
-        """What an exported model needs besides its weights (inference.yml)."""
-        return {"image_size": self.image_size, "mean": self.mean, "std": self.std,
-                "interpolation": self.config.augment.interpolation,
-                "crop_pct": self.config.augment.crop_pct, "class_names": self.class_names}
+    def logits(self, images) -> np.ndarray:
+        """Logits [B, K] for a preprocessed batch [B, C, H, W] (array or tensor)."""
+        if not isinstance(images, paddle.Tensor):
+            images = paddle.to_tensor(np.asarray(images, dtype=np.float32))
+        with paddle.no_grad():
+            return self.model(images).numpy()
+
+
+def resolve_weights(weights) -> Path:
+    """A checkpoint's `.pdparams`, given as such or as a run folder (its best checkpoint)."""
+    weights = Path(weights)
+    if weights.is_dir():
+        folder = weights / "checkpoints" if (weights / "checkpoints").is_dir() else weights
+        return folder / "best.pdparams"
+    return weights
 
 
 def load_for_inference(weights, config: Optional[Config] = None,
@@ -68,31 +88,26 @@ def load_for_inference(weights, config: Optional[Config] = None,
     Raises:
         CheckpointError: missing, incomplete or unsafe files, or a config that does not fit.
     """
-    weights = Path(weights)
-    if weights.is_dir():
-        weights = weights / "checkpoints" / "best.pdparams" if (weights / "checkpoints").is_dir() \
-            else weights / "best.pdparams"
-    state, meta, _ = ckpt.load_checkpoint(weights)
+    weights = resolve_weights(weights)
+    state, meta, _ = load_checkpoint(weights)
     saved = config_from_dict(meta.get("config", {}), "checkpoint",
                              f"{weights.with_suffix('.json')}", overrides)
     if config is None and overrides:
         config = saved
     if config is not None:
-        differences = ckpt.architecture_differences(
-            meta, config.model.name, {**meta["model"]["args"], **_size_args(config)},
-            meta["num_classes"])
-        if differences:
-            raise CheckpointError(f"{weights} does not fit the config: {'; '.join(differences)}",
-                                  "use the config the model was trained with, or leave out -c")
+        size = {"img_size": config.data.image_size} if config.data.image_size else {}
+        refuse_other_architecture(
+            architecture_differences(meta, config.model.name, {**meta["model"]["args"], **size},
+                                     meta["num_classes"]),
+            f"{weights} does not fit the config",
+            "use the config the model was trained with, or leave out -c")
     model = VisionTransformer(**_constructor_args(meta["model"]["args"]))
-    _load_state_strictly(model, state, weights)
+    load_state_dict_strict(model, state, weights,
+                           "the .json and .pdparams must come from the same checkpoint")
     model.eval()
-    return LoadedModel(model, list(meta["class_names"]), int(meta["image_size"]),
-                       list(meta["mean"]), list(meta["std"]), config or saved, meta, weights)
-
-
-def _size_args(config: Config) -> dict:
-    return {"img_size": config.data.image_size} if config.data.image_size else {}
+    preprocessing = Preprocessing.from_dict(meta.get("preprocessing", meta),
+                                            str(weights.with_suffix(".json")))
+    return LoadedModel(model, preprocessing, config or saved, meta, weights)
 
 
 def _constructor_args(args: dict) -> dict:
@@ -101,23 +116,6 @@ def _constructor_args(args: dict) -> dict:
         args["img_size"] = tuple(args["img_size"])
     args["zero_head"] = False
     return args
-
-
-def _load_state_strictly(model, state: dict, source):
-    """Set `state` into `model`, refusing missing or unexpected keys and shape mismatches
-    (Paddle's own `set_state_dict` only warns)."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = [f"{k} {list(np.shape(state[k]))} vs {list(own[k].shape)}" for k in own
-             if k in state and list(np.shape(state[k])) != list(own[k].shape)]
-    if missing or unexpected or wrong:
-        parts = ([f"missing {', '.join(missing[:3])}"] if missing else []) + \
-                ([f"unexpected {', '.join(unexpected[:3])}"] if unexpected else []) + \
-                ([f"shapes {', '.join(wrong[:3])}"] if wrong else [])
-        raise CheckpointError(f"{source} does not match its model: {'; '.join(parts)}",
-                              "the .json and .pdparams must come from the same checkpoint")
-    model.set_state_dict({k: paddle.to_tensor(np.asarray(v)) for k, v in state.items()})
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -147,22 +145,9 @@ def collect_image_paths(paths: Sequence) -> List[Path]:
     return found
 
 
-def predict_paths(loaded: LoadedModel, paths: Sequence, top_k: int = 5, batch_size: int = 64,
-                  progress: Optional[Callable[[str, int, int], None]] = None) -> dict:
-    """Top-k classes and probabilities for each image with the dynamic model (see
-    `predict_files`)."""
-    def logits_of(images):
-        with paddle.no_grad():
-            return loaded.model(images).numpy()
-
-    return predict_files(collect_image_paths(paths), loaded.eval_transform(), loaded.class_names,
-                         logits_of, top_k, batch_size, progress)
-
-
-def predict_files(files: Sequence[Path], transform, class_names: Sequence[str], logits_of,
-                  top_k: int = 5, batch_size: int = 64,
-                  progress: Optional[Callable[[str, int, int], None]] = None) -> dict:
-    """Run `logits_of` (a batch [B, C, H, W] -> logits [B, K]) over image files.
+def predict_paths(predictor, paths: Sequence, top_k: int = 5, batch_size: int = 64,
+                  progress: Progress = None) -> dict:
+    """Top-k classes and probabilities for image files and folders, with any predictor.
 
     Unreadable images get an error row and the others are still predicted.
 
@@ -170,16 +155,18 @@ def predict_files(files: Sequence[Path], transform, class_names: Sequence[str], 
         dict with `rows` (per image: `path` and `top` as [(class, probability), ...], or `path`
         and `error`) and `images_per_s`.
     """
+    files = collect_image_paths(paths)
+    class_names = list(predictor.preprocessing.class_names)
     dataset = FileImageSet(files, np.zeros(len(files), dtype=np.int64), class_names,
-                           transform=transform, sizes=np.zeros((len(files), 2)),
-                           formats=[""] * len(files))
+                           transform=predictor.preprocessing.eval_transform(),
+                           sizes=np.zeros((len(files), 2)), formats=[""] * len(files))
     k = min(top_k, len(class_names))
     predictions, errors = {}, {}
     started = time.perf_counter()
     for batch in build_loader(dataset, batch_size, False):
         errors.update({name: reason for name, reason in batch["skipped"]})
         if batch["images"].shape[0]:
-            probabilities = softmax(np.asarray(logits_of(batch["images"])))
+            probabilities = softmax(predictor.logits(batch["images"]))
             for index, row in zip(batch["indices"].numpy(), probabilities):
                 order = np.argsort(-row)[:k]
                 predictions[str(files[index])] = [(class_names[i], float(row[i])) for i in order]

@@ -42,6 +42,11 @@ class LoopState:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def next_epoch(self) -> "LoopState":
+        """The position at the start of the next epoch (this epoch's sums cleared)."""
+        return LoopState(epoch=self.epoch + 1, global_step=self.global_step, images=self.images,
+                         skipped=self.skipped)
+
 
 @dataclass
 class StepControl:
@@ -83,7 +88,12 @@ def train_one_epoch(model, loader, optimizer, scheduler, state: LoopState, contr
             images, labels = batch["images"], batch["labels"]
             state.skipped += len(batch["skipped"])
             if images.shape[0] > 0:
-                window.append(_forward_backward(model, images, labels, state, control, index))
+                try:
+                    window.append(_forward_backward(model, images, labels, state, control, index))
+                except MemoryError:
+                    raise VitError(f"out of memory with a batch of {images.shape[0]} images",
+                                   "lower data.batch_size and raise train.accum_steps to keep "
+                                   "the effective batch") from None
             last = index + 1 == total_batches
             state.batch_in_epoch += 1
             if state.batch_in_epoch % control.accum_steps == 0 or last:

@@ -1,7 +1,8 @@
 """A run's record: VisualDL scalars for the live dashboard, and `metrics.json` for everything
-that reads a run afterwards (figures, comparisons, tests). This class is the only writer of
-both, so they cannot disagree."""
+that reads a run afterwards (figures, comparisons, the web app, tests). This module is the only
+writer of both, so they cannot disagree: `RunLog` during training, `log_evaluation` after it."""
 
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -9,7 +10,8 @@ from typing import Optional
 
 import numpy as np
 
-from ..serialization import write_text_atomic
+from ..errors import VitError
+from ..files import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +31,7 @@ class RunLog:
         self.metrics = metrics or {"history": [], "steps": [], "best_val_top1": None,
                                    "best_epoch": None}
         self.writer = None
-        if enabled:
+        if self.enabled:
             from visualdl import LogWriter
 
             self.writer = LogWriter(logdir=str(self.vdl_dir))
@@ -79,14 +81,14 @@ class RunLog:
         best_loss = self.metrics.get("best_val_loss")
         return top1 == best and best_loss is not None and record["val_loss"] < best_loss
 
+    @property
+    def best_epoch(self) -> Optional[int]:
+        return self.metrics.get("best_epoch")
+
     def image(self, tag: str, path, step: int = 0):
         """Show a PNG (a data figure) in VisualDL's image tab."""
-        if not self.enabled:
-            return
-        from PIL import Image
-
-        with Image.open(path) as picture:
-            self.writer.add_image(tag, np.asarray(picture.convert("RGB")), step)
+        if self.enabled:
+            _add_png(self.writer, tag, path, step)
 
     def set(self, key: str, value):
         if self.enabled:
@@ -105,11 +107,56 @@ class RunLog:
             self.writer = None
 
 
+def _add_png(writer, tag: str, path, step: int):
+    from PIL import Image
+
+    with Image.open(path) as picture:
+        writer.add_image(tag, np.asarray(picture.convert("RGB")), step)
+
+
+def log_evaluation(vdl_dir, split: str, metrics: dict):
+    """Add an evaluation's accuracy, loss and figures (`metrics["paths"]`) to a VisualDL log."""
+    from visualdl import LogWriter
+
+    with LogWriter(logdir=str(vdl_dir)) as writer:
+        for key in ("top1", "top5", "loss"):
+            writer.add_scalar(f"eval/{split}/{key}", metrics[key], 0)
+        for key in ("confusion_png", "mistakes"):
+            _add_png(writer, f"eval/{split}/{key}", metrics["paths"][key], 0)
+
+
 def load_metrics(run_dir) -> dict:
     """The `metrics.json` of a finished or running run."""
     path = Path(run_dir) / "metrics.json"
     if not path.is_file():
-        from ..errors import VitError
-
         raise VitError(f"{path} does not exist", "give a run folder written by tools/train.py")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def format_epoch(record: dict, epochs: int) -> str:
+    """One log line for an epoch's record."""
+    val = ""
+    if record["val_top1"] is not None:
+        val = (f"  val_loss {record['val_loss']:.4f}  val_top1 {record['val_top1']:.4f}  "
+               f"val_top5 {record['val_top5']:.4f}")
+    return (f"epoch {record['epoch']}/{epochs}  train_loss {record['train_loss']:.4f}{val}  "
+            f"lr {record['lr']:.2e}  {record['seconds']:.1f}s  {record['images_per_s']:.0f} img/s")
+
+
+@contextlib.contextmanager
+def copy_log_to(path: Optional[Path]):
+    """Copy the package's INFO log into `path` (train.log) while the block runs."""
+    if path is None:
+        yield
+        return
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger = logging.getLogger("vit")
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        handler.close()

@@ -1,7 +1,7 @@
 """Figures. Each `plot_*` returns a matplotlib `Figure` (never shows it); `save_figure` writes it.
 
 Figures are built with `matplotlib.figure.Figure` rather than pyplot, so no global state or GUI
-backend is involved and the web app can draw from several threads.
+backend is involved and several threads (a web server's) can draw at once.
 """
 
 from pathlib import Path

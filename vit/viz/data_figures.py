@@ -1,16 +1,10 @@
 """Figures of a data set: class histogram per split, image-size histogram, and sample grids
 before and after preprocessing."""
 
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional
 
 import numpy as np
 from matplotlib.figure import Figure
-
-from ..data.datasets import ImageSet
-from ..data.images import UnusableImage
-from ..data.transforms import denormalize
-
-MAX_CLASSES_SHOWN = 20
 
 
 def plot_class_histogram(stats: dict) -> Figure:
@@ -50,39 +44,19 @@ def plot_image_sizes(sizes: Dict[str, np.ndarray], source: str = "") -> Figure:
     return figure
 
 
-def sample_indices(dataset: ImageSet, per_class: int, seed: int = 0) -> Dict[int, np.ndarray]:
-    """Up to `per_class` seeded image indices of each of the first classes."""
-    rng = np.random.default_rng(seed)
-    chosen = {}
-    for label in range(min(len(dataset.class_names), MAX_CLASSES_SHOWN)):
-        members = np.flatnonzero(dataset.labels == label)
-        if len(members):
-            chosen[label] = np.sort(rng.choice(members, min(per_class, len(members)), replace=False))
-    return chosen
-
-
-def plot_samples(dataset: ImageSet, chosen: Dict[int, np.ndarray], title: str,
-                 transform=None, mean: Optional[Sequence[float]] = None,
-                 std: Optional[Sequence[float]] = None) -> Figure:
-    """A grid with one row per class: the raw images, or with `transform` what the model sees
-    (normalisation undone for display)."""
-    rows = max(len(chosen), 1)
-    columns = max((len(v) for v in chosen.values()), default=1)
-    figure = Figure(figsize=(1.2 * columns + 1.5, 1.2 * rows + 0.6))
-    for row, (label, indices) in enumerate(chosen.items()):
-        for column, index in enumerate(indices):
-            axes = figure.add_subplot(rows, columns, row * columns + column + 1)
+def plot_samples(rows: Dict[str, List[Optional[np.ndarray]]], title: str) -> Figure:
+    """A grid with one row per class of uint8 [H, W, 3] images (`vit.data.samples.sample_grid`);
+    None leaves a cell empty."""
+    columns = max((len(images) for images in rows.values()), default=1) or 1
+    figure = Figure(figsize=(1.2 * columns + 1.5, 1.2 * max(len(rows), 1) + 0.6))
+    for row, (name, images) in enumerate(rows.items()):
+        for column, image in enumerate(images):
+            axes = figure.add_subplot(max(len(rows), 1), columns, row * columns + column + 1)
             axes.set_xticks([])
             axes.set_yticks([])
             if column == 0:
-                axes.set_ylabel(dataset.class_names[label][:14], rotation=0, ha="right",
-                                va="center", fontsize=8)
-            try:
-                image = dataset.load(int(index))
-            except UnusableImage:
-                continue
-            if transform is not None:
-                image = denormalize(transform(image), mean, std)
-            axes.imshow(np.asarray(image), interpolation="nearest")
+                axes.set_ylabel(name[:14], rotation=0, ha="right", va="center", fontsize=8)
+            if image is not None:
+                axes.imshow(image, interpolation="nearest")
     figure.suptitle(title)
     return figure

@@ -77,10 +77,10 @@ def test_saved_config_round_trips(tmp_path):
 def test_tools_default_to_configs_default_yaml():
     from vit.config import load_default_config
 
-    config = load_default_config(["train.epochs=2"])
-    assert config.name == "default" and config.train.epochs == 2
+    config = load_default_config(["train.epochs=12"])
+    assert config.name == "default" and config.train.epochs == 12
     assert config.to_dict() == load_config(ROOT / "configs" / "default.yaml",
-                                            ["train.epochs=2"]).to_dict()
+                                            ["train.epochs=12"]).to_dict()
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)

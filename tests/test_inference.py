@@ -151,3 +151,48 @@ def test_confusion_matrix_stays_readable_at_100_classes(tmp_path):
     path = save_figure(figure, tmp_path / "cm.png")
     with Image.open(path) as picture:
         assert picture.size[0] > 2000
+
+
+def test_the_exported_model_evaluates_like_the_checkpoint(trained, tmp_path):
+    export = tmp_path / "export"
+    assert run_tool("export", "--weights", trained, "--output", export).returncode == 0
+    eager = run_tool("infer", "--weights", trained, "--eval", "--output", tmp_path / "eager")
+    served = run_tool("infer", "--inference-model", export, "--eval", "--output",
+                      tmp_path / "served")
+    assert eager.returncode == 0 and served.returncode == 0, served.stderr
+    mine = json.loads((tmp_path / "served" / "metrics.json").read_text())
+    theirs = json.loads((tmp_path / "eager" / "metrics.json").read_text())
+    assert mine["top1"] == theirs["top1"] and mine["num_samples"] == 359
+    assert mine["confusion_matrix"] == theirs["confusion_matrix"]
+    assert abs(mine["loss"] - theirs["loss"]) < 1e-4
+    for name in ("confusion_matrix.png", "confusion_matrix.csv", "report.txt", "mistakes.png"):
+        assert (tmp_path / "served" / name).is_file(), name
+
+
+def test_bf16_runs_where_the_cpu_has_it_and_is_refused_in_one_line_elsewhere(trained, tmp_path):
+    from vit.engine.export import native_bf16
+
+    export = tmp_path / "export"
+    assert run_tool("export", "--weights", trained, "--output", export,
+                    "--precision", "bf16").returncode == 0
+    assert "precision: bf16" in (export / "inference.yml").read_text()
+    result = run_tool("infer", "--inference-model", export, "--eval", "--output", tmp_path / "bf16")
+    if not native_bf16():
+        assert_one_line_error(result, "bf16 needs a CPU with native bfloat16", "--precision fp32")
+        return
+    assert result.returncode == 0, result.stderr
+    from vit.data import build_datasets, build_loader
+    from vit.engine.export import InferenceModel
+
+    low, full = InferenceModel(export), InferenceModel(export, precision="fp32")
+    assert (low.precision, full.precision) == ("bf16", "fp32")
+    test = build_datasets(full.config.data).splits["test"].with_transform(
+        full.preprocessing.eval_transform())
+    agree = [low.logits(b["images"]).argmax(1) == full.logits(b["images"]).argmax(1)
+             for b in build_loader(test, 128, False)]
+    assert np.concatenate(agree).mean() >= 0.99  # top-1 agreement with float32
+
+
+def test_precision_needs_the_exported_model(trained):
+    assert_one_line_error(run_tool("infer", "--weights", trained, "--eval", "--precision", "bf16"),
+                          "--precision bf16 works with --inference-model")

@@ -39,6 +39,21 @@ def test_train_pipeline_is_random_and_reproducible_with_a_seed():
     assert not np.array_equal(first, pipeline(image))
 
 
+def test_crop_padding_shifts_the_image_by_at_most_the_padding():
+    pixels = np.zeros((16, 16, 3), dtype=np.uint8)
+    pixels[8, 8] = 255  # one white pixel on black
+    pipeline = build_transforms(augment("augment.crop_padding=2"), 16, True, [0.0] * 3, [1.0] * 3)
+    random.seed(0)
+    np.random.seed(0)
+    shifts = set()
+    for _ in range(40):
+        out = pipeline(Image.fromarray(pixels))
+        assert out.shape == (3, 16, 16) and out.sum() == 3.0  # shifted, never cut off
+        row, column = np.argwhere(out[0] == 1.0)[0]
+        shifts.add((int(row) - 8, int(column) - 8))
+    assert max(max(abs(a), abs(b)) for a, b in shifts) <= 2 and len(shifts) > 5
+
+
 def test_rand_augment_keeps_size_and_mode():
     image = Image.new("RGB", (20, 20), (10, 200, 30))
     random.seed(0)

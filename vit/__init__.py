@@ -8,6 +8,10 @@ __version__ = "0.1.0"
 
 import warnings
 
+from . import cpu as _cpu
+
+# Before Paddle loads: its MKL and kernel choices are read once (docs/performance.md).
+_cpu.apply_environment()
 # Paddle warns on import that ccache is missing; it only matters to people compiling C++ ops.
 warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
 
@@ -15,6 +19,8 @@ from .config import load_config  # noqa: E402
 from .errors import CheckpointError, ConfigError, DataError, ModelError, VitError  # noqa: E402
 from .models import (VisionTransformer, count_flops, count_parameters, create_model,  # noqa: E402
                      list_models, summarize)
+
+_cpu.apply_runtime()  # Paddle pins its math to one thread on import
 
 __all__ = [
     "CheckpointError", "ConfigError", "DataError", "ModelError", "VisionTransformer", "VitError",

@@ -12,6 +12,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      "Paddle Inference (static graph + inference.yml + safetensors).")
     parser.add_argument("--weights", required=True, help="checkpoint .pdparams or a run folder")
     parser.add_argument("--output", help="folder to write (default: <run>/export)")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                        help="the precision inference.yml records for tools/infer.py (the "
+                             "graph stays float32): bf16 for CPUs with native bfloat16, fp16 "
+                             "for GPUs")
     return parser
 
 
@@ -20,14 +24,11 @@ def main(argv=None) -> int:
     setup_logging()
     from ..engine.export import export_inference_model
     from ..engine.inference import load_for_inference
-    from ..engine.runtime import configure_cpu
-
-    configure_cpu()
     loaded = load_for_inference(args.weights)
     output = Path(args.output) if args.output else (
         loaded.weights.parent.parent / "export" if loaded.weights.parent.name == "checkpoints"
         else loaded.weights.with_suffix("") / "export")
-    paths = export_inference_model(loaded, output)
+    paths = export_inference_model(loaded, output, args.precision)
     for name, path in paths.items():
         print(f"{name + ':':15}{path}")
     print(f"\nrun it: python tools/infer.py --inference-model {output} --images IMAGES")

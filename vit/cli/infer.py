@@ -34,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", help="folder for the results (default: beside the "
                                          "checkpoint's run, or output/infer-<date-time>)")
     parser.add_argument("--vdl-dir", help="also log the evaluation to this VisualDL folder")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"),
+                        help="with --inference-model: run at this precision (default: the one "
+                             "recorded at export); bf16 needs a CPU with native bfloat16, fp16 a "
+                             "GPU")
     add_config_args(parser)
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
@@ -42,9 +46,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
-    from ..engine.runtime import configure_cpu
-
-    configure_cpu()
     if args.top_k < 1 or args.batch_size < 1:
         raise VitError("--top-k and --batch-size must be at least 1")
     from ..config import load_config
@@ -55,12 +56,16 @@ def main(argv=None) -> int:
     if args.inference_model:
         from ..engine.export import InferenceModel
 
-        predictor = InferenceModel(args.inference_model, config=config, overrides=overrides)
+        predictor = InferenceModel(args.inference_model, config=config, overrides=overrides,
+                                   precision=args.precision)
         output = Path(args.output) if args.output else \
             Path(args.inference_model) / (f"eval_{args.split}" if args.eval else "predictions")
     else:
         from ..engine.inference import load_for_inference
 
+        if args.precision not in (None, "fp32"):
+            raise VitError(f"--precision {args.precision} works with --inference-model",
+                           "export the checkpoint with tools/export.py and run that")
         predictor = load_for_inference(args.weights, config, overrides)
         output = Path(args.output) if args.output else _default_output(predictor.weights, args)
     if args.eval:

@@ -81,6 +81,8 @@ class AugmentConfig:
                               ("nearest", "bilinear", "bicubic"))
     random_resized_crop: bool = _key(False, "train: random crop of scale x aspect, resized")
     crop_scale: Tuple[float, ...] = _key((0.08, 1.0), "train: area range of the random crop")
+    crop_padding: int = _key(0, "train: pad each side by this many pixels (black) and crop "
+                                "image_size back at a random place: random shifts (0: off)")
     hflip: float = _key(0.0, "train: probability of a horizontal flip")
     rand_augment_n: int = _key(0, "train: RandAugment operations per image (0: off)")
     rand_augment_m: int = _key(9, "train: RandAugment magnitude, 0-10")
@@ -185,6 +187,9 @@ def check_config(config: Config):
         _require(getattr(train, key) >= 1, f"train.{key} must be at least 1, got "
                  f"{getattr(train, key)}")
     _require(optim.lr > 0, f"optim.lr must be positive, got {optim.lr}")
+    _require(optim.warmup_steps > 0 or optim.warmup_epochs < train.epochs,
+             f"optim.warmup_epochs ({optim.warmup_epochs:g}) must be shorter than train.epochs "
+             f"({train.epochs})", "lower optim.warmup_epochs or raise train.epochs")
     _require(train.ema_decay is None or 0 < train.ema_decay < 1,
              f"train.ema_decay must be in (0, 1), got {train.ema_decay}", "e.g. 0.9999, or null")
     for key in ("mean", "std"):
@@ -197,6 +202,8 @@ def check_config(config: Config):
              f"augment.std must be positive, got {list(augment.std)}")
     _require(optim.schedule != "step" or 0 < optim.step_gamma < 1,
              f"optim.step_gamma must be in (0, 1), got {optim.step_gamma}")
+    _require(augment.crop_padding >= 0, f"augment.crop_padding must be 0 or more, got "
+             f"{augment.crop_padding}")
     _require(0 < augment.crop_pct <= 1, f"augment.crop_pct must be in (0, 1], got "
              f"{augment.crop_pct}")
     _require(0 <= augment.label_smoothing < 1, "augment.label_smoothing must be in [0, 1)")

@@ -35,6 +35,8 @@ def build_transforms(augment: AugmentConfig, image_size: int, train: bool,
                                      interpolation=interpolation)]
     else:
         steps = [T.Resize((image_size, image_size), interpolation=interpolation)]
+    if augment.crop_padding > 0:
+        steps.append(T.RandomCrop(image_size, padding=augment.crop_padding))
     if augment.hflip > 0:
         steps.append(T.RandomHorizontalFlip(augment.hflip))
     if augment.rand_augment_n > 0:

@@ -7,8 +7,9 @@
   settings, class names) and the training config (so `--eval` finds the data set), PaddleClas's
   idea;
 - `model.safetensors`: the weights with the model's metadata, loadable without running code.
-`InferenceModel` loads such a folder with `paddle.inference` (oneDNN on CPU) and is a predictor
-(inference.py): it predicts files and evaluates splits like the eager model.
+`InferenceModel` loads such a folder with `paddle.inference` (oneDNN on CPU, in float32 or, where
+the CPU has native bfloat16, bf16) and is a predictor (inference.py): it predicts files and
+evaluates splits like the eager model.
 """
 
 import json
@@ -25,24 +26,36 @@ from ..data.preprocessing import Preprocessing
 from ..errors import CheckpointError, ConfigError
 from ..serialization import save_safetensors
 from .inference import LoadedModel
-from .runtime import available_cores, gpu_available
+from .. import cpu
+from .runtime import gpu_available
 
 log = logging.getLogger(__name__)
 
 
-def export_inference_model(loaded: LoadedModel, output_dir) -> dict:
+def export_inference_model(loaded: LoadedModel, output_dir,
+                           precision: str = "fp32") -> dict:
     """Save `loaded` as a static inference model plus `inference.yml` and safetensors weights.
+
+    Args:
+        loaded: from `load_for_inference`.
+        output_dir: the folder to write.
+        precision: the precision `inference.yml` records as the one to run the model at
+            (`tools/infer.py --precision` overrides it); the graph itself stays float32.
 
     Returns:
         paths of the written files by name.
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    channels = loaded.model.patch_embed.proj.weight.shape[1]
+    channels = int(loaded.meta["model"]["args"].get("in_chans", 3))
     size = loaded.preprocessing.image_size
     spec = [paddle.static.InputSpec([None, channels, size, size], "float32", "images")]
     paddle.jit.save(loaded.model, str(output_dir / "model"), input_spec=spec)
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision '{precision}'",
+                          f"use one of {', '.join(PRECISIONS)}")
     info = {"model": loaded.meta["model"]["name"], "num_classes": loaded.num_classes,
+            "precision": precision,
             "preprocessing": loaded.preprocessing.to_dict(),
             "source_checkpoint": str(loaded.weights), "config": loaded.config.to_dict()}
     (output_dir / "inference.yml").write_text(yaml.safe_dump(info, sort_keys=False,
@@ -62,20 +75,81 @@ def _graph_file(folder: Path) -> Path:
                           "export the model with tools/export.py")
 
 
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), so oneDNN's bf16
+    kernels are fast rather than emulated."""
+    return bool(paddle.base.core.supports_bfloat16_fast_performance())
+
+
+class PaddlePredictor:
+    """A static graph run by Paddle Inference: oneDNN on CPU (fp32, or bf16 where the CPU has
+    it natively), or the GPU (fp32, fp16, bf16).
+
+    Args:
+        graph, params: the files `paddle.jit.save` wrote.
+        precision: one of `PRECISIONS`.
+        num_threads: CPU math threads (0: vit's default, one per core).
+
+    Raises:
+        ConfigError: a precision this machine cannot run.
+    """
+
+    def __init__(self, graph, params, precision: str = "fp32", num_threads: int = 0):
+        import paddle.inference as inference
+
+        if precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision '{precision}'",
+                              f"use one of {', '.join(PRECISIONS)}")
+        settings = inference.Config(str(graph), str(params))
+        settings.disable_glog_info()
+        if gpu_available():
+            kinds = {"fp32": inference.PrecisionType.Float32, "fp16": inference.PrecisionType.Half,
+                     "bf16": inference.PrecisionType.Bfloat16}
+            settings.enable_use_gpu(256, 0, kinds[precision])
+        else:
+            if precision == "fp16":
+                raise ConfigError("--precision fp16 needs a GPU", "use fp32 (or bf16 on a CPU "
+                                  "with native bfloat16)")
+            if precision == "bf16" and not native_bf16():
+                raise ConfigError("--precision bf16 needs a CPU with native bfloat16 "
+                                  "(AVX512-BF16 or AMX); this one has none",
+                                  "use --precision fp32")
+            settings.disable_gpu()
+            settings.enable_mkldnn()  # oneDNN: the fast CPU path
+            if precision == "bf16":
+                settings.enable_mkldnn_bfloat16()
+            settings.set_cpu_math_library_num_threads(cpu.thread_count(num_threads))
+        self.precision = precision
+        self.predictor = inference.create_predictor(settings)
+        self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
+        self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
+
+    def logits(self, images) -> np.ndarray:
+        """Outputs [B, K] for a preprocessed batch [B, C, H, W] (array or tensor)."""
+        images = np.ascontiguousarray(np.asarray(images.numpy() if hasattr(images, "numpy")
+                                                 else images, dtype=np.float32))
+        self.input.reshape(list(images.shape))
+        self.input.copy_from_cpu(images)
+        self.predictor.run()
+        return self.output.copy_to_cpu()
+
+
 class InferenceModel:
-    """An exported model run by Paddle Inference (`paddle.inference.create_predictor`).
+    """An exported model run by Paddle Inference, as a predictor (inference.py).
 
     Args:
         folder: written by `export_inference_model`.
-        num_threads: CPU math threads (0: every available core).
+        num_threads: CPU math threads (0: vit's default, one per core).
         config: replaces the training config recorded in `inference.yml` (data to evaluate on).
         overrides: `-o section.key=value` changes to the recorded config.
+        precision: fp32, bf16 or fp16; None: the one recorded at export (fp32 by default).
     """
 
     def __init__(self, folder, num_threads: int = 0, config: Optional[Config] = None,
-                 overrides: Sequence[str] = ()):
-        import paddle.inference as inference
-
+                 overrides: Sequence[str] = (), precision: Optional[str] = None):
         self.folder = Path(folder)
         info_path = self.folder / "inference.yml"
         if not info_path.is_file():
@@ -88,18 +162,9 @@ class InferenceModel:
         if config is None and "config" in self.info:
             self._config = config_from_dict(self.info["config"], "export", str(info_path),
                                             overrides)
-        settings = inference.Config(str(_graph_file(self.folder)),
-                                    str(self.folder / "model.pdiparams"))
-        settings.disable_glog_info()
-        if gpu_available():
-            settings.enable_use_gpu(256, 0)
-        else:
-            settings.disable_gpu()
-            settings.enable_mkldnn()  # oneDNN: the fast CPU path
-            settings.set_cpu_math_library_num_threads(num_threads or available_cores())
-        self.predictor = inference.create_predictor(settings)
-        self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
-        self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
+        self.runner = PaddlePredictor(_graph_file(self.folder), self.folder / "model.pdiparams",
+                                      precision or self.info.get("precision", "fp32"),
+                                      num_threads)
 
     @property
     def class_names(self):
@@ -117,11 +182,10 @@ class InferenceModel:
                               "the data set to evaluate on is unknown", "pass -c CONFIG")
         return self._config
 
+    @property
+    def precision(self) -> str:
+        return self.runner.precision
+
     def logits(self, images) -> np.ndarray:
         """Logits [B, K] for a preprocessed batch [B, C, H, W]."""
-        images = np.ascontiguousarray(np.asarray(images.numpy() if hasattr(images, "numpy")
-                                                 else images, dtype=np.float32))
-        self.input.reshape(list(images.shape))
-        self.input.copy_from_cpu(images)
-        self.predictor.run()
-        return self.output.copy_to_cpu()
+        return self.runner.logits(images)

@@ -11,6 +11,7 @@ from typing import Callable, Optional
 import numpy as np
 import paddle
 
+from .. import cpu
 from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -36,25 +37,11 @@ def gpu_available() -> bool:
     return paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
 
 
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, else all cores)."""
-    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    return len(cores) if cores else (os.cpu_count() or 1)
-
-
-def configure_cpu(num_threads: int = 0) -> int:
-    """Set Paddle up to use the CPU well; return the number of math threads.
-
-    - Paddle pins its math library to one thread on import; `num_threads` threads (0: one per
-      core) make ViT-B's forward pass 1.7x faster on two cores.
-    - With stride kernels on (Paddle's default), `transpose` returns a view and the next op
-      copies it with a slow strided-copy kernel; the attention's head transposes then take half
-      of the tiny ViT's time. Plain transpose kernels train it 1.7-2x faster.
-    """
-    paddle.set_flags({"FLAGS_use_stride_kernel": False})
-    num_threads = num_threads or available_cores()
-    paddle.base.core.set_num_threads(int(num_threads))
-    return int(num_threads)
+def configure_cpu(num_threads: int = 0) -> Optional[int]:
+    """Set Paddle's CPU math threads: `num_threads`, or (0) what `import vit` chose (one per
+    core, or the user's FLAGS_paddle_num_threads / OMP_NUM_THREADS; vit/cpu.py). Returns the
+    count, or None when the user opted out of the defaults and asked for no number."""
+    return cpu.apply_runtime(num_threads)
 
 
 def setup_runtime(device: str = "auto", num_threads: int = 0) -> Runtime:

@@ -117,7 +117,8 @@ class Attention(nn.Layer):
         num_tokens, dim = x.shape[1], x.shape[2]
         qkv = self.qkv(x).reshape((-1, num_tokens, 3, self.num_heads, dim // self.num_heads))
         q, k, v = qkv.transpose((2, 0, 3, 1, 4)).unbind(0)  # each [B, H, N, D/H]
-        attn = q.matmul(k, transpose_y=True) * self.scale  # [B, H, N, N]
+        # scaling q rather than q k^T (as timm does) touches N x D/H numbers instead of N x N
+        attn = (q * self.scale).matmul(k, transpose_y=True)  # [B, H, N, N]
         # functional softmax: an nn.Softmax layer would add a row to the contract
         attn = F.softmax(attn, axis=-1)
         # attn_drop's input is this softmax: a forward hook on attn_drop sees the attention
@@ -162,8 +163,9 @@ def drop_path(x, drop_prob: float = 0.0, training: bool = False):
         return x
     keep_prob = 1.0 - drop_prob
     mask_shape = (x.shape[0],) + (1,) * (x.ndim - 1)
-    mask = paddle.floor(keep_prob + paddle.rand(mask_shape, dtype=x.dtype))
-    return x / keep_prob * mask
+    # the 1 / keep_prob scaling goes on the [B, 1, 1] mask: one full-size multiply, not two
+    mask = paddle.floor(keep_prob + paddle.rand(mask_shape, dtype=x.dtype)) / keep_prob
+    return x * mask
 
 
 class DropPath(nn.Layer):

@@ -1,0 +1,71 @@
+"""Fast by default: what `import vit` sets before and after Paddle loads, that the user's own
+environment wins, the opt-out, and the benchmark tool's table and JSON. Speed itself is measured
+by tools/benchmark.py, not asserted here."""
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import ROOT, assert_one_line_error, run_tool
+
+PROBE = """
+import ctypes, json, os
+import paddle
+import vit
+from vit import cpu
+omp = ctypes.CDLL(os.path.join(os.path.dirname(paddle.__file__), "libs", "libiomp5.so"))
+print(json.dumps({"threads": omp.omp_get_max_threads(),
+                  "stride": paddle.get_flags(["FLAGS_use_stride_kernel"])["FLAGS_use_stride_kernel"],
+                  "mkl": os.environ.get("MKL_DEBUG_CPU_TYPE"), "vendor": cpu.cpu_vendor(),
+                  "cores": cpu.available_cores()}))
+"""
+
+
+def probe(**env):
+    """What a user's script sees after `import paddle; import vit`, with `env` added."""
+    full = {k: v for k, v in os.environ.items()
+            if k not in ("MKL_DEBUG_CPU_TYPE", "FLAGS_use_stride_kernel", "OMP_NUM_THREADS",
+                         "VIT_PADDLE_CPU_DEFAULTS", "VIT_PADDLE_NUM_THREADS")}
+    result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
+                            env={**full, **env}, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_importing_vit_takes_the_fast_settings_even_after_paddle():
+    seen = probe()
+    assert seen["threads"] == seen["cores"]  # Paddle alone pins itself to 1
+    assert seen["stride"] is False
+    assert seen["mkl"] == ("5" if seen["vendor"] == "AuthenticAMD" else None)
+
+
+def test_the_users_environment_wins_and_the_defaults_can_be_turned_off():
+    mine = probe(FLAGS_use_stride_kernel="1", MKL_DEBUG_CPU_TYPE="4", VIT_PADDLE_NUM_THREADS="1")
+    assert (mine["threads"], mine["stride"], mine["mkl"]) == (1, True, "4")
+    off = probe(VIT_PADDLE_CPU_DEFAULTS="0")
+    assert (off["threads"], off["stride"], off["mkl"]) == (1, True, None)
+
+
+def test_benchmark_tool_prints_the_table_with_pytorch_and_writes_json(tmp_path):
+    result = run_tool("benchmark", "-m", "ViT_tiny_patch4_16", "--batch", "4", "--repeats", "1",
+                      "--train-batch", "8", "--output", tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("path"))
+    assert "vs PyTorch" in header and "GFLOP/s" in header
+    for path in ("paddle eager", "paddle.jit.to_static", "paddle inference fp32",
+                 "paddle inference bf16", "pytorch eager (transformers)",
+                 "paddle eager training", "pytorch eager training (transformers)"):
+        assert any(line.startswith(path) for line in lines), path
+    assert "matrix-product ceiling" in result.stdout
+    record = json.loads(next(tmp_path.glob("ViT_tiny_patch4_16-*.json")).read_text())
+    eager = [r for r in record["rows"] if r["path"] == "paddle eager"]
+    assert [r["batch"] for r in eager] == [1, 4] and all(r["seconds"] > 0 for r in eager)
+    assert record["matmul_gflops"]["numpy"] > 0 and record["threads"] >= 1
+    assert "[1/" in result.stderr  # progress goes to stderr, the table to stdout
+
+
+def test_benchmark_tool_names_an_unknown_model():
+    assert_one_line_error(run_tool("benchmark", "-m", "ViT_base_patch16_38", "--no-training"),
+                          "unknown model 'ViT_base_patch16_38'", "ViT_base_patch16_384")

@@ -1,0 +1,103 @@
+"""Fast CPU settings, taken when `vit` is imported (docs/performance.md says what and why).
+
+Paddle's defaults leave most of a CPU idle: it pins its math to one thread, the MKL it ships
+takes a slow code path on AMD processors, and its stride kernels make `transpose` a view that the
+next operation copies slowly. Two of these are read once, when Paddle loads its libraries, so
+`apply_environment` sets them as environment variables before Paddle is imported, each only where
+the user has not set it: a user's own environment always wins. `apply_threads` sets the thread
+count once Paddle is loaded. `VIT_PADDLE_CPU_DEFAULTS=0` turns all of it off. Importing this
+module does not import Paddle.
+"""
+
+import os
+import sys
+from typing import Dict, Optional
+
+OPT_OUT = "VIT_PADDLE_CPU_DEFAULTS"
+THREADS = "VIT_PADDLE_NUM_THREADS"
+_CHOSEN: Dict[str, str] = {}  # what apply_environment set (the rest was the user's)
+# Paddle's import sets OMP_NUM_THREADS=1 when it is unset, so it is the user's only if Paddle
+# was not loaded yet
+_PADDLE_WAS_LOADED = "paddle" in sys.modules
+_USER_OMP_THREADS = None if _PADDLE_WAS_LOADED else os.environ.get("OMP_NUM_THREADS")
+
+
+def enabled() -> bool:
+    """False when the user opted out with VIT_PADDLE_CPU_DEFAULTS=0."""
+    return os.environ.get(OPT_OUT, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, else all cores)."""
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    return len(cores) if cores else (os.cpu_count() or 1)
+
+
+def cpu_vendor() -> str:
+    """'AuthenticAMD', 'GenuineIntel', ... from /proc/cpuinfo; '' where it cannot be read."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def recommended_environment() -> Dict[str, str]:
+    """The variables `apply_environment` sets where the user has not."""
+    settings = {
+        # plain transpose kernels: the strided copy after a view was half of a small ViT's
+        # time; training runs 1.7-2x faster without stride kernels
+        "FLAGS_use_stride_kernel": "0",
+    }
+    if cpu_vendor() == "AuthenticAMD":
+        # the MKL that Paddle ships runs its generic, slow kernels on AMD unless told that the
+        # processor has AVX2 (5); ViT-B/16's forward pass is 2.5x faster with it
+        settings["MKL_DEBUG_CPU_TYPE"] = "5"
+    return settings
+
+
+def apply_environment() -> Dict[str, str]:
+    """Before Paddle loads: set the recommended variables the user has not set; return them."""
+    if not enabled():
+        return {}
+    chosen = {key: value for key, value in recommended_environment().items()
+              if key not in os.environ}
+    os.environ.update(chosen)
+    _CHOSEN.update(chosen)
+    return chosen
+
+
+def thread_count(requested: int = 0) -> int:
+    """Math threads to use: `requested`, else VIT_PADDLE_NUM_THREADS, else the user's own
+    OMP_NUM_THREADS, else one per available core."""
+    if requested:
+        return int(requested)
+    for value in (os.environ.get(THREADS), _USER_OMP_THREADS):
+        if value and value.strip().isdigit() and int(value) > 0:
+            return int(value)
+    return available_cores()
+
+
+def apply_runtime(requested: int = 0) -> Optional[int]:
+    """After Paddle loads: set its math threads (it pins itself to one), and the stride-kernel
+    flag where Paddle was imported before `vit` and so missed the environment variable.
+
+    Returns:
+        the thread count, or None when the user opted out and nothing was requested.
+    """
+    if not requested and not enabled():
+        return None
+    import paddle
+
+    if "FLAGS_use_stride_kernel" in _CHOSEN:
+        paddle.set_flags({"FLAGS_use_stride_kernel": False})
+    if not _PADDLE_WAS_LOADED and _USER_OMP_THREADS is None:
+        # Paddle's "1", not the user's: keep it from pinning the processes we start (the web
+        # app's training runs, the tests' tools) to one thread
+        os.environ.pop("OMP_NUM_THREADS", None)
+    count = thread_count(requested)
+    paddle.base.core.set_num_threads(count)
+    return count

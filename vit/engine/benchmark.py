@@ -1,0 +1,240 @@
+"""How fast each way of running a ViT is on this machine, next to the matrix-product ceiling and
+PyTorch: what `tools/benchmark.py` prints and docs/performance.md reports.
+
+Every figure is the median of `repeats` timed runs after `warmup` untimed ones, measured in this
+process with the same thread count. Achieved GFLOP/s count 2 floating-point operations per
+multiply-add of the project's own FLOP count (`count_flops`).
+"""
+
+import dataclasses
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import paddle
+
+from .. import cpu
+from ..models import count_flops, create_model, model_args
+from .export import PaddlePredictor, native_bf16
+from .runtime import gpu_available
+
+log = logging.getLogger(__name__)
+
+Progress = Optional[Callable[[str, int, int], None]]
+
+
+@dataclasses.dataclass
+class Timing:
+    """One row of the benchmark table."""
+
+    path: str
+    batch: int
+    seconds: Optional[float]  # median seconds per batch; None when the path cannot run here
+    gflop_per_image: float
+    note: str = ""
+
+    @property
+    def images_per_s(self) -> Optional[float]:
+        return self.batch / self.seconds if self.seconds else None
+
+    @property
+    def gflops(self) -> Optional[float]:
+        return 2 * self.gflop_per_image * self.batch / self.seconds if self.seconds else None
+
+
+def median_seconds(run: Callable[[], object], repeats: int = 5, warmup: int = 2) -> float:
+    """Median wall time of `run()` over `repeats` calls after `warmup` untimed ones."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
+def matmul_ceiling(size: int = 2048, repeats: int = 5) -> Dict[str, float]:
+    """GFLOP/s of a float32 square matrix product: NumPy's BLAS and Paddle's."""
+    a = np.random.default_rng(0).standard_normal((size, size)).astype(np.float32)
+    flop = 2 * size ** 3
+    tensor = paddle.to_tensor(a)
+    return {"numpy": flop / median_seconds(lambda: a @ a, repeats) / 1e9,
+            "paddle": flop / median_seconds(lambda: paddle.matmul(tensor, tensor), repeats) / 1e9}
+
+
+def inference_timings(name: str, batch: int = 8, repeats: int = 5, warmup: int = 2,
+                      progress: Progress = None, **model_overrides) -> List[Timing]:
+    """Batch-1 latency and batch-`batch` throughput of model `name` on every path this machine
+    can run: eager, `paddle.jit.to_static`, Paddle Inference fp32 and bf16, GPU AMP."""
+    args = model_args(name, **model_overrides)
+    with paddle.utils.unique_name.guard():
+        model = create_model(name, **model_overrides)
+    model.eval()
+    size = model.patch_embed.img_size
+    gflop = count_flops(model, (1, 3, *size)).total / 1e9
+    inputs = {b: paddle.to_tensor(np.random.default_rng(b).standard_normal(
+        (b, 3, *size)).astype(np.float32)) for b in (1, batch)}
+    paths = _paths(model, size)
+    rows = []
+    for done, (path, runner) in enumerate(paths.items()):
+        if progress:
+            progress(f"timing {path}", done, len(paths))
+        for b in sorted({1, batch}):
+            if isinstance(runner, str):  # why this path cannot run here
+                rows.append(Timing(path, b, None, gflop, runner))
+                continue
+            with paddle.no_grad():
+                seconds = median_seconds(lambda: runner(inputs[b]), repeats, warmup)
+            rows.append(Timing(path, b, seconds, gflop))
+    torch_rows = pytorch_inference_timings(args, batch, repeats, warmup, gflop)
+    return rows + torch_rows
+
+
+def _paths(model, size) -> Dict[str, object]:
+    """Path name -> callable(batch tensor), or a string saying why it cannot run here."""
+    spec = [paddle.static.InputSpec([None, 3, *size], "float32", "images")]
+    paths = {"paddle eager": model,
+             "paddle.jit.to_static": paddle.jit.to_static(model, input_spec=spec,
+                                                          full_graph=True)}
+    folder = Path(tempfile.mkdtemp(prefix="vit-bench-"))
+    paddle.jit.save(model, str(folder / "model"), input_spec=spec)
+    graph = folder / "model.json" if (folder / "model.json").is_file() else folder / "model.pdmodel"
+    fp32 = PaddlePredictor(graph, folder / "model.pdiparams", "fp32")
+    paths["paddle inference fp32"] = fp32.logits
+    if gpu_available():
+        paths["paddle inference fp16 (GPU)"] = PaddlePredictor(
+            graph, folder / "model.pdiparams", "fp16").logits
+
+        def amp(images):
+            with paddle.amp.auto_cast(dtype="float16"):
+                return model(images)
+        paths["paddle eager AMP fp16 (GPU)"] = amp
+    elif native_bf16():
+        paths["paddle inference bf16"] = PaddlePredictor(
+            graph, folder / "model.pdiparams", "bf16").logits
+    else:
+        paths["paddle inference bf16"] = "this CPU has no native bfloat16 (AVX512-BF16/AMX)"
+    return paths
+
+
+def torch_vit(args: dict, num_classes: Optional[int] = None):
+    """The same architecture in PyTorch (transformers' ViTForImageClassification), or None
+    when torch or transformers is not installed."""
+    try:
+        import torch
+        import transformers
+    except ImportError:
+        return None
+    torch.manual_seed(0)
+    size = args["img_size"] if isinstance(args["img_size"], int) else args["img_size"][0]
+    config = transformers.ViTConfig(
+        image_size=size, patch_size=args["patch_size"], hidden_size=args["embed_dim"],
+        num_hidden_layers=args["depth"], num_attention_heads=args["num_heads"],
+        intermediate_size=int(args["embed_dim"] * args["mlp_ratio"]),
+        qkv_bias=args["qkv_bias"], layer_norm_eps=args["epsilon"],
+        num_labels=num_classes or args.get("num_classes", 1000))
+    return transformers.ViTForImageClassification(config)
+
+
+def pytorch_inference_timings(args: dict, batch: int, repeats: int, warmup: int,
+                              gflop: float) -> List[Timing]:
+    """The reference: PyTorch eager with the same threads, batch 1 and `batch`."""
+    model = torch_vit(args)
+    if model is None:
+        return []
+    import torch
+
+    torch.set_num_threads(cpu.thread_count())
+    model.eval()
+    size = model.config.image_size
+    rows = []
+    for b in sorted({1, batch}):
+        images = torch.from_numpy(np.random.default_rng(b).standard_normal(
+            (b, 3, size, size)).astype(np.float32))
+        with torch.no_grad():
+            seconds = median_seconds(lambda: model(pixel_values=images), repeats, warmup)
+        rows.append(Timing("pytorch eager (transformers)", b, seconds, gflop))
+    return rows
+
+
+def training_timings(name: str, batch: int = 64, steps: int = 30, warmup: int = 5,
+                     drop_path_rate: float = 0.1, label_smoothing: float = 0.1,
+                     **model_overrides) -> List[Timing]:
+    """Training images/s of one step (forward, label-smoothed cross-entropy, backward, AdamW),
+    on one fixed batch, in Paddle and, when installed, PyTorch (the same architecture, without
+    stochastic depth, which transformers' ViT lacks)."""
+    overrides = {"num_classes": 10, **model_overrides}
+    args = model_args(name, **overrides)
+    with paddle.utils.unique_name.guard():
+        model = create_model(name, drop_path_rate=drop_path_rate, **overrides)
+    size = model.patch_embed.img_size
+    gflop = 3 * count_flops(model, (1, 3, *size)).total / 1e9  # backward is about twice forward
+    model.train()
+    optimizer = paddle.optimizer.AdamW(learning_rate=1e-3, parameters=model.parameters(),
+                                       weight_decay=0.05)
+    rng = np.random.default_rng(0)
+    images = paddle.to_tensor(rng.standard_normal((batch, 3, *size)).astype(np.float32))
+    labels = paddle.to_tensor(rng.integers(0, overrides["num_classes"], batch))
+
+    def step():
+        loss = paddle.nn.functional.cross_entropy(model(images), labels,
+                                                  label_smoothing=label_smoothing)
+        loss.backward()
+        optimizer.step()
+        optimizer.clear_grad()
+        return loss.item()
+
+    rows = [Timing("paddle eager training", batch,
+                   median_seconds(step, repeats=steps, warmup=warmup), gflop,
+                   f"drop path {drop_path_rate}")]
+    reference = torch_vit(args, overrides["num_classes"])
+    if reference is not None:
+        rows.append(Timing("pytorch eager training (transformers)", batch,
+                           _torch_step_seconds(reference, images.numpy(), labels.numpy(),
+                                               label_smoothing, steps, warmup), gflop,
+                           "no drop path"))
+    return rows
+
+
+def _torch_step_seconds(model, images, labels, label_smoothing, steps, warmup) -> float:
+    import torch
+
+    torch.set_num_threads(cpu.thread_count())
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
+    images, labels = torch.from_numpy(images), torch.from_numpy(labels)
+
+    def step():
+        logits = model(pixel_values=images).logits
+        loss = torch.nn.functional.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return median_seconds(step, repeats=steps, warmup=warmup)
+
+
+def format_table(rows: List[Timing], ceiling: Dict[str, float]) -> str:
+    """The rows as an aligned table, with each path's time as a ratio to PyTorch's."""
+    torch_time = {(r.batch, "training" in r.path): r.seconds for r in rows
+                  if r.path.startswith("pytorch") and r.seconds}
+    header = f"{'path':<40}{'batch':>6}{'ms/batch':>11}{'images/s':>10}{'GFLOP/s':>9}" \
+             f"{'vs PyTorch':>12}  note"
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        reference = torch_time.get((row.batch, "training" in row.path))
+        ratio = f"{row.seconds / reference:.2f}x" if row.seconds and reference else "-"
+        lines.append(
+            f"{row.path:<40}{row.batch:>6}"
+            f"{(f'{row.seconds * 1000:.1f}' if row.seconds else '-'):>11}"
+            f"{(f'{row.images_per_s:.1f}' if row.seconds else '-'):>10}"
+            f"{(f'{row.gflops:.0f}' if row.seconds else '-'):>9}{ratio:>12}  {row.note}")
+    lines.append(f"matrix-product ceiling (float32, 2048^3): NumPy {ceiling['numpy']:.0f} "
+                 f"GFLOP/s, Paddle {ceiling['paddle']:.0f} GFLOP/s; ratios are time / PyTorch's "
+                 "time (below 1: faster)")
+    return "\n".join(lines)

@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from ..models import count_flops, create_model, list_models, summarize, table_diff
+    from ..models import (count_flops, create_model, input_size, list_models, summarize,
+                          table_diff)
 
     if args.list:
         print("\n".join(list_models()))
@@ -54,9 +55,7 @@ def main(argv=None) -> int:
     sys.stdout.write(table)
     if args.flops:
         model = create_model(name, **overrides)
-        height, width = model.patch_embed.img_size
-        print(count_flops(model, (args.batch_size, model.patch_embed.proj.weight.shape[1],
-                                  height, width)).format())
+        print(count_flops(model, (args.batch_size, *input_size(model))).format())
     if args.check:
         path = Path(args.check)
         if not path.is_file():

@@ -4,14 +4,16 @@ size."""
 from typing import Optional
 
 from ..config import Config
-from ..models import model_args
+from ..models import is_vit, model_args
 from ..models.layers import to_2tuple
 
 
 def model_kwargs_from_config(config: Config, num_classes: Optional[int] = None) -> dict:
     """Constructor overrides for `config.model.name` from the config and the data's classes."""
-    kwargs = dict(drop_rate=config.model.drop_rate, attn_drop_rate=config.model.attn_drop_rate,
-                  drop_path_rate=config.model.drop_path_rate, zero_head=config.model.zero_head)
+    kwargs = {}
+    if is_vit(config.model.name):  # a CNN baseline has no dropout or stochastic depth to set
+        kwargs = dict(drop_rate=config.model.drop_rate, attn_drop_rate=config.model.attn_drop_rate,
+                      drop_path_rate=config.model.drop_path_rate, zero_head=config.model.zero_head)
     if config.data.image_size:
         kwargs["img_size"] = config.data.image_size
     if num_classes is not None:

@@ -26,7 +26,7 @@ from ..data.images import is_image_file
 from ..data.loaders import build_loader
 from ..data.preprocessing import Preprocessing
 from ..errors import VitError
-from ..models import VisionTransformer
+from ..models import build_recorded_model
 from ..models.weights import load_state_dict_strict
 from .checkpoint import architecture_differences, load_checkpoint, refuse_other_architecture
 
@@ -39,7 +39,7 @@ Progress = Optional[Callable[[str, int, int], None]]
 class LoadedModel:
     """A model ready for inference with everything needed to feed it."""
 
-    model: VisionTransformer
+    model: paddle.nn.Layer  # a VisionTransformer, or a CNN baseline
     preprocessing: Preprocessing
     config: Config  # the training config, or the -c config that replaced it
     meta: dict
@@ -101,21 +101,13 @@ def load_for_inference(weights, config: Optional[Config] = None,
                                      meta["num_classes"]),
             f"{weights} does not fit the config",
             "use the config the model was trained with, or leave out -c")
-    model = VisionTransformer(**_constructor_args(meta["model"]["args"]))
+    model = build_recorded_model(meta["model"]["name"], meta["model"]["args"])
     load_state_dict_strict(model, state, weights,
                            "the .json and .pdparams must come from the same checkpoint")
     model.eval()
     preprocessing = Preprocessing.from_dict(meta.get("preprocessing", meta),
                                             str(weights.with_suffix(".json")))
     return LoadedModel(model, preprocessing, config or saved, meta, weights)
-
-
-def _constructor_args(args: dict) -> dict:
-    args = dict(args)
-    if isinstance(args.get("img_size"), list):
-        args["img_size"] = tuple(args["img_size"])
-    args["zero_head"] = False
-    return args
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -1,13 +1,16 @@
-"""Vision Transformer models: the layers, the model, the registry and size measures."""
+"""Vision Transformer models: the layers, the model, the registry and size measures (and one
+CNN baseline for the data-scaling experiment)."""
 
 from .complexity import (FlopCount, count_flops, count_parameters, count_parameters_by_name,
-                         summarize, summary_text, table_diff)
+                         input_size, summarize, summary_text, table_diff)
 from .layers import Attention, Block, DropPath, Mlp, PatchEmbed
-from .variants import VARIANTS, create_model, list_models, model_args
+from .variants import (BASELINES, VARIANTS, build_recorded_model, create_model, is_vit,
+                       list_models, model_args)
 from .vision_transformer import VisionTransformer
 
 __all__ = [
-    "Attention", "Block", "DropPath", "FlopCount", "Mlp", "PatchEmbed", "VARIANTS",
-    "VisionTransformer", "count_flops", "count_parameters", "count_parameters_by_name",
-    "create_model", "list_models", "model_args", "summarize", "summary_text", "table_diff",
+    "Attention", "BASELINES", "Block", "DropPath", "FlopCount", "Mlp", "PatchEmbed", "VARIANTS",
+    "VisionTransformer", "build_recorded_model", "count_flops", "count_parameters",
+    "count_parameters_by_name", "create_model", "input_size", "is_vit", "list_models", "model_args",
+    "summarize", "summary_text", "table_diff",
 ]

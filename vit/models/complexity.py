@@ -15,7 +15,7 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
-from .layers import Attention
+from .layers import Attention, to_2tuple
 from .variants import create_model
 
 
@@ -48,7 +48,7 @@ class FlopCount:
 
     def format(self) -> str:
         """A few lines for the terminal, in GFLOPs (multiply-adds)."""
-        rows = [("patch embedding (Conv2D)", self.patch_embed), ("Linear layers", self.linear),
+        rows = [("Conv2D (a ViT: patch embedding)", self.patch_embed), ("Linear layers", self.linear),
                 ("attention matmuls", self.attention), ("total", self.total)]
         lines = [f"FLOPs (multiply-adds) for input {list(self.input_shape)}:"]
         lines += [f"  {label:<26}{value:>20,}  ({value / 1e9:.2f} G)" for label, value in rows]
@@ -109,10 +109,15 @@ def summarize(name: str, batch_size: int = 1, **overrides) -> str:
     with paddle.utils.unique_name.guard():
         model = create_model(name, **overrides)
     model.eval()
-    height, width = model.patch_embed.img_size
-    in_chans = model.patch_embed.proj.weight.shape[1]
-    text, _ = summary_text(model, (batch_size, in_chans, height, width))
+    text, _ = summary_text(model, (batch_size, *input_size(model)))
     return text
+
+
+def input_size(model: nn.Layer) -> Tuple[int, int, int]:
+    """(channels, height, width) of the input `model` is built for (a ViT or a baseline)."""
+    if hasattr(model, "patch_embed"):
+        return (model.patch_embed.proj.weight.shape[1], *model.patch_embed.img_size)
+    return (model.in_chans, *to_2tuple(model.img_size))
 
 
 def _table_lines(text: str):

@@ -10,6 +10,7 @@ import inspect
 from typing import Dict, List
 
 from ..errors import ModelError
+from .baselines import SmallImageResNet
 from .vision_transformer import VisionTransformer
 
 # The paper's ViTs use LayerNorm epsilon 1e-6 (Flax's default) and a bias on q, k and v.
@@ -40,42 +41,74 @@ VARIANTS: Dict[str, dict] = {
                                mlp_ratio=2, **_PAPER),
 }
 
-_CONSTRUCTOR_ARGS = [name for name in inspect.signature(VisionTransformer).parameters]
+# Convolutional baselines for the data-scaling experiment (baselines.py), not ViTs: they are
+# built by `create_model` but not listed by `list_models`.
+BASELINES: Dict[str, dict] = {
+    "ResNet20": dict(depth=20, img_size=32),  # He et al. 2016's CIFAR ResNet, 0.27 M parameters
+}
+
+_CONSTRUCTOR_ARGS = {
+    VisionTransformer: [name for name in inspect.signature(VisionTransformer).parameters],
+    SmallImageResNet: [name for name in inspect.signature(SmallImageResNet).parameters],
+}
 
 
 def list_models(pattern: str = "") -> List[str]:
-    """Return the registered model names, sorted, that contain `pattern` (case-insensitive)."""
+    """Return the registered ViT names, sorted, that contain `pattern` (case-insensitive)."""
     return sorted(name for name in VARIANTS if pattern.lower() in name.lower())
+
+
+def is_vit(name: str) -> bool:
+    """Whether `name` is a registered Vision Transformer (not a CNN baseline)."""
+    return name in VARIANTS
 
 
 def model_args(name: str, **overrides) -> dict:
     """Return the constructor arguments of model `name` with `overrides` applied.
 
     Raises:
-        ModelError: for an unknown name or an argument `VisionTransformer` does not take.
+        ModelError: for an unknown name or an argument the model's class does not take.
     """
-    if name not in VARIANTS:
-        close = difflib.get_close_matches(name, VARIANTS, n=3, cutoff=0.5)
+    if name not in VARIANTS and name not in BASELINES:
+        known = list(VARIANTS) + list(BASELINES)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         hint = (f"did you mean {', '.join(close)}?" if close else
-                f"known models: {', '.join(list_models())}")
+                f"known models: {', '.join(list_models())}, and the baselines "
+                f"{', '.join(BASELINES)}")
         raise ModelError(f"unknown model '{name}'", hint)
-    unknown = [key for key in overrides if key not in _CONSTRUCTOR_ARGS]
+    valid = _CONSTRUCTOR_ARGS[_model_class(name)]
+    unknown = [key for key in overrides if key not in valid]
     if unknown:
-        close = difflib.get_close_matches(unknown[0], _CONSTRUCTOR_ARGS, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"valid: {', '.join(_CONSTRUCTOR_ARGS)}"
+        close = difflib.get_close_matches(unknown[0], valid, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"valid: {', '.join(valid)}"
         raise ModelError(f"'{unknown[0]}' is not an argument of {name}", hint)
-    return {**VARIANTS[name], **overrides}
+    return {**(VARIANTS.get(name) or BASELINES[name]), **overrides}
 
 
-def create_model(name: str, **overrides) -> VisionTransformer:
+def _model_class(name: str):
+    return VisionTransformer if name in VARIANTS else SmallImageResNet
+
+
+def create_model(name: str, **overrides):
     """Build the registered model `name`, e.g. `create_model("ViT_base_patch16_384")`.
 
     Args:
-        name: a name from `list_models()`.
+        name: a name from `list_models()` (or a baseline such as "ResNet20").
         **overrides: constructor arguments that replace the registered ones, e.g.
             `num_classes=10` or `drop_path_rate=0.1`.
 
     Raises:
         ModelError: for an unknown name (listing close matches) or an unknown argument.
     """
-    return VisionTransformer(**model_args(name, **overrides))
+    return _model_class(name)(**model_args(name, **overrides))
+
+
+def build_recorded_model(name: str, args: dict):
+    """Rebuild a checkpoint's model from its recorded name and complete arguments, even when
+    the registry's row for that name has changed since (the arguments win)."""
+    if name in BASELINES:
+        return SmallImageResNet(**args)
+    args = dict(args)
+    if isinstance(args.get("img_size"), list):
+        args["img_size"] = tuple(args["img_size"])
+    return VisionTransformer(**{**args, "zero_head": False})

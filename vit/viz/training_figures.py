@@ -78,3 +78,27 @@ def plot_comparison(runs: Dict[str, dict]) -> Figure:
         axes.grid(alpha=0.3)
         axes.legend(fontsize=8)
     return figure
+
+
+def plot_scaling(results: dict) -> Figure:
+    """Test accuracy against training-set size for each model, mean and standard deviation
+    over seeds (the scaling experiment's `scaling.json`)."""
+    figure = Figure(figsize=(7.0, 4.4))
+    axes = figure.add_subplot()
+    for index, (name, model) in enumerate(results["models"].items()):
+        points = model["points"]
+        axes.errorbar([p["train_images"] for p in points], [p["mean"] for p in points],
+                      yerr=[p["std"] for p in points], fmt="o-", capsize=4, color=f"C{index}",
+                      label=f"{name} ({model['parameters'] / 1e6:.2f} M parameters)")
+    axes.set_xscale("log")
+    sizes = [p["train_images"] for p in next(iter(results["models"].values()))["points"]]
+    axes.set_xticks(sizes)
+    axes.set_xticklabels([str(s) for s in sizes])
+    axes.minorticks_off()
+    axes.set_xlabel("training images (log scale)")
+    axes.set_ylabel("test top-1")
+    axes.set_title(f"Accuracy against data size on {results['source']} "
+                   f"({results['steps_per_run']} steps per run, {len(results['seeds'])} seeds)")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right")
+    return figure

@@ -1,0 +1,161 @@
+"""The data-scaling experiment: a ViT and a CNN of similar size trained on growing stratified
+shares of one training split, tested on the same test split (the question of the paper's
+Figures 3 and 4, at the size of a CPU).
+
+The budget rule: every run gets the same number of optimizer steps, whatever its share of the
+data (a small share is seen for more epochs), with the same optimizer, schedule, warmup (10 % of
+the steps) and augmentation; only the model, the share and the seed change. Each point is a
+normal run folder (`tools/compare.py` reads it); a finished point is not trained again, so an
+interrupted experiment continues where it stopped.
+"""
+
+import dataclasses
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..config import Config, config_from_dict
+from ..data.sources import build_datasets
+from ..errors import ConfigError
+from ..models import count_parameters, create_model
+from ..viz import save_figure
+from ..viz.training_figures import plot_scaling
+from .builders import model_kwargs_from_config
+from .run_log import load_metrics
+from .trainer import train
+
+log = logging.getLogger(__name__)
+
+Progress = Optional[Callable[[str, int, int], None]]
+
+
+@dataclasses.dataclass(frozen=True)
+class ScalingPlan:
+    """What the experiment trains.
+
+    Attributes:
+        models: registered names; the first is the ViT, the others its baselines.
+        fractions: shares of the training split, each stratified (every class kept).
+        seeds: one run per seed at every point, for the error bars.
+        steps: optimizer steps of every run (the budget rule).
+    """
+
+    models: Tuple[str, ...] = ("ViT_tiny_patch4_16", "ResNet20")
+    fractions: Tuple[float, ...] = (0.1, 0.25, 0.5, 1.0)
+    seeds: Tuple[int, ...] = (1, 2)
+    steps: int = 300
+
+    def check(self):
+        if not self.models or not self.fractions or not self.seeds:
+            raise ConfigError("the scaling experiment needs models, fractions and seeds")
+        if any(not 0 < f <= 1 for f in self.fractions):
+            raise ConfigError(f"fractions must be in (0, 1], got {list(self.fractions)}")
+        if self.steps < 10:
+            raise ConfigError(f"--steps must be at least 10, got {self.steps}")
+
+
+def point_config(config: Config, plan: ScalingPlan, model: str, fraction: float, seed: int,
+                 train_images: int, output_dir: Path) -> Config:
+    """The config of one point: the base config with the model, share, seed and the epochs
+    that give `plan.steps` optimizer steps."""
+    steps_per_epoch = math.ceil(train_images / config.data.batch_size)
+    epochs = max(1, round(plan.steps / steps_per_epoch))
+    return config_from_dict(config.to_dict(), config.name, "the scaling experiment", [
+        f"model.name={model}", f"data.train_fraction={fraction}", f"train.seed={seed}",
+        f"train.epochs={epochs}", f"optim.warmup_steps={max(1, plan.steps // 10)}",
+        f"train.eval_every={max(1, epochs // 8)}", "train.resume=null",
+        f"output.dir={output_dir}", f"output.run_name={point_name(model, fraction, seed)}"])
+
+
+def point_name(model: str, fraction: float, seed: int) -> str:
+    return f"{model}_f{fraction:g}_s{seed}"
+
+
+def run_scaling(config: Config, plan: ScalingPlan, output_dir,
+                progress: Progress = None) -> Dict[str, object]:
+    """Train every point of `plan` (skipping finished ones), then write `scaling.json` and
+    `scaling.png` into `output_dir`.
+
+    Returns:
+        dict with `results` (the JSON's content), `json` and `figure` paths.
+    """
+    plan.check()
+    output_dir = Path(output_dir)
+    sizes = {f: len(build_datasets(dataclasses.replace(config.data, train_fraction=f))
+                    .splits["train"]) for f in plan.fractions}
+    points = [(m, f, s) for f in plan.fractions for m in plan.models for s in plan.seeds]
+    for done, (model, fraction, seed) in enumerate(points):
+        if progress:
+            progress(f"{point_name(model, fraction, seed)} ({sizes[fraction]} images)", done,
+                     len(points))
+        run_dir = output_dir / point_name(model, fraction, seed)
+        if _finished(run_dir):
+            log.info("%s is finished; kept", run_dir)
+            continue
+        train(point_config(config, plan, model, fraction, seed, sizes[fraction], output_dir))
+    if progress:
+        progress("done", len(points), len(points))
+    results = summarize_points(config, plan, sizes, output_dir)
+    json_path = output_dir / "scaling.json"
+    json_path.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    figure = save_figure(plot_scaling(results), output_dir / "scaling.png")
+    return {"results": results, "json": json_path, "figure": figure}
+
+
+def _finished(run_dir: Path) -> bool:
+    try:
+        return "test" in load_metrics(run_dir)
+    except Exception:  # absent or half-written: train it (again)
+        return False
+
+
+def summarize_points(config: Config, plan: ScalingPlan, sizes: Dict[float, int],
+                     output_dir: Path) -> Dict[str, object]:
+    """Test top-1 per model and share: every seed, the mean and the standard deviation."""
+    num_classes = build_datasets(config.data).num_classes
+    models = {}
+    for model in plan.models:
+        kwargs = model_kwargs_from_config(config_from_dict(
+            config.to_dict(), overrides=[f"model.name={model}"]), num_classes)
+        points = []
+        for fraction in plan.fractions:
+            scores = [load_metrics(output_dir / point_name(model, fraction, seed))["test"]["top1"]
+                      for seed in plan.seeds]
+            points.append({"fraction": fraction, "train_images": sizes[fraction],
+                           "test_top1": scores, "mean": float(np.mean(scores)),
+                           "std": float(np.std(scores))})
+        models[model] = {"parameters": count_parameters(create_model(model, **kwargs)),
+                         "points": points}
+    return {"source": config.data.source, "steps_per_run": plan.steps,
+            "batch_size": config.data.batch_size, "seeds": list(plan.seeds),
+            "budget_rule": "every run takes the same number of optimizer steps; warmup is 10 % "
+                           "of them; optimizer, schedule and augmentation are the config's",
+            "models": models}
+
+
+def format_results(results: Dict[str, object]) -> str:
+    """The experiment's table for the terminal: test top-1 mean +- std per model and share."""
+    models = results["models"]
+    first = next(iter(models.values()))["points"]
+    header = f"{'model':<22}{'params':>10}" + "".join(
+        f"{p['train_images']:>14}" for p in first)
+    lines = [f"test top-1 (mean +- std over seeds {results['seeds']}) by training images",
+             header]
+    for name, model in models.items():
+        lines.append(f"{name:<22}{model['parameters']:>10,}" + "".join(
+            f"{p['mean']:>8.4f}+-{p['std']:.3f}" for p in model["points"]))
+    return "\n".join(lines)
+
+
+def default_plan(models: Optional[Sequence[str]] = None, fractions: Optional[List[float]] = None,
+                 seeds: Optional[List[int]] = None, steps: Optional[int] = None) -> ScalingPlan:
+    """The default plan with any of its fields replaced."""
+    plan = ScalingPlan()
+    changes = {key: tuple(value) if isinstance(value, list) else value for key, value in
+               (("models", models), ("fractions", fractions), ("seeds", seeds),
+                ("steps", steps)) if value}
+    return dataclasses.replace(plan, **changes)

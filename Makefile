@@ -1,6 +1,7 @@
 # Two commands from a fresh machine: `make demo` and `make test`.
 # Both create .venv when it is absent and install the package with Paddle's CPU build into it;
-# `make test` adds the test tools (pytest, and torch + transformers as reference implementations).
+# `make test` adds the test tools (pytest, torch + transformers as reference implementations,
+# Playwright) and Debian's chromium for the web app's browser test.
 
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +9,7 @@ PY := $(VENV)/bin/python
 RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
 
-.PHONY: demo test install clean
+.PHONY: demo test bench app install clean
 
 install: $(RUNTIME)
 
@@ -21,6 +22,9 @@ $(RUNTIME): setup.py
 
 $(DEV): $(RUNTIME)
 	$(PY) -m pip install --quiet -e '.[cpu,dev]'
+	command -v chromium >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "chromium could not be installed (apt-get needs root): the browser test will skip"
 	touch $(DEV)
 
 # The whole pipeline on the embedded digits: the architecture contract's table, the dataset
@@ -33,6 +37,15 @@ demo: $(RUNTIME)
 
 test: $(DEV)
 	$(PY) -m pytest -q tests
+
+# Every way of running ViT-B/16@384 here, training images/s of the default model, the
+# matrix-product ceiling, and PyTorch's time for the same architectures (docs/performance.md).
+bench: $(DEV)
+	$(PY) tools/benchmark.py -m ViT_base_patch16_384
+
+# The four-tab web app on http://127.0.0.1:7860 (tools/app.py --help for host and port).
+app: $(RUNTIME)
+	$(PY) tools/app.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

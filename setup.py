@@ -29,7 +29,7 @@ setup(
     name="vit-paddle",
     version=version["__version__"],
     description="The Vision Transformer (Dosovitskiy et al., ICLR 2021) in PaddlePaddle: "
-                "data, training and inference",
+                "data, training, inference and attention maps",
     long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
@@ -46,11 +46,13 @@ setup(
         "scikit-learn>=1.2",
         "visualdl>=2.5",
         "safetensors>=0.4",
+        "gradio>=6.17",
     ],
     extras_require={
         "cpu": ["paddlepaddle==3.3.1"],
         # test-only references: torch (CPU wheel) and transformers check the converters
-        "dev": ["pytest>=7.0", "torch==2.13.0", "transformers>=4.40"],
+        # ... and Playwright drives Debian's chromium for the web app's browser test
+        "dev": ["pytest>=7.0", "torch==2.13.0", "transformers>=4.40", "playwright>=1.50"],
     },
     entry_points={
         "console_scripts": [
@@ -60,6 +62,10 @@ setup(
             "vit-export=vit.cli.export:cli",
             "vit-convert=vit.cli.convert:cli",
             "vit-compare=vit.cli.compare:cli",
+            "vit-benchmark=vit.cli.benchmark:cli",
+            "vit-visualize=vit.cli.visualize:cli",
+            "vit-scaling=vit.cli.scaling:cli",
+            "vit-app=vit.cli.app:cli",
         ],
     },
 )

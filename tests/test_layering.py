@@ -21,9 +21,15 @@ MAY_IMPORT = {
     "models": {"errors", "files", "serialization"},
     "data": {"errors", "files", "config"},
     "viz": set(),
-    "engine": {"errors", "files", "config", "serialization", "models", "data", "viz"},
-    "cli": {"errors", "files", "config", "serialization", "models", "data", "viz", "engine"},
-    "vit": {"errors", "config", "models"},  # the package's own __init__
+    "analysis": {"errors"},
+    "engine": {"errors", "files", "cpu", "config", "serialization", "models", "data", "viz",
+               "analysis"},
+    "app": {"errors", "files", "cpu", "config", "serialization", "models", "data", "viz",
+            "analysis", "engine"},
+    "cli": {"errors", "files", "cpu", "config", "serialization", "models", "data", "viz",
+            "analysis", "engine", "app"},
+    "cpu": set(),
+    "vit": {"cpu", "errors", "config", "models"},  # the package's own __init__
 }
 
 
@@ -46,7 +52,8 @@ def _imports(path: Path, modules) -> set:
             target = ".".join(base + ([node.module] if node.module else []))
             found.add(target)
             found.update(f"{target}.{alias.name}" for alias in node.names)
-    found = {m for m in found if m in modules and m != name}
+    # a package a module lives in is imported already (`from .. import cpu` imports vit.cpu)
+    found = {m for m in found if m in modules and m != name and not name.startswith(m + ".")}
     # importing vit.data.x first runs vit.data's __init__, unless it is our own package
     for target in list(found):
         parts = target.split(".")

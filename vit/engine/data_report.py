@@ -24,6 +24,7 @@ def write_data_report(data: PreparedData, run_dir, seed: int = 0) -> Dict[str, P
     """
     run_dir = Path(run_dir)
     figures = run_dir / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
     paths = {"stats": save_stats(data.stats, run_dir / "stats.json")}
     paths["class_histogram"] = save_figure(plot_class_histogram(data.stats),
                                            figures / "data_class_histogram.png")

@@ -153,6 +153,21 @@ def _optimizer_step(optimizer, control: StepControl):
     optimizer.clear_grad()
 
 
+def epoch_record(state: LoopState, images_before: int, seconds: float, lr: float,
+                 distributed: bool = False) -> dict:
+    """The epoch's train loss and speed over all ranks (val metrics are added when due)."""
+    loss_sum, loss_count, images = state.loss_sum, state.loss_count, state.images - images_before
+    if distributed:  # every rank saw its own share: report the whole
+        totals = paddle.to_tensor([loss_sum, float(loss_count), float(images)], dtype="float64")
+        paddle.distributed.all_reduce(totals)
+        loss_sum, loss_count, images = totals.numpy().tolist()
+    return {"epoch": state.epoch + 1, "global_step": state.global_step,
+            "train_loss": loss_sum / max(loss_count, 1),
+            "val_loss": None, "val_top1": None, "val_top5": None,
+            "lr": lr, "seconds": round(seconds, 3),
+            "images_per_s": round(images / max(seconds, 1e-9), 1)}
+
+
 @paddle.no_grad()
 def evaluate(model, loader, num_classes: int, keep_outputs: bool = False,
              distributed: bool = False) -> dict:

@@ -1,10 +1,13 @@
-"""A run's record: VisualDL scalars for the live dashboard, and `metrics.json` for everything
-that reads a run afterwards (figures, comparisons, the web app, tests). This module is the only
-writer of both, so they cannot disagree: `RunLog` during training, `log_evaluation` after it."""
+"""A run's record: VisualDL scalars for the live dashboard, `metrics.json` for everything that
+reads a run (figures, comparisons, the web app, tests) and `status.json`, what the run is doing
+right now, for whatever watches it from outside. This module is the only writer of all three,
+so they cannot disagree: `RunLog` and `RunStatus` during training, `log_evaluation` after it."""
 
 import contextlib
 import json
 import logging
+import os
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -31,6 +34,7 @@ class RunLog:
         self.metrics = metrics or {"history": [], "steps": [], "best_val_top1": None,
                                    "best_epoch": None}
         self.writer = None
+        self._written = 0.0
         if self.enabled:
             from visualdl import LogWriter
 
@@ -51,6 +55,8 @@ class RunLog:
         self.writer.add_scalar("train/loss", loss, global_step)
         self.writer.add_scalar("train/lr", lr, global_step)
         self.metrics["steps"].append([global_step, round(float(loss), 6), float(lr)])
+        if time.monotonic() - self._written > 2.0:  # live curves, without a write per step
+            self.write()
 
     def epoch(self, record: dict):
         """One epoch's summary: `epoch`, `train_loss`, `val_loss`, `val_top1`, `val_top5`, `lr`,
@@ -98,6 +104,7 @@ class RunLog:
     def write(self):
         if self.enabled:
             write_text_atomic(self.metrics_path, json.dumps(self.metrics, indent=1) + "\n")
+            self._written = time.monotonic()
             if self.writer is not None:
                 self.writer.flush()
 
@@ -105,6 +112,64 @@ class RunLog:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+
+class RunStatus:
+    """`status.json` in the run folder: the state (preparing, running, finished, stopped,
+    failed), the position (epoch, step of steps), images/s, seconds left, and at the end a
+    message and the checkpoint to resume from. Disabled (`run_dir` None) on ranks other than 0.
+    """
+
+    def __init__(self, run_dir: Optional[Path]):
+        self.path = Path(run_dir) / "status.json" if run_dir else None
+        self.fields = {"state": "preparing", "pid": os.getpid()}
+        self._clock = None  # (monotonic time, global step) when steps began to count
+        self._written = 0.0
+
+    def begin(self, epochs: int, steps_per_epoch: int, batch_size: int, global_step: int):
+        """Training starts (or resumes) at `global_step`."""
+        self.fields.update(state="running", epochs=epochs, steps=epochs * steps_per_epoch,
+                           steps_per_epoch=steps_per_epoch, step=global_step,
+                           epoch=global_step // max(steps_per_epoch, 1) + 1,
+                           batch_size=batch_size)
+        self._clock = (time.monotonic(), global_step)
+        self.write()
+
+    def step(self, global_step: int, loss: float):
+        """After an optimizer step; written at most once a second."""
+        started, first = self._clock or (time.monotonic(), global_step)
+        rate = (global_step - first) / max(time.monotonic() - started, 1e-9)
+        per_epoch = self.fields.get("steps_per_epoch", 1) or 1
+        self.fields.update(step=global_step, epoch=min((global_step - 1) // per_epoch + 1,
+                                                       self.fields.get("epochs", 1)),
+                           loss=round(float(loss), 5),
+                           images_per_s=round(rate * self.fields.get("batch_size", 0), 1),
+                           seconds_left=round((self.fields.get("steps", 0) - global_step)
+                                              / rate) if rate > 0 else None)
+        if time.monotonic() - self._written > 1.0:
+            self.write()
+
+    def end(self, state: str, message: str = "", checkpoint: Optional[str] = None):
+        """The run ended: finished, stopped (with the checkpoint to resume) or failed."""
+        self.fields.update(state=state, message=message, seconds_left=0 if state == "finished"
+                           else self.fields.get("seconds_left"))
+        if checkpoint:
+            self.fields["checkpoint"] = str(checkpoint)
+        self.write()
+
+    def write(self):
+        if self.path is not None:
+            self.fields["updated"] = time.time()
+            write_text_atomic(self.path, json.dumps(self.fields, indent=1) + "\n")
+            self._written = time.monotonic()
+
+
+def read_status(run_dir) -> dict:
+    """A run's `status.json`, or {} when it has none (yet)."""
+    try:
+        return json.loads((Path(run_dir) / "status.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def _add_png(writer, tag: str, path, step: int):

@@ -31,10 +31,10 @@ from .checkpoint import (Checkpointer, architecture_differences, find_resume_che
 from .compare import draw_run_figures
 from .data_report import log_data_report
 from .ema import ModelEma
-from .loop import LoopState, StepControl, evaluate, train_one_epoch
+from .loop import LoopState, StepControl, epoch_record, evaluate, train_one_epoch
 from .optim import build_optimizer, build_scheduler
 from .run_dir import create_run_dir, run_dir_for
-from .run_log import RunLog, copy_log_to, format_epoch
+from .run_log import RunLog, RunStatus, copy_log_to, format_epoch
 from .runtime import Runtime, StopRequest, amp_dtype, seed_everything, setup_runtime
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,12 @@ Progress = Optional[Callable[[str, int, int], None]]
 
 
 class TrainingInterrupted(VitError):
-    """SIGINT, SIGTERM or the caller's stop request arrived; a checkpoint was saved first."""
+    """SIGINT, SIGTERM or the caller's stop request arrived; a checkpoint was saved first
+    (`checkpoint`, the one to resume from)."""
+
+    def __init__(self, message: str, hint: str = "", checkpoint=None):
+        super().__init__(message, hint)
+        self.checkpoint = checkpoint
 
 
 @dataclass
@@ -84,9 +89,20 @@ def train(config: Config, progress: Progress = None,
     data = prepare_data(config, resolve_image_size(config), progress)
     if runtime.is_main:
         create_run_dir(config, run_dir)
+    status = RunStatus(run_dir if runtime.is_main else None)
     with copy_log_to(run_dir / "train.log" if runtime.is_main else None):
-        result = _fit(config, runtime, data, run_dir, resume_from, progress, stop)
+        try:
+            result = _fit(config, runtime, data, run_dir, resume_from, progress, stop, status)
+        except TrainingInterrupted as error:
+            status.end("stopped", str(error), error.checkpoint)
+            raise
+        except BaseException as error:
+            status.end("failed", str(error) if isinstance(error, VitError)
+                       else f"{type(error).__name__}: {error}")
+            raise
         result.seconds = time.perf_counter() - started
+        status.end("finished", f"test top-1 {result.test['top1']:.4f}",
+                   result.best_checkpoint)
         if runtime.is_main:
             log.info("run folder: %s (%.0f s)", run_dir, result.seconds)
             log.info("dashboard: %s", result.visualdl_command)
@@ -111,7 +127,7 @@ def _preflight(config: Config, runtime: Runtime) -> Tuple[Path, Optional[Path]]:
 
 
 def _fit(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path,
-         resume_from: Optional[Path], progress: Progress, stop) -> RunResult:
+         resume_from: Optional[Path], progress: Progress, stop, status: RunStatus) -> RunResult:
     """Build model, optimizer and loaders, then train epoch after epoch: train, evaluate,
     checkpoint; stop cleanly when asked. The loop is here, in one place."""
     model, args = _build_model(config, data.num_classes, resume_from)
@@ -134,9 +150,11 @@ def _fit(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path,
             _log_start(config, data, runtime, run_dir, steps_per_epoch, state)
         train_model = paddle.DataParallel(model) if runtime.distributed else model
         val_loader = _eval_loader(data.val, config, runtime)
+        status.begin(config.train.epochs, steps_per_epoch, config.data.batch_size,
+                     state.global_step)
         with StopRequest(stop, runtime) as stop_requested:
-            control = _step_control(config, data.num_classes, ema, run_log, stop_requested,
-                                    runtime, progress)
+            control = _step_control(config, data.num_classes, ema, run_log, status,
+                                    stop_requested, runtime, progress)
             while state.epoch < config.train.epochs:
                 epoch_started, images_before = time.perf_counter(), state.images
                 train_loader.batch_sampler.set_epoch(state.epoch, state.batch_in_epoch)
@@ -148,9 +166,10 @@ def _fit(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path,
                                                              run_log))
                     raise TrainingInterrupted(
                         f"stopped at epoch {state.epoch + 1}, step {state.global_step}; "
-                        f"checkpoint saved as {path}", f"resume with -o train.resume={run_dir}")
-                record = _epoch_record(state, images_before, time.perf_counter() - epoch_started,
-                                       optimizer, runtime)
+                        f"checkpoint saved as {path}", f"resume with -o train.resume={run_dir}",
+                        path)
+                record = epoch_record(state, images_before, time.perf_counter() - epoch_started,
+                                      float(optimizer.get_lr()), runtime.distributed)
                 if record["epoch"] % config.train.eval_every == 0 or \
                         record["epoch"] == config.train.epochs:
                     record.update(_validate(model, ema, val_loader, data.num_classes, runtime))
@@ -165,8 +184,9 @@ def _fit(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path,
                     best_weights=(ema.shadow if ema else model.state_dict()) if best else None,
                     best_is_ema=ema is not None)
                 if stop_requested() and state.epoch < config.train.epochs:
-                    raise TrainingInterrupted(f"stopped after epoch {state.epoch}",
-                                              f"resume with -o train.resume={run_dir}")
+                    raise TrainingInterrupted(
+                        f"stopped after epoch {state.epoch}", f"resume with -o train.resume="
+                        f"{run_dir}", run_dir / "checkpoints" / f"epoch_{state.epoch:03d}.pdparams")
         return _finish(config, runtime, data, run_dir, model, run_log)
     finally:
         run_log.close()  # flushes the VisualDL scalars of an interrupted run too
@@ -203,8 +223,8 @@ def _resume(path: Path, model, optimizer, scheduler, ema, checkpointer: Checkpoi
     return state, training["metrics"]
 
 
-def _step_control(config: Config, num_classes: int, ema, run_log: RunLog, stop_requested,
-                  runtime: Runtime, progress: Progress) -> StepControl:
+def _step_control(config: Config, num_classes: int, ema, run_log: RunLog, status: RunStatus,
+                  stop_requested, runtime: Runtime, progress: Progress) -> StepControl:
     augment, dtype = config.augment, amp_dtype(config.train.amp, runtime)
     return StepControl(
         seed=config.train.seed, accum_steps=config.train.accum_steps,
@@ -212,23 +232,9 @@ def _step_control(config: Config, num_classes: int, ema, run_log: RunLog, stop_r
                       augment.label_smoothing),
         log_every=config.train.log_every, amp_dtype=dtype,
         scaler=paddle.amp.GradScaler() if dtype == "float16" else None, ema=ema,
-        on_step=run_log.step, should_stop=stop_requested,
+        on_step=lambda step, loss, lr: (run_log.step(step, loss, lr), status.step(step, loss)),
+        should_stop=stop_requested,
         show_progress=runtime.is_main and sys.stderr.isatty(), progress=progress)
-
-
-def _epoch_record(state: LoopState, images_before: int, seconds: float, optimizer,
-                  runtime: Runtime) -> dict:
-    """The epoch's train loss and speed over all ranks (val metrics are added when due)."""
-    loss_sum, loss_count, images = state.loss_sum, state.loss_count, state.images - images_before
-    if runtime.distributed:  # every rank saw its own share: report the whole
-        totals = paddle.to_tensor([loss_sum, float(loss_count), float(images)], dtype="float64")
-        paddle.distributed.all_reduce(totals)
-        loss_sum, loss_count, images = totals.numpy().tolist()
-    return {"epoch": state.epoch + 1, "global_step": state.global_step,
-            "train_loss": loss_sum / max(loss_count, 1),
-            "val_loss": None, "val_top1": None, "val_top5": None,
-            "lr": float(optimizer.get_lr()), "seconds": round(seconds, 3),
-            "images_per_s": round(images / max(seconds, 1e-9), 1)}
 
 
 def _validate(model, ema, loader, num_classes: int, runtime: Runtime) -> dict:

@@ -1,0 +1,148 @@
+"""The Inference tab: pick a checkpoint or an exported model, predict uploaded images with the
+top-5 and the attention rollout, and evaluate on a split (accuracy, per-class report, confusion
+matrix, mistakes), with the functions `tools/infer.py` and `tools/visualize.py` call."""
+
+import contextlib
+import threading
+from pathlib import Path
+from typing import Dict, List
+
+import gradio as gr
+
+from ..data.images import UnusableImage, is_image_file, load_image
+from ..engine.evaluation import evaluate_model
+from ..engine.inference import load_for_inference, predict_paths
+from ..engine.inspection import explain_image
+from ..errors import DataError, VitError
+from ..viz import save_figure
+from ..viz.attention_figures import plot_rollout
+from .common import AppFolders, stamp, user_errors
+
+MAX_IMAGES = 16
+
+
+class Predictors:
+    """Loaded models by path, shared by every page (loading ViT-B takes seconds). A model
+    serves one request at a time: the attention recorder hooks the model itself, so two
+    requests at once would read each other's maps."""
+
+    def __init__(self):
+        self.loaded: Dict[str, object] = {}
+        self.locks: Dict[str, threading.Lock] = {}
+        self.lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def using(self, path: str):
+        """The predictor for `path`, held for this request alone."""
+        with self.lock:
+            if path not in self.loaded:
+                self.loaded[path] = _load(path)
+                self.locks[path] = threading.Lock()
+            model_lock = self.locks[path]
+        with model_lock:
+            yield self.loaded[path]
+
+
+def _load(path: str):
+    if path.endswith("inference.yml"):
+        from ..engine.export import InferenceModel
+
+        return InferenceModel(Path(path).parent)
+    return load_for_inference(path)
+
+
+def model_choices(output: Path) -> List[str]:
+    """Best checkpoints and exported models under `output`, newest first."""
+    found = list(output.glob("*/checkpoints/best.pdparams")) + \
+        list(output.glob("**/export/inference.yml"))
+    return [str(p) for p in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)]
+
+
+def inference_tab(folders: AppFolders, predictors: Predictors) -> dict:
+    """Build the Inference tab; returns the handler that refreshes the model list on load."""
+    gr.Markdown("### 4. Inference\nA checkpoint (`best.pdparams`) or an exported model "
+                "(`export/inference.yml`) from `output/`. Attention maps need a checkpoint.")
+    with gr.Row():
+        model = gr.Dropdown([], label="model", elem_id="model-choice", allow_custom_value=True)
+        refresh = gr.Button("Refresh the list")
+    uploads = gr.File(file_count="multiple", file_types=["image"], label="images",
+                      elem_id="upload-images")
+    predict = gr.Button("Predict", variant="primary", elem_id="predict")
+    with gr.Row():
+        best = gr.Label(num_top_classes=5, label="top 5 (first image)", elem_id="top5")
+        overlay = gr.Image(label="attention rollout (first image)", type="filepath",
+                           elem_id="rollout")
+    table = gr.Dataframe(label="every image", interactive=False)
+    with gr.Row():
+        split = gr.Dropdown(["test", "val", "train"], value="test", label="split")
+        evaluate = gr.Button("Evaluate", variant="primary", elem_id="evaluate")
+    accuracy = gr.Markdown(elem_id="eval-accuracy")
+    with gr.Row():
+        confusion = gr.Image(label="confusion matrix", type="filepath", elem_id="confusion")
+        mistakes = gr.Image(label="most confident mistakes", type="filepath")
+    report = gr.Textbox(label="per-class report", lines=14)
+
+    def listing():
+        choices = model_choices(folders.output)
+        return gr.update(choices=choices, value=choices[0] if choices else None)
+
+    @user_errors
+    def on_predict(path, files):
+        images = [Path(f if isinstance(f, str) else f.name) for f in (files or [])][:MAX_IMAGES]
+        if not images:
+            raise gr.Error("upload one or more images")
+        for image in images:
+            _check_image(image)
+        with predictors.using(_checked(path)) as predictor:
+            return _predict(predictor, images)
+
+    def _predict(predictor, images):
+        rows = predict_paths(predictor, images)["rows"]
+        first = rows[0]
+        label = {name: p for name, p in first.get("top", [])}
+        figure = None
+        if hasattr(predictor, "model") and hasattr(predictor.model, "blocks"):
+            explained = explain_image(predictor, images[0])
+            name, probability = explained["top"][0]
+            figure = str(save_figure(plot_rollout(
+                explained["image"], explained["rollout"],
+                caption=f"predicted {name} ({probability:.0%})"),
+                folders.scratch / "predictions" / f"rollout-{stamp()}.png"))
+        table_rows = [[Path(r["path"]).name, *(f"{n} {p:.3f}" for n, p in r.get("top", [])),
+                       r.get("error", "")] for r in rows]
+        return label, figure, table_rows
+
+    @user_errors
+    def on_evaluate(path, split_name):
+        with predictors.using(_checked(path)) as predictor:
+            metrics = evaluate_model(predictor, split_name, folders.scratch / "evaluations" /
+                                     f"{split_name}-{stamp()}")
+        text = (f"**{split_name} split**: top-1 **{metrics['top1']:.4f}**, top-5 "
+                f"{metrics['top5']:.4f}, on {metrics['num_samples']} images")
+        return (text, metrics["paths"]["confusion_png"], metrics["paths"]["mistakes"],
+                metrics["report"])
+
+    refresh.click(listing, None, model)
+    predict.click(on_predict, [model, uploads], [best, overlay, table])
+    evaluate.click(on_evaluate, [model, split], [accuracy, confusion, mistakes, report])
+    return {"load": [(listing, None, model)]}
+
+
+def _checked(path) -> str:
+    """A chosen (or typed) model path, which must be a checkpoint or an export."""
+    if not path:
+        raise VitError("no model is chosen", "train one in the Training tab, or refresh the list")
+    if not Path(path).is_file() or not path.endswith((".pdparams", "inference.yml")):
+        raise VitError(f"model '{path}' is neither a checkpoint (.pdparams) nor an exported "
+                       "model (inference.yml)", "pick one from the list")
+    return path
+
+
+def _check_image(path: Path):
+    """Uploads must be images a model can read; anything else is named and refused."""
+    if not is_image_file(path):
+        raise DataError(f"{path.name} is not an image file", "upload .png, .jpg, .bmp or .webp")
+    try:
+        load_image(path, 89_478_485)
+    except UnusableImage as error:
+        raise DataError(f"{path.name} cannot be used: {error.reason}", "upload another image")

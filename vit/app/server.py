@@ -1,0 +1,75 @@
+"""The web app: four tabs over the library, served on this machine only, with nothing fetched
+from the internet (Gradio serves its own scripts and fonts; analytics, share links, the
+monitoring endpoint and the browser's run history are off)."""
+
+import os
+import socket
+from pathlib import Path
+
+from ..errors import VitError
+from .common import AppFolders
+
+# Gradio reads these when it is imported: no usage reports, and its file cache (uploads and
+# the copies of figures it serves) under output/ rather than a system temp folder.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def build_app(folders: AppFolders):
+    """The Gradio Blocks of the four tabs."""
+    import gradio as gr
+
+    from .data_tabs import data_tab, preprocessing_tab
+    from .inference_tab import Predictors, inference_tab
+    from .runs import TrainingRuns
+    from .training_tab import training_tab
+
+    runs, predictors = TrainingRuns(folders.output), Predictors()
+    with gr.Blocks(title="vit-paddle", analytics_enabled=False) as app:
+        gr.Markdown("# vit-paddle\nThe Vision Transformer in PaddlePaddle: data, "
+                    "preprocessing, training and inference, each the same function the "
+                    "command-line tools call.")
+        with gr.Tabs():
+            with gr.Tab("1. Data", id="data"):
+                data = data_tab(folders)
+            with gr.Tab("2. Preprocessing", id="preprocessing"):
+                preprocessing_tab(folders, data["fields"])
+            with gr.Tab("3. Training", id="training"):
+                training = training_tab(folders, runs, data["fields"])
+            with gr.Tab("4. Inference", id="inference"):
+                inference = inference_tab(folders, predictors)
+        for handler, inputs, outputs in training["load"] + inference["load"]:
+            app.load(handler, inputs, outputs)
+    return app
+
+
+def check_port(host: str, port: int):
+    """Refuse a port that another program holds, in one line.
+
+    Raises:
+        VitError: naming the address and the fix.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise VitError(f"cannot serve on {host}:{port} ({error.strerror or error})",
+                           "another program uses that port; choose one with --port") from None
+
+
+def launch_app(host: str = "127.0.0.1", port: int = 7860, output_dir="output",
+               data_dir="data", max_upload: str = "20mb", block: bool = True):
+    """Start the app on `host:port`; return the Gradio app (serving in the background when
+    `block` is False)."""
+    check_port(host, port)
+    folders = AppFolders(Path(output_dir).resolve(), Path(data_dir).resolve())
+    cache = folders.scratch / "gradio-cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    os.environ["GRADIO_TEMP_DIR"] = str(cache)
+    app = build_app(folders)
+    app.queue(default_concurrency_limit=8)
+    app.launch(server_name=host, server_port=port, share=False, inbrowser=False,
+               prevent_thread_lock=not block, show_error=True, quiet=True,
+               allowed_paths=folders.served(), max_file_size=max_upload,
+               enable_monitoring=False, run_history=False, ssr_mode=False, pwa=False,
+               mcp_server=False, footer_links=["settings"])
+    return app

@@ -161,24 +161,50 @@ def pytorch_inference_timings(args: dict, batch: int, repeats: int, warmup: int,
     return rows
 
 
-def training_timings(name: str, batch: int = 64, steps: int = 30, warmup: int = 5,
-                     drop_path_rate: float = 0.1, label_smoothing: float = 0.1,
+def training_timings(name: str, batch: int = 64, rounds: int = 5, steps: int = 6,
+                     warmup: int = 5, drop_path_rate: float = 0.1, label_smoothing: float = 0.1,
                      **model_overrides) -> List[Timing]:
-    """Training images/s of one step (forward, label-smoothed cross-entropy, backward, AdamW),
-    on one fixed batch, in Paddle and, when installed, PyTorch (the same architecture, without
-    stochastic depth, which transformers' ViT lacks)."""
+    """Training images/s of one step (forward, label-smoothed cross-entropy, backward, AdamW)
+    on one fixed batch: Paddle with and without stochastic depth and, when installed, PyTorch
+    (the same architecture; transformers' ViT has no stochastic depth, so the row without it is
+    the like-for-like one). The paths take turns, `steps` steps each per round, so a machine
+    that speeds up or slows down during the run favours none of them."""
     overrides = {"num_classes": 10, **model_overrides}
     args = model_args(name, **overrides)
-    with paddle.utils.unique_name.guard():
-        model = create_model(name, drop_path_rate=drop_path_rate, **overrides)
-    size = model.patch_embed.img_size
-    gflop = 3 * count_flops(model, (1, 3, *size)).total / 1e9  # backward is about twice forward
+    rng = np.random.default_rng(0)
+    size = args["img_size"] if isinstance(args["img_size"], (tuple, list)) else \
+        (args["img_size"],) * 2
+    images = rng.standard_normal((batch, 3, *size)).astype(np.float32)
+    labels = rng.integers(0, overrides["num_classes"], batch)
+    steppers, notes = {}, {}
+    for rate in sorted({drop_path_rate, 0.0}, reverse=True):
+        with paddle.utils.unique_name.guard():
+            model = create_model(name, drop_path_rate=rate, **overrides)
+        key = f"paddle eager training, drop path {rate}"
+        steppers[key], notes[key] = _paddle_step(model, images, labels, label_smoothing), \
+            f"drop path {rate}"
+    gflop = 3 * count_flops(model, (1, 3, *size)).total / 1e9  # backward ~ 2x forward
+    reference = torch_vit(args, overrides["num_classes"])
+    if reference is not None:
+        key = "pytorch eager training (transformers)"
+        steppers[key], notes[key] = _torch_step(reference, images, labels, label_smoothing), \
+            "no drop path"
+    seconds = {key: [] for key in steppers}
+    for step in steppers.values():
+        for _ in range(warmup):
+            step()
+    for _ in range(rounds):
+        for key, step in steppers.items():
+            seconds[key].append(median_seconds(step, repeats=steps, warmup=0))
+    return [Timing(key.split(",")[0], batch, float(np.median(values)), gflop, notes[key])
+            for key, values in seconds.items()]
+
+
+def _paddle_step(model, images, labels, label_smoothing):
     model.train()
     optimizer = paddle.optimizer.AdamW(learning_rate=1e-3, parameters=model.parameters(),
                                        weight_decay=0.05)
-    rng = np.random.default_rng(0)
-    images = paddle.to_tensor(rng.standard_normal((batch, 3, *size)).astype(np.float32))
-    labels = paddle.to_tensor(rng.integers(0, overrides["num_classes"], batch))
+    images, labels = paddle.to_tensor(images), paddle.to_tensor(labels)
 
     def step():
         loss = paddle.nn.functional.cross_entropy(model(images), labels,
@@ -187,26 +213,16 @@ def training_timings(name: str, batch: int = 64, steps: int = 30, warmup: int = 
         optimizer.step()
         optimizer.clear_grad()
         return loss.item()
-
-    rows = [Timing("paddle eager training", batch,
-                   median_seconds(step, repeats=steps, warmup=warmup), gflop,
-                   f"drop path {drop_path_rate}")]
-    reference = torch_vit(args, overrides["num_classes"])
-    if reference is not None:
-        rows.append(Timing("pytorch eager training (transformers)", batch,
-                           _torch_step_seconds(reference, images.numpy(), labels.numpy(),
-                                               label_smoothing, steps, warmup), gflop,
-                           "no drop path"))
-    return rows
+    return step
 
 
-def _torch_step_seconds(model, images, labels, label_smoothing, steps, warmup) -> float:
+def _torch_step(model, images, labels, label_smoothing):
     import torch
 
     torch.set_num_threads(cpu.thread_count())
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
-    images, labels = torch.from_numpy(images), torch.from_numpy(labels)
+    images, labels = torch.from_numpy(images), torch.from_numpy(labels).long()
 
     def step():
         logits = model(pixel_values=images).logits
@@ -215,8 +231,7 @@ def _torch_step_seconds(model, images, labels, label_smoothing, steps, warmup) -
         loss.backward()
         optimizer.step()
         return loss.item()
-
-    return median_seconds(step, repeats=steps, warmup=warmup)
+    return step
 
 
 def format_table(rows: List[Timing], ceiling: Dict[str, float]) -> str:

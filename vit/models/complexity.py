@@ -76,9 +76,9 @@ def count_flops(model: nn.Layer, input_shape=(1, 3, 224, 224)) -> FlopCount:
         # q k^T and attn v each cost B * heads * N * N * (D / heads) = B * N^2 * D
         totals["attention"] += 2 * batch * tokens * tokens * dim
 
-    handlers = {nn.Linear: on_linear, nn.Conv2D: on_conv, Attention: on_attention}
-    hooks = [layer.register_forward_post_hook(handlers[type(layer)])
-             for layer in model.sublayers() if type(layer) in handlers]
+    handlers = ((nn.Linear, on_linear), (nn.Conv2D, on_conv), (Attention, on_attention))
+    hooks = [layer.register_forward_post_hook(handler) for layer in model.sublayers()
+             for kind, handler in handlers if isinstance(layer, kind)]
     was_training = model.training
     model.eval()
     try:

@@ -15,7 +15,7 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
-from .layers import Block, PatchEmbed, PreLogits
+from .layers import Block, Linear, PatchEmbed, PreLogits
 
 # Cut at two standard deviations. Paddle's `a`/`b` are absolute bounds, so PaddleClas's
 # TruncatedNormal(std=0.02), like timm's trunc_normal_(std=.02), is never actually truncated.
@@ -80,7 +80,7 @@ class VisionTransformer(nn.Layer):
             self.num_features = representation_size
         else:
             self.pre_logits = None
-        self.head = (nn.Linear(self.num_features, num_classes) if num_classes > 0
+        self.head = (Linear(self.num_features, num_classes) if num_classes > 0
                      else nn.Identity())
 
         self.apply(_init_weights)
@@ -93,7 +93,7 @@ class VisionTransformer(nn.Layer):
         if num_classes <= 0:
             self.head = nn.Identity()
             return
-        self.head = nn.Linear(self.num_features, num_classes)
+        self.head = Linear(self.num_features, num_classes)
         if zero:
             zeros_(self.head.weight)
         else:

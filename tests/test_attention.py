@@ -116,3 +116,25 @@ def test_visualize_refuses_an_unreadable_image_in_one_line(tmp_path):
     weights = tmp_path / "missing.pdparams"
     assert_one_line_error(run_tool("visualize", "--weights", weights, "--image", bad),
                           "missing.json is missing")
+
+
+def test_scaling_tool_writes_both_models_curves_and_skips_finished_points(tmp_path):
+    args = ["--fractions", "0.1", "0.2", "--seeds", "1", "--epochs", "1", "--min-steps", "10",
+            "--output", tmp_path / "scaling", "-o", "optim.warmup_epochs=0"]
+    result = run_tool("scaling", *args)
+    assert result.returncode == 0, result.stderr
+    import json
+
+    results = json.loads((tmp_path / "scaling" / "scaling.json").read_text())
+    assert list(results["models"]) == ["ViT_tiny_patch4_16", "ResNet20"]
+    for model in results["models"].values():
+        sizes = [point["train_images"] for point in model["points"]]
+        assert sizes == [117, 234] and all(len(p["test_top1"]) == 1 for p in model["points"])
+    assert results["models"]["ResNet20"]["parameters"] == 274_042
+    assert (tmp_path / "scaling" / "scaling.png").stat().st_size > 10_000
+    assert "[0/4] ViT_tiny_patch4_16_f0.1_s1 (117 images)" in result.stderr
+    again = run_tool("scaling", *args)  # every point is finished: nothing is trained again
+    assert again.returncode == 0 and again.stderr.count("is finished; kept") == 4
+    compare = run_tool("compare", tmp_path / "scaling" / "ViT_tiny_patch4_16_f0.1_s1",
+                       tmp_path / "scaling" / "ResNet20_f0.1_s1", "--output", tmp_path / "cmp")
+    assert compare.returncode == 0, compare.stderr

@@ -14,9 +14,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--models", nargs="+", metavar="NAME",
                         help="the config's model and ResNet20 unless given")
     parser.add_argument("--fractions", nargs="+", type=float, metavar="SHARE",
-                        help="shares of the training split (default 0.1 0.25 0.5 1.0)")
+                        help="shares of the training split (default 0.1 0.3 1.0)")
     parser.add_argument("--seeds", nargs="+", type=int, help="seeds per point (default 1 2)")
-    parser.add_argument("--steps", type=int, help="optimizer steps of every run (default 300)")
+    parser.add_argument("--epochs", type=int,
+                        help="passes over its training images of every run (default 30)")
+    parser.add_argument("--min-steps", type=int,
+                        help="but at least this many optimizer steps (default 200)")
     parser.add_argument("--output", default="output/scaling",
                         help="folder of the runs, scaling.json and scaling.png")
     return parser
@@ -29,7 +32,7 @@ def main(argv=None) -> int:
 
     config = config_from_args(args)
     plan = default_plan(args.models or [config.model.name, "ResNet20"], args.fractions,
-                        args.seeds, args.steps)
+                        args.seeds, args.epochs, args.min_steps)
 
     def progress(stage, done, total):
         print(f"[{done}/{total}] {stage}", file=sys.stderr, flush=True)

@@ -2,9 +2,11 @@
 shares of one training split, tested on the same test split (the question of the paper's
 Figures 3 and 4, at the size of a CPU).
 
-The budget rule: every run gets the same number of optimizer steps, whatever its share of the
-data (a small share is seen for more epochs), with the same optimizer, schedule, warmup (10 % of
-the steps) and augmentation; only the model, the share and the seed change. Each point is a
+The budget rule: every run sees each of its training images the same number of times (`epochs`),
+so compute grows with the data as it does when pre-training on a larger set, but takes at least
+`min_steps` optimizer steps, so the smallest shares are not left untrained; optimizer, schedule,
+warmup (10 % of the run's steps) and augmentation are the config's, the same for every run; only
+the model, the share and the seed change. Each point is a
 normal run folder (`tools/compare.py` reads it); a finished point is not trained again, so an
 interrupted experiment continues where it stopped.
 """
@@ -41,32 +43,35 @@ class ScalingPlan:
         models: registered names; the first is the ViT, the others its baselines.
         fractions: shares of the training split, each stratified (every class kept).
         seeds: one run per seed at every point, for the error bars.
-        steps: optimizer steps of every run (the budget rule).
+        epochs: passes over its training images of every run (the budget rule) ...
+        min_steps: ... but at least this many optimizer steps.
     """
 
     models: Tuple[str, ...] = ("ViT_tiny_patch4_16", "ResNet20")
-    fractions: Tuple[float, ...] = (0.1, 0.25, 0.5, 1.0)
+    fractions: Tuple[float, ...] = (0.1, 0.3, 1.0)
     seeds: Tuple[int, ...] = (1, 2)
-    steps: int = 300
+    epochs: int = 30
+    min_steps: int = 200
 
     def check(self):
         if not self.models or not self.fractions or not self.seeds:
             raise ConfigError("the scaling experiment needs models, fractions and seeds")
         if any(not 0 < f <= 1 for f in self.fractions):
             raise ConfigError(f"fractions must be in (0, 1], got {list(self.fractions)}")
-        if self.steps < 10:
-            raise ConfigError(f"--steps must be at least 10, got {self.steps}")
+        if self.epochs < 1 or self.min_steps < 10:
+            raise ConfigError(f"--epochs must be at least 1 and --min-steps at least 10, got "
+                              f"{self.epochs} and {self.min_steps}")
 
 
 def point_config(config: Config, plan: ScalingPlan, model: str, fraction: float, seed: int,
                  train_images: int, output_dir: Path) -> Config:
-    """The config of one point: the base config with the model, share, seed and the epochs
-    that give `plan.steps` optimizer steps."""
+    """The config of one point: the base config with the model, share, seed and the epochs of
+    the budget rule (`plan.epochs`, or more to reach `plan.min_steps` steps)."""
     steps_per_epoch = math.ceil(train_images / config.data.batch_size)
-    epochs = max(1, round(plan.steps / steps_per_epoch))
+    epochs = max(plan.epochs, math.ceil(plan.min_steps / steps_per_epoch))
     return config_from_dict(config.to_dict(), config.name, "the scaling experiment", [
         f"model.name={model}", f"data.train_fraction={fraction}", f"train.seed={seed}",
-        f"train.epochs={epochs}", f"optim.warmup_steps={max(1, plan.steps // 10)}",
+        f"train.epochs={epochs}", f"optim.warmup_steps={max(1, epochs * steps_per_epoch // 10)}",
         f"train.eval_every={max(1, epochs // 8)}", "train.resume=null",
         f"output.dir={output_dir}", f"output.run_name={point_name(model, fraction, seed)}"])
 
@@ -130,10 +135,11 @@ def summarize_points(config: Config, plan: ScalingPlan, sizes: Dict[float, int],
                            "std": float(np.std(scores))})
         models[model] = {"parameters": count_parameters(create_model(model, **kwargs)),
                          "points": points}
-    return {"source": config.data.source, "steps_per_run": plan.steps,
+    return {"source": config.data.source, "epochs": plan.epochs, "min_steps": plan.min_steps,
             "batch_size": config.data.batch_size, "seeds": list(plan.seeds),
-            "budget_rule": "every run takes the same number of optimizer steps; warmup is 10 % "
-                           "of them; optimizer, schedule and augmentation are the config's",
+            "budget_rule": f"every run takes {plan.epochs} epochs of its training images, and at "
+                           f"least {plan.min_steps} optimizer steps; warmup is 10 % of the run's "
+                           "steps; optimizer, schedule and augmentation are the config's",
             "models": models}
 
 
@@ -152,10 +158,11 @@ def format_results(results: Dict[str, object]) -> str:
 
 
 def default_plan(models: Optional[Sequence[str]] = None, fractions: Optional[List[float]] = None,
-                 seeds: Optional[List[int]] = None, steps: Optional[int] = None) -> ScalingPlan:
+                 seeds: Optional[List[int]] = None, epochs: Optional[int] = None,
+                 min_steps: Optional[int] = None) -> ScalingPlan:
     """The default plan with any of its fields replaced."""
     plan = ScalingPlan()
     changes = {key: tuple(value) if isinstance(value, list) else value for key, value in
                (("models", models), ("fractions", fractions), ("seeds", seeds),
-                ("steps", steps)) if value}
+                ("epochs", epochs), ("min_steps", min_steps)) if value is not None}
     return dataclasses.replace(plan, **changes)

@@ -97,8 +97,9 @@ def plot_scaling(results: dict) -> Figure:
     axes.minorticks_off()
     axes.set_xlabel("training images (log scale)")
     axes.set_ylabel("test top-1")
-    axes.set_title(f"Accuracy against data size on {results['source']} "
-                   f"({results['steps_per_run']} steps per run, {len(results['seeds'])} seeds)")
+    axes.set_title(f"Accuracy against data size on {results['source']} ({results['epochs']} "
+                   f"epochs, >= {results['min_steps']} steps, {len(results['seeds'])} seeds)",
+                   fontsize=10)
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right")
     return figure

@@ -96,7 +96,8 @@ def preprocessing_tab(folders: AppFolders, data_fields) -> None:
         data_values, (image_size, random_crop, smallest, shift, hflip, ops, magnitude,
                       normalisation) = values[:5], values[5:]
         overrides = data_overrides(*data_values) + [
-            f"data.image_size={int(image_size)}", f"augment.random_resized_crop={str(bool(random_crop)).lower()}",
+            f"data.image_size={int(image_size)}",
+            f"augment.random_resized_crop={str(bool(random_crop)).lower()}",
             f"augment.crop_scale=[{smallest}, 1.0]", f"augment.crop_padding={int(shift)}",
             f"augment.hflip={hflip}", f"augment.rand_augment_n={int(ops)}",
             f"augment.rand_augment_m={int(magnitude)}"]

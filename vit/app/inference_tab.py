@@ -80,7 +80,7 @@ def inference_tab(folders: AppFolders, predictors: Predictors) -> dict:
     with gr.Row():
         confusion = gr.Image(label="confusion matrix", type="filepath", elem_id="confusion")
         mistakes = gr.Image(label="most confident mistakes", type="filepath")
-    report = gr.Textbox(label="per-class report", lines=14)
+    report = gr.Textbox(label="per-class report", lines=14, elem_id="class-report")
 
     def listing():
         choices = model_choices(folders.output)

@@ -7,6 +7,7 @@ running run again. Stopping sends SIGINT, the trainer's own interrupt: it saves 
 the next step and says where. One run at a time.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -148,6 +149,4 @@ def _last_error(console: Path) -> str:
 
 
 def json_text(record: dict) -> str:
-    import json
-
     return json.dumps(record, indent=1) + "\n"

@@ -2,6 +2,7 @@
 from the internet (Gradio serves its own scripts and fonts; analytics, share links, the
 monitoring endpoint and the browser's run history are off)."""
 
+import logging
 import os
 import socket
 from pathlib import Path
@@ -12,6 +13,9 @@ from .common import AppFolders
 # Gradio reads these when it is imported: no usage reports, and its file cache (uploads and
 # the copies of figures it serves) under output/ rather than a system temp folder.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# the text reports are column tables: a proportional font would break their columns
+TABLE_TEXT_CSS = ("#data-report textarea, #run-console textarea, #class-report textarea "
+                  "{font-family: ui-monospace, 'DejaVu Sans Mono', monospace;}")
 
 
 def build_app(folders: AppFolders):
@@ -65,11 +69,12 @@ def launch_app(host: str = "127.0.0.1", port: int = 7860, output_dir="output",
     cache = folders.scratch / "gradio-cache"
     cache.mkdir(parents=True, exist_ok=True)
     os.environ["GRADIO_TEMP_DIR"] = str(cache)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's requests to itself
     app = build_app(folders)
     app.queue(default_concurrency_limit=8)
     app.launch(server_name=host, server_port=port, share=False, inbrowser=False,
                prevent_thread_lock=not block, show_error=True, quiet=True,
                allowed_paths=folders.served(), max_file_size=max_upload,
                enable_monitoring=False, run_history=False, ssr_mode=False, pwa=False,
-               mcp_server=False, footer_links=["settings"])
+               mcp_server=False, footer_links=["settings"], css=TABLE_TEXT_CSS)
     return app

@@ -82,7 +82,7 @@ def training_tab(folders: AppFolders, runs: TrainingRuns, data_fields) -> dict:
 
     def settings(model_name, epoch_count, rate, warmup_epochs, batch_size, *data_values):
         return [f"model.name={model_name}", f"train.epochs={int(epoch_count)}",
-                f"optim.lr={float(rate)}", f"optim.warmup_epochs={float(warmup_epochs)}",
+                f"optim.lr={float(rate)}", f"optim.warmup_epochs={float(warmup_epochs):g}",
                 f"data.batch_size={int(batch_size)}", *data_overrides(*data_values)]
 
     @user_errors

@@ -100,7 +100,9 @@ def plot_position_similarity(similarity: np.ndarray,
                 axes.set_ylabel(str(i + 1), rotation=0, fontsize=7, ha="right", va="center")
             if i == rows - 1:
                 axes.set_xlabel(str(j + 1), fontsize=7)
-    figure.colorbar(image, ax=figure.axes, fraction=0.02, pad=0.02, label="cosine similarity")
+    figure.subplots_adjust(right=0.86)
+    figure.colorbar(image, cax=figure.add_axes([0.89, 0.15, 0.02, 0.7]),
+                    label="cosine similarity")
     figure.suptitle(f"{title} (input patch row, column)", fontsize=10)
     return figure
 

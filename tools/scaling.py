@@ -1,8 +1,8 @@
 """The data-scaling experiment: `python tools/scaling.py [-c CONFIG] [--fractions ...]`.
 
 Trains the config's ViT and a ResNet of similar size on growing stratified shares of the same
-training split, with the same optimizer budget, and plots test accuracy against data size. The
-tool lives in `vit.cli.scaling`, shared with the `vit-scaling` command.
+training split, each run seeing its images the same number of times, and plots test accuracy
+against data size. The tool lives in `vit.cli.scaling`, shared with the `vit-scaling` command.
 """
 
 import sys

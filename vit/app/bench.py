@@ -2,6 +2,7 @@
 wait? (`tools/benchmark_app.py`; the web app's test asks the same of twenty requests.)"""
 
 import concurrent.futures
+import logging
 import time
 from pathlib import Path
 from typing import Dict, List, Sequence
@@ -16,6 +17,7 @@ def concurrent_predictions(url: str, weights, images: Sequence, requests: int = 
     """
     from gradio_client import Client, handle_file
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
     client = Client(url, verbose=False)
     images = [Path(p) for p in images]
 

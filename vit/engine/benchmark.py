@@ -18,7 +18,8 @@ import paddle
 
 from .. import cpu
 from ..models import count_flops, create_model, model_args
-from .export import PaddlePredictor, native_bf16
+from ..models.layers import to_2tuple
+from .export import PaddlePredictor, graph_file, native_bf16
 from .runtime import gpu_available
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ def _paths(model, size) -> Dict[str, object]:
                                                           full_graph=True)}
     folder = Path(tempfile.mkdtemp(prefix="vit-bench-"))
     paddle.jit.save(model, str(folder / "model"), input_spec=spec)
-    graph = folder / "model.json" if (folder / "model.json").is_file() else folder / "model.pdmodel"
+    graph = graph_file(folder)
     fp32 = PaddlePredictor(graph, folder / "model.pdiparams", "fp32")
     paths["paddle inference fp32"] = fp32.logits
     if gpu_available():
@@ -130,7 +131,7 @@ def torch_vit(args: dict, num_classes: Optional[int] = None):
     except ImportError:
         return None
     torch.manual_seed(0)
-    size = args["img_size"] if isinstance(args["img_size"], int) else args["img_size"][0]
+    size = to_2tuple(args["img_size"])[0]
     config = transformers.ViTConfig(
         image_size=size, patch_size=args["patch_size"], hidden_size=args["embed_dim"],
         num_hidden_layers=args["depth"], num_attention_heads=args["num_heads"],
@@ -172,8 +173,7 @@ def training_timings(name: str, batch: int = 64, rounds: int = 5, steps: int = 6
     overrides = {"num_classes": 10, **model_overrides}
     args = model_args(name, **overrides)
     rng = np.random.default_rng(0)
-    size = args["img_size"] if isinstance(args["img_size"], (tuple, list)) else \
-        (args["img_size"],) * 2
+    size = to_2tuple(args["img_size"])
     images = rng.standard_normal((batch, 3, *size)).astype(np.float32)
     labels = rng.integers(0, overrides["num_classes"], batch)
     steppers, notes = {}, {}

@@ -21,12 +21,13 @@ import numpy as np
 import paddle
 import yaml
 
+from .. import cpu
 from ..config import Config, config_from_dict
 from ..data.preprocessing import Preprocessing
 from ..errors import CheckpointError, ConfigError
+from ..models import input_size
 from ..serialization import save_safetensors
 from .inference import LoadedModel
-from .. import cpu
 from .runtime import gpu_available
 
 log = logging.getLogger(__name__)
@@ -45,15 +46,13 @@ def export_inference_model(loaded: LoadedModel, output_dir,
     Returns:
         paths of the written files by name.
     """
+    check_precision(precision)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    channels = int(loaded.meta["model"]["args"].get("in_chans", 3))
+    channels = input_size(loaded.model)[0]
     size = loaded.preprocessing.image_size
     spec = [paddle.static.InputSpec([None, channels, size, size], "float32", "images")]
     paddle.jit.save(loaded.model, str(output_dir / "model"), input_spec=spec)
-    if precision not in PRECISIONS:
-        raise ConfigError(f"unknown precision '{precision}'",
-                          f"use one of {', '.join(PRECISIONS)}")
     info = {"model": loaded.meta["model"]["name"], "num_classes": loaded.num_classes,
             "precision": precision,
             "preprocessing": loaded.preprocessing.to_dict(),
@@ -64,10 +63,12 @@ def export_inference_model(loaded: LoadedModel, output_dir,
                 "preprocessing": json.dumps(loaded.preprocessing.to_dict())}
     weights = save_safetensors(loaded.model.state_dict(), output_dir / "model.safetensors", metadata)
     return {"folder": output_dir, "inference_yml": output_dir / "inference.yml",
-            "graph": _graph_file(output_dir), "safetensors": weights}
+            "graph": graph_file(output_dir), "safetensors": weights}
 
 
-def _graph_file(folder: Path) -> Path:
+def graph_file(folder: Path) -> Path:
+    """The static graph `paddle.jit.save` wrote into `folder` (its name depends on Paddle's
+    version)."""
     for name in ("model.json", "model.pdmodel"):
         if (folder / name).is_file():
             return folder / name
@@ -76,6 +77,13 @@ def _graph_file(folder: Path) -> Path:
 
 
 PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def check_precision(precision: str):
+    """Raises ConfigError for a precision name that is not one of `PRECISIONS`."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision '{precision}'",
+                          f"use one of {', '.join(PRECISIONS)}")
 
 
 def native_bf16() -> bool:
@@ -100,9 +108,7 @@ class PaddlePredictor:
     def __init__(self, graph, params, precision: str = "fp32", num_threads: int = 0):
         import paddle.inference as inference
 
-        if precision not in PRECISIONS:
-            raise ConfigError(f"unknown precision '{precision}'",
-                              f"use one of {', '.join(PRECISIONS)}")
+        check_precision(precision)
         settings = inference.Config(str(graph), str(params))
         settings.disable_glog_info()
         if gpu_available():
@@ -162,7 +168,7 @@ class InferenceModel:
         if config is None and "config" in self.info:
             self._config = config_from_dict(self.info["config"], "export", str(info_path),
                                             overrides)
-        self.runner = PaddlePredictor(_graph_file(self.folder), self.folder / "model.pdiparams",
+        self.runner = PaddlePredictor(graph_file(self.folder), self.folder / "model.pdiparams",
                                       precision or self.info.get("precision", "fp32"),
                                       num_threads)
 

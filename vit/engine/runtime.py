@@ -39,7 +39,7 @@ def gpu_available() -> bool:
 
 def configure_cpu(num_threads: int = 0) -> Optional[int]:
     """Set Paddle's CPU math threads: `num_threads`, or (0) what `import vit` chose (one per
-    core, or the user's FLAGS_paddle_num_threads / OMP_NUM_THREADS; vit/cpu.py). Returns the
+    core, or the user's VIT_PADDLE_NUM_THREADS / OMP_NUM_THREADS; vit/cpu.py). Returns the
     count, or None when the user opted out of the defaults and asked for no number."""
     return cpu.apply_runtime(num_threads)
 

@@ -178,15 +178,14 @@ def _fit(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path,
                     log.info(format_epoch(record, config.train.epochs))
                 state = state.next_epoch()
                 best = run_log.best_epoch == record["epoch"]
-                checkpointer.save_epoch(
+                saved = checkpointer.save_epoch(
                     state.epoch, model.state_dict(), _position(state, run_log), record,
                     _training_state(optimizer, scheduler, ema, state, run_log),
                     best_weights=(ema.shadow if ema else model.state_dict()) if best else None,
                     best_is_ema=ema is not None)
                 if stop_requested() and state.epoch < config.train.epochs:
-                    raise TrainingInterrupted(
-                        f"stopped after epoch {state.epoch}", f"resume with -o train.resume="
-                        f"{run_dir}", run_dir / "checkpoints" / f"epoch_{state.epoch:03d}.pdparams")
+                    raise TrainingInterrupted(f"stopped after epoch {state.epoch}",
+                                              f"resume with -o train.resume={run_dir}", saved)
         return _finish(config, runtime, data, run_dir, model, run_log)
     finally:
         run_log.close()  # flushes the VisualDL scalars of an interrupted run too

@@ -9,10 +9,11 @@ from typing import Dict, List
 
 import gradio as gr
 
+from ..config import DataConfig
 from ..data.images import UnusableImage, is_image_file, load_image
 from ..engine.evaluation import evaluate_model
 from ..engine.inference import load_for_inference, predict_paths
-from ..engine.inspection import explain_image
+from ..engine.inspection import explain_image, has_attention
 from ..errors import DataError, VitError
 from ..viz import save_figure
 from ..viz.attention_figures import plot_rollout
@@ -101,7 +102,7 @@ def inference_tab(folders: AppFolders, predictors: Predictors) -> dict:
         first = rows[0]
         label = {name: p for name, p in first.get("top", [])}
         figure = None
-        if hasattr(predictor, "model") and hasattr(predictor.model, "blocks"):
+        if has_attention(predictor):
             explained = explain_image(predictor, images[0])
             name, probability = explained["top"][0]
             figure = str(save_figure(plot_rollout(
@@ -143,6 +144,6 @@ def _check_image(path: Path):
     if not is_image_file(path):
         raise DataError(f"{path.name} is not an image file", "upload .png, .jpg, .bmp or .webp")
     try:
-        load_image(path, 89_478_485)
+        load_image(path, DataConfig().max_image_pixels)
     except UnusableImage as error:
         raise DataError(f"{path.name} cannot be used: {error.reason}", "upload another image")

@@ -110,6 +110,12 @@ def load_for_inference(weights, config: Optional[Config] = None,
     return LoadedModel(model, preprocessing, config or saved, meta, weights)
 
 
+def top_classes(probabilities: np.ndarray, class_names: Sequence[str], k: int = 5) -> list:
+    """The `k` most probable (class name, probability) pairs of one image, best first."""
+    order = np.argsort(-probabilities)[:min(k, len(class_names))]
+    return [(class_names[i], float(probabilities[i])) for i in order]
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Class probabilities from logits [N, K], computed stably in float64."""
     logits = np.asarray(logits, dtype=np.float64)
@@ -160,8 +166,7 @@ def predict_paths(predictor, paths: Sequence, top_k: int = 5, batch_size: int = 
         if batch["images"].shape[0]:
             probabilities = softmax(predictor.logits(batch["images"]))
             for index, row in zip(batch["indices"].numpy(), probabilities):
-                order = np.argsort(-row)[:k]
-                predictions[str(files[index])] = [(class_names[i], float(row[i])) for i in order]
+                predictions[str(files[index])] = top_classes(row, class_names, k)
         if progress:
             progress("predicting", len(predictions) + len(errors), len(files))
     seconds = time.perf_counter() - started

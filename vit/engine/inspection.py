@@ -21,7 +21,7 @@ from ..errors import DataError, VitError
 from ..viz import save_figure
 from ..viz.attention_figures import (plot_attention_distance, plot_filter_components,
                                      plot_head_maps, plot_position_similarity, plot_rollout)
-from .inference import LoadedModel, softmax
+from .inference import LoadedModel, softmax, top_classes
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +50,11 @@ def explain_image(loaded: LoadedModel, image_path, head_fusion: str = "mean",
         logits = loaded.model(paddle.to_tensor(pixels[None])).numpy()
     maps = recorder.stacked()
     grid = loaded.model.grid_size
-    probabilities = softmax(logits)[0]
-    order = np.argsort(-probabilities)[:min(5, len(probabilities))]
     return {"image": denormalize(pixels, prep.mean, prep.std),
             "rollout": class_token_map(attention_rollout(maps, head_fusion, discard_ratio),
                                        grid)[0],
             "heads": class_token_map(maps[-1, 0], grid), "maps": maps,
-            "top": [(prep.class_names[i], float(probabilities[i])) for i in order]}
+            "top": top_classes(softmax(logits)[0], prep.class_names)}
 
 
 def attention_distances(loaded: LoadedModel, dataset, batch_size: int = 32,
@@ -154,8 +152,14 @@ def _embedding_figures(loaded: LoadedModel, output: Path, components: int,
             "filter_components": _rounded(found), "filter_variance_share": _rounded(shares)}
 
 
+def has_attention(predictor) -> bool:
+    """Whether `predictor` is a loaded Vision Transformer checkpoint, whose attention can be
+    recorded (not a CNN baseline, not an exported static graph)."""
+    return hasattr(getattr(predictor, "model", None), "blocks")
+
+
 def _require_vit(loaded: LoadedModel):
-    if not hasattr(loaded.model, "blocks"):
+    if not has_attention(loaded):
         raise VitError(f"{loaded.weights} holds a {type(loaded.model).__name__}, which has no "
                        "attention", "give a Vision Transformer checkpoint")
 

@@ -8,6 +8,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from ..errors import VitError
@@ -29,6 +30,22 @@ def config_from_args(args, extra_overrides=()):
 
     overrides = list(args.override) + list(extra_overrides)
     return load_config(args.config, overrides) if args.config else load_default_config(overrides)
+
+
+def recorded_config_args(args):
+    """(config, overrides) for tools that load a checkpoint: `-c` replaces the config the
+    checkpoint recorded (with the `-o` overrides applied to it); `-o` alone changes the
+    recorded one."""
+    from ..config import load_config
+
+    if args.config:
+        return load_config(args.config, args.override), []
+    return None, list(args.override)
+
+
+def beside_run(weights: Path, name: str, fallback: Path) -> Path:
+    """`<run>/<name>` for a checkpoint inside a run's `checkpoints/` folder, else `fallback`."""
+    return weights.parent.parent / name if weights.parent.name == "checkpoints" else fallback
 
 
 def setup_logging(verbose: bool = False):

@@ -4,7 +4,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import run_cli, setup_logging
+from . import beside_run, run_cli, setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,9 +25,8 @@ def main(argv=None) -> int:
     from ..engine.export import export_inference_model
     from ..engine.inference import load_for_inference
     loaded = load_for_inference(args.weights)
-    output = Path(args.output) if args.output else (
-        loaded.weights.parent.parent / "export" if loaded.weights.parent.name == "checkpoints"
-        else loaded.weights.with_suffix("") / "export")
+    output = Path(args.output) if args.output else beside_run(
+        loaded.weights, "export", loaded.weights.with_suffix("") / "export")
     paths = export_inference_model(loaded, output, args.precision)
     for name, path in paths.items():
         print(f"{name + ':':15}{path}")

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import add_config_args, run_cli, setup_logging
+from . import add_config_args, beside_run, recorded_config_args, run_cli, setup_logging
 from ..errors import VitError
 
 
@@ -48,11 +48,7 @@ def main(argv=None) -> int:
     setup_logging(args.verbose)
     if args.top_k < 1 or args.batch_size < 1:
         raise VitError("--top-k and --batch-size must be at least 1")
-    from ..config import load_config
-
-    # -c replaces the recorded config; -o alone changes the recorded config
-    config = load_config(args.config, args.override) if args.config else None
-    overrides = [] if args.config else args.override
+    config, overrides = recorded_config_args(args)
     if args.inference_model:
         from ..engine.export import InferenceModel
 
@@ -79,9 +75,8 @@ def main(argv=None) -> int:
 
 def _default_output(weights: Path, args) -> Path:
     name = f"eval_{args.split}" if args.eval else "predictions"
-    if weights.parent.name == "checkpoints":
-        return weights.parent.parent / f"{name}_{weights.stem}"
-    return Path("output") / f"infer-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    return beside_run(weights, f"{name}_{weights.stem}",
+                      Path("output") / f"infer-{datetime.datetime.now():%Y%m%d-%H%M%S}")
 
 
 def _evaluate(predictor, args, output: Path) -> int:

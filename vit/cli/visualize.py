@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import add_config_args, run_cli, setup_logging
+from . import add_config_args, beside_run, recorded_config_args, run_cli, setup_logging
 from ..errors import VitError
 
 
@@ -39,12 +39,10 @@ def main(argv=None) -> int:
     setup_logging()
     if args.samples < 1 or args.components < 1:
         raise VitError("--samples and --components must be at least 1")
-    from ..config import load_config
     from ..engine.inference import collect_image_paths, load_for_inference
     from ..engine.inspection import inspect_model, sample_split
 
-    config = load_config(args.config, args.override) if args.config else None
-    loaded = load_for_inference(args.weights, config, [] if args.config else args.override)
+    loaded = load_for_inference(args.weights, *recorded_config_args(args))
     shown = collect_image_paths(args.image) if args.image else []
     if args.images:
         from ..data.datasets import FileImageSet
@@ -54,9 +52,8 @@ def main(argv=None) -> int:
                                     transform=loaded.preprocessing.eval_transform())
     else:
         distance_set = sample_split(loaded, args.data or "test", args.samples)
-    output = Path(args.output) if args.output else (
-        loaded.weights.parent.parent / "attention" if loaded.weights.parent.name == "checkpoints"
-        else Path("output") / "attention")
+    output = Path(args.output) if args.output else beside_run(
+        loaded.weights, "attention", Path("output") / "attention")
     result = inspect_model(loaded, shown, distance_set, output, args.head_fusion,
                            args.discard_ratio, args.components)
     for image in result["numbers"]["images"]:

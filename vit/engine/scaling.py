@@ -90,8 +90,10 @@ def run_scaling(config: Config, plan: ScalingPlan, output_dir,
     """
     plan.check()
     output_dir = Path(output_dir)
-    sizes = {f: len(build_datasets(dataclasses.replace(config.data, train_fraction=f))
-                    .splits["train"]) for f in plan.fractions}
+    sizes, num_classes = {}, 0
+    for fraction in plan.fractions:
+        bundle = build_datasets(dataclasses.replace(config.data, train_fraction=fraction))
+        sizes[fraction], num_classes = len(bundle.splits["train"]), bundle.num_classes
     points = [(m, f, s) for f in plan.fractions for m in plan.models for s in plan.seeds]
     for done, (model, fraction, seed) in enumerate(points):
         if progress:
@@ -104,7 +106,7 @@ def run_scaling(config: Config, plan: ScalingPlan, output_dir,
         train(point_config(config, plan, model, fraction, seed, sizes[fraction], output_dir))
     if progress:
         progress("done", len(points), len(points))
-    results = summarize_points(config, plan, sizes, output_dir)
+    results = summarize_points(config, plan, sizes, num_classes, output_dir)
     json_path = output_dir / "scaling.json"
     json_path.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     figure = save_figure(plot_scaling(results), output_dir / "scaling.png")
@@ -119,9 +121,8 @@ def _finished(run_dir: Path) -> bool:
 
 
 def summarize_points(config: Config, plan: ScalingPlan, sizes: Dict[float, int],
-                     output_dir: Path) -> Dict[str, object]:
+                     num_classes: int, output_dir: Path) -> Dict[str, object]:
     """Test top-1 per model and share: every seed, the mean and the standard deviation."""
-    num_classes = build_datasets(config.data).num_classes
     models = {}
     for model in plan.models:
         kwargs = model_kwargs_from_config(config_from_dict(

@@ -47,9 +47,11 @@ class TrainingRuns:
         self.python = python
         self.processes: Dict[Path, subprocess.Popen] = {}
 
-    def command(self, config_path, overrides: Sequence[str]) -> List[str]:
-        """The training command for a config file and `-o` overrides."""
-        command = [self.python, "-m", "vit.cli.train", "-c", str(config_path)]
+    def command(self, config_path, overrides: Sequence[str],
+                program: Sequence[str] = ()) -> List[str]:
+        """The training command for a config file and `-o` overrides (`program`: how to start
+        the trainer, by default this Python running `vit.cli.train`)."""
+        command = [*(program or (self.python, "-m", "vit.cli.train")), "-c", str(config_path)]
         for override in overrides:
             command += ["-o", override]
         return command

@@ -92,9 +92,8 @@ def training_tab(folders: AppFolders, runs: TrainingRuns, data_fields) -> dict:
         load_config(configs[config_name], overrides)  # a mistake is reported here, not later
         run_dir = runs.start(configs[config_name], overrides, run_name.strip() or
                              f"app-{stamp()}")
-        shown = ["python", "tools/train.py", "-c", str(configs[config_name])]
-        for item in [*overrides, f"output.run_name={run_dir.name}"]:
-            shown += ["-o", item]
+        shown = runs.command(configs[config_name], [*overrides, f"output.run_name={run_dir.name}"],
+                             program=("python", "tools/train.py"))
         return (str(run_dir), f"The same run from a terminal:\n\n`{shlex.join(shown)}`\n\n"
                 f"Dashboard: `visualdl --logdir {run_dir / 'vdl'}`", *watch(str(run_dir)))
 

@@ -47,10 +47,8 @@ BASELINES: Dict[str, dict] = {
     "ResNet20": dict(depth=20, img_size=32),  # He et al. 2016's CIFAR ResNet, 0.27 M parameters
 }
 
-_CONSTRUCTOR_ARGS = {
-    VisionTransformer: [name for name in inspect.signature(VisionTransformer).parameters],
-    SmallImageResNet: [name for name in inspect.signature(SmallImageResNet).parameters],
-}
+_CONSTRUCTOR_ARGS = {cls: list(inspect.signature(cls).parameters)
+                     for cls in (VisionTransformer, SmallImageResNet)}
 
 
 def list_models(pattern: str = "") -> List[str]:

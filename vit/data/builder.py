@@ -1,16 +1,15 @@
 """From the config to ready datasets: acquire, describe, then attach the preprocessing."""
 
 from dataclasses import dataclass
-from typing import Callable, List, Optional
+from typing import List
 
 from ..config import Config
+from ..progress import Progress
 from .datasets import DataBundle, ImageSet
 from .preprocessing import Preprocessing
 from .sources import build_datasets
 from .stats import compute_dataset_stats, mean_std_from_stats
 from .transforms import build_transforms
-
-Progress = Optional[Callable[[str, int, int], None]]
 
 
 @dataclass

@@ -7,14 +7,13 @@ files that were skipped with the reason. Figures are in `vit.viz.data_figures`.
 
 import json
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from typing import Dict
 
 import numpy as np
 
+from ..progress import Progress
 from .datasets import ArrayImageSet, DataBundle, ImageSet
 from .images import UnusableImage
-
-Progress = Optional[Callable[[str, int, int], None]]
 
 
 def compute_dataset_stats(bundle: DataBundle, max_images: int = 5000, seed: int = 0,

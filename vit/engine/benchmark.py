@@ -19,12 +19,11 @@ import paddle
 from .. import cpu
 from ..models import count_flops, create_model, model_args
 from ..models.layers import to_2tuple
+from ..progress import Progress
 from .export import PaddlePredictor, graph_file, native_bf16
 from .runtime import gpu_available
 
 log = logging.getLogger(__name__)
-
-Progress = Optional[Callable[[str, int, int], None]]
 
 
 @dataclasses.dataclass

@@ -15,7 +15,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 import paddle
@@ -28,11 +28,10 @@ from ..data.preprocessing import Preprocessing
 from ..errors import VitError
 from ..models import build_recorded_model
 from ..models.weights import load_state_dict_strict
+from ..progress import Progress
 from .checkpoint import architecture_differences, load_checkpoint, refuse_other_architecture
 
 log = logging.getLogger(__name__)
-
-Progress = Optional[Callable[[str, int, int], None]]
 
 
 @dataclass

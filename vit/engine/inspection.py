@@ -5,7 +5,7 @@ images, as PNGs plus the numbers as JSON (`tools/visualize.py`, the web app)."""
 import json
 import logging
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 import paddle
@@ -18,14 +18,13 @@ from ..data.loaders import build_loader
 from ..data.sources import build_datasets
 from ..data.transforms import denormalize
 from ..errors import DataError, VitError
+from ..progress import Progress
 from ..viz import save_figure
 from ..viz.attention_figures import (plot_attention_distance, plot_filter_components,
                                      plot_head_maps, plot_position_similarity, plot_rollout)
 from .inference import LoadedModel, softmax, top_classes
 
 log = logging.getLogger(__name__)
-
-Progress = Optional[Callable[[str, int, int], None]]
 
 
 def explain_image(loaded: LoadedModel, image_path, head_fusion: str = "mean",

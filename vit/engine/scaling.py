@@ -16,7 +16,7 @@ import json
 import logging
 import math
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from ..config import Config, config_from_dict
 from ..data.sources import build_datasets
 from ..errors import ConfigError
 from ..models import count_parameters, create_model
+from ..progress import Progress
 from ..viz import save_figure
 from ..viz.training_figures import plot_scaling
 from .builders import model_kwargs_from_config
@@ -31,8 +32,6 @@ from .run_log import load_metrics
 from .trainer import train
 
 log = logging.getLogger(__name__)
-
-Progress = Optional[Callable[[str, int, int], None]]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,26 +1,34 @@
-"""Evaluating a trained model on a split: accuracy, per-class report, confusion matrix, mistakes.
+"""Evaluation: one core that every evaluation goes through, and the report on a split.
 
-Works with any predictor (inference.py): a checkpoint run eagerly, or an exported model run by
-Paddle Inference. Files written into the output folder: `metrics.json` (`top1`, `top5`, `loss`,
-`num_samples`, `per_class`, averages), `report.txt` (scikit-learn's classification report),
-`confusion_matrix.csv` (class names as header and row labels; rows are true classes, counts sum
-to the number of samples), `confusion_matrix.png` and `mistakes.png`.
+`evaluate(logits_fn, loader, num_classes)` is the core: it collects the logits of every batch and
+scores them (top-1, top-5, cross-entropy), summing over ranks under data parallelism. The
+trainer's validation and test, and `evaluate_model` (the tools and the app), all call it, so a
+number means the same wherever it is shown.
+
+`evaluate_model` works with any predictor (inference.py): a checkpoint run eagerly, or an
+exported model run by Paddle Inference. Files written into the output folder: `metrics.json`
+(`top1`, `top5`, `loss`, `num_samples`, `per_class`, averages), `report.txt` (scikit-learn's
+classification report), `confusion_matrix.csv` (class names as header and row labels; rows are
+true classes, counts sum to the number of samples), `confusion_matrix.png` and `mistakes.png`.
 """
 
 import csv
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 import numpy as np
+import paddle
 from sklearn.metrics import classification_report, confusion_matrix, precision_recall_fscore_support
 
 from ..data.loaders import build_loader
 from ..data.sources import build_datasets
 from ..data.transforms import denormalize
 from ..errors import CheckpointError
+from ..progress import Progress
 from ..viz import save_figure
 from ..viz.eval_figures import plot_confusion_matrix, plot_mistakes
 from .inference import softmax
@@ -28,10 +36,85 @@ from .run_log import log_evaluation
 
 log = logging.getLogger(__name__)
 
+TOP_K = 5
+
+
+@dataclass
+class Outputs:
+    """What a model gave for a split: logits [N, K], labels [N], the dataset positions [N] of
+    those images, and how many images could not be read (this rank's share)."""
+
+    logits: np.ndarray
+    labels: np.ndarray
+    indices: np.ndarray
+    skipped: int
+
+
+def evaluate(logits_fn: Callable, loader, num_classes: int, distributed: bool = False,
+             progress: Progress = None):
+    """Loss, top-1 and top-5 of `logits_fn` (a batch [B, C, H, W] -> logits [B, K]) over the
+    batches of `loader`.
+
+    Returns:
+        (scores, outputs): `scores` has `loss`, `top1`, `top5`, `num_samples` (over all ranks
+        when `distributed`) and `skipped`; `outputs` is this rank's `Outputs`.
+    """
+    outputs = _collect(logits_fn, loader, num_classes, progress)
+    sums = _score_sums(outputs.logits, outputs.labels)
+    if distributed:  # each rank scored its share: report the whole
+        reduced = paddle.to_tensor(sums)
+        paddle.distributed.all_reduce(reduced)
+        sums = reduced.numpy()
+    count = max(sums[3], 1)
+    scores = {"loss": float(sums[0] / count), "top1": float(sums[1] / count),
+              "top5": float(sums[2] / count), "num_samples": int(sums[3]),
+              "skipped": outputs.skipped}
+    return scores, outputs
+
+
+def model_logits(model) -> Callable:
+    """`logits_fn` for a Paddle model: eval mode, no gradients, float32 NumPy out."""
+    model.eval()
+
+    def logits(images):
+        with paddle.no_grad():
+            return model(images).astype("float32").numpy()
+    return logits
+
+
+def _collect(logits_fn, loader, num_classes: int, progress: Progress) -> Outputs:
+    all_logits, all_labels, all_indices, skipped = [], [], [], 0
+    for done, batch in enumerate(loader, start=1):
+        skipped += len(batch["skipped"])
+        if batch["images"].shape[0]:
+            all_logits.append(np.asarray(logits_fn(batch["images"]), dtype=np.float32))
+            all_labels.append(batch["labels"].numpy().reshape(-1))
+            all_indices.append(batch["indices"].numpy())
+        if progress:
+            progress("evaluating", done, len(loader))
+    if not all_logits:
+        empty = np.zeros((0,), dtype=np.int64)
+        return Outputs(np.zeros((0, num_classes), np.float32), empty, empty, skipped)
+    return Outputs(np.concatenate(all_logits), np.concatenate(all_labels).astype(np.int64),
+                   np.concatenate(all_indices), skipped)
+
+
+def _score_sums(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """[cross-entropy sum, top-1 hits, top-5 hits, images], float64 (so ranks can add them).
+    Ties between logits go to the lower class index, as `argmax` does."""
+    count = len(labels)
+    if not count:
+        return np.zeros(4)
+    top = np.argsort(-logits, axis=1, kind="stable")[:, :min(TOP_K, logits.shape[1])]
+    log_probabilities = np.log(np.clip(softmax(logits), 1e-300, None))
+    return np.array([-log_probabilities[np.arange(count), labels].sum(),
+                     (top[:, 0] == labels).sum(), (top == labels[:, None]).any(1).sum(), count],
+                    dtype=np.float64)
+
 
 def evaluate_model(predictor, split: str = "test", output_dir=None, vdl_dir=None,
                    batch_size: int = 128, max_mistakes: int = 24,
-                   progress: Optional[Callable[[str, int, int], None]] = None) -> dict:
+                   progress: Progress = None) -> dict:
     """Evaluate `predictor` on `split` of its config's data set and write the report files.
 
     Returns:
@@ -48,10 +131,11 @@ def evaluate_model(predictor, split: str = "test", output_dir=None, vdl_dir=None
             "evaluate on the data set the model was trained on")
     dataset = data.splits[split].with_transform(predictor.preprocessing.eval_transform())
     started = time.perf_counter()
-    logits, labels, kept, skipped = _collect_logits(predictor, dataset, batch_size, progress)
+    metrics, outputs = evaluate(predictor.logits, build_loader(dataset, batch_size, False),
+                                len(names), progress=progress)
     seconds = time.perf_counter() - started
-    metrics = _scores(logits, labels, names)
-    metrics.update(split=split, skipped=skipped, weights=predictor.source,
+    logits, labels, kept = outputs.logits, outputs.labels, outputs.indices
+    metrics.update(_class_scores(logits, labels, names), split=split, weights=predictor.source,
                    images_per_s=round(len(labels) / max(seconds, 1e-9), 1))
     report = classification_report(labels, logits.argmax(1) if len(logits) else labels,
                                    labels=list(range(len(names))), target_names=names, digits=4,
@@ -65,38 +149,13 @@ def evaluate_model(predictor, split: str = "test", output_dir=None, vdl_dir=None
     return metrics
 
 
-def _collect_logits(predictor, dataset, batch_size: int, progress):
-    """Logits [N, K], labels [N], dataset positions [N] and the number of unreadable images."""
-    all_logits, all_labels, all_indices, skipped = [], [], [], 0
-    loader = build_loader(dataset, batch_size, False)
-    for done, batch in enumerate(loader, start=1):
-        skipped += len(batch["skipped"])
-        if batch["images"].shape[0]:
-            all_logits.append(np.asarray(predictor.logits(batch["images"]), dtype=np.float32))
-            all_labels.append(batch["labels"].numpy())
-            all_indices.append(batch["indices"].numpy())
-        if progress:
-            progress("evaluating", done, len(loader))
-    if not all_logits:
-        empty = np.zeros((0,), dtype=np.int64)
-        return np.zeros((0, len(predictor.preprocessing.class_names))), empty, empty, skipped
-    return (np.concatenate(all_logits), np.concatenate(all_labels).astype(np.int64),
-            np.concatenate(all_indices), skipped)
-
-
-def _scores(logits: np.ndarray, labels: np.ndarray, names) -> dict:
-    """Top-1/top-5 accuracy, cross-entropy, per-class scores and the confusion matrix."""
-    count, classes = len(labels), list(range(len(names)))
-    predictions = logits.argmax(axis=1) if count else np.zeros(0, dtype=np.int64)
-    top = np.argsort(-logits, axis=1, kind="stable")[:, :min(5, len(names))]
-    log_probabilities = np.log(np.clip(softmax(logits), 1e-300, None)) if count else logits
+def _class_scores(logits: np.ndarray, labels: np.ndarray, names) -> dict:
+    """Per-class precision, recall and F1, their macro average, and the confusion matrix."""
+    classes = list(range(len(names)))
+    predictions = logits.argmax(axis=1) if len(labels) else np.zeros(0, dtype=np.int64)
     precision, recall, f1, support = precision_recall_fscore_support(
         labels, predictions, labels=classes, zero_division=0)
     return {
-        "top1": float((predictions == labels).mean()) if count else 0.0,
-        "top5": float((top == labels[:, None]).any(1).mean()) if count else 0.0,
-        "loss": float(-log_probabilities[np.arange(count), labels].mean()) if count else 0.0,
-        "num_samples": int(count),
         "per_class": {name: {"precision": float(p), "recall": float(r), "f1": float(f),
                              "support": int(s)}
                       for name, p, r, f, s in zip(names, precision, recall, f1, support)},

@@ -1,4 +1,5 @@
-"""The two functions of training: `train_one_epoch` and `evaluate` (DeiT's engine, in Paddle).
+"""Training's inner loop: `train_one_epoch` (DeiT's engine, in Paddle); evaluation is
+`evaluation.evaluate`.
 
 `train_one_epoch` owns no state between calls: the caller passes the position (`LoopState`) and
 gets it back advanced, which is what makes exact resume and interruption simple.
@@ -12,11 +13,11 @@ from typing import Callable, Optional
 
 import numpy as np
 import paddle
-import paddle.nn.functional as F
 from tqdm import tqdm
 
 from ..data.mixing import Mixing, mix_batch, soft_cross_entropy
 from ..errors import VitError
+from ..progress import Progress
 from .runtime import step_seed
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class StepControl:
     on_step: Optional[Callable[[int, float, float], None]] = None  # (global_step, loss, lr)
     should_stop: Callable[[], bool] = lambda: False
     show_progress: bool = True
-    progress: Optional[Callable[[str, int, int], None]] = None
+    progress: Progress = None
 
 
 def train_one_epoch(model, loader, optimizer, scheduler, state: LoopState, control: StepControl,
@@ -166,48 +167,3 @@ def epoch_record(state: LoopState, images_before: int, seconds: float, lr: float
             "val_loss": None, "val_top1": None, "val_top5": None,
             "lr": lr, "seconds": round(seconds, 3),
             "images_per_s": round(images / max(seconds, 1e-9), 1)}
-
-
-@paddle.no_grad()
-def evaluate(model, loader, num_classes: int, keep_outputs: bool = False,
-             distributed: bool = False) -> dict:
-    """Loss, top-1 and top-5 accuracy over the batches of `loader`.
-
-    Returns:
-        dict with `loss`, `top1`, `top5`, `num_samples`, `skipped`; with `keep_outputs` also
-        `logits` [N, K], `labels` [N] and `kept_indices` [N] (dataset positions) as NumPy
-        arrays (this rank's share).
-    """
-    model.eval()
-    k = min(5, num_classes)
-    totals = np.zeros(4)  # loss sum, top-1 hits, top-k hits, samples
-    skipped = 0
-    all_logits, all_labels, all_indices = [], [], []
-    for batch in loader:
-        skipped += len(batch["skipped"])
-        images, labels = batch["images"], batch["labels"]
-        if images.shape[0] == 0:
-            continue
-        logits = model(images).astype("float32")
-        loss = F.cross_entropy(logits, labels.astype("int64").unsqueeze(-1), reduction="sum")
-        top = paddle.topk(logits, k, axis=-1)[1].numpy()
-        truth = labels.numpy().reshape(-1, 1)
-        totals += [float(loss.item()), (top[:, :1] == truth).sum(), (top == truth).any(1).sum(),
-                   len(truth)]
-        if keep_outputs:
-            all_logits.append(logits.numpy())
-            all_labels.append(truth[:, 0])
-            all_indices.append(batch["indices"].numpy())
-    if distributed:
-        reduced = paddle.to_tensor(totals.astype("float64"))
-        paddle.distributed.all_reduce(reduced)
-        totals = reduced.numpy()
-    count = max(totals[3], 1)
-    result = {"loss": totals[0] / count, "top1": totals[1] / count, "top5": totals[2] / count,
-              "num_samples": int(totals[3]), "skipped": skipped}
-    if keep_outputs:
-        result["logits"] = np.concatenate(all_logits) if all_logits else np.zeros((0, num_classes))
-        result["labels"] = np.concatenate(all_labels) if all_labels else np.zeros((0,), np.int64)
-        result["kept_indices"] = (np.concatenate(all_indices) if all_indices
-                                  else np.zeros((0,), np.int64))
-    return result

@@ -25,21 +25,21 @@ from ..data.sources import get_source
 from ..errors import VitError
 from ..models import create_model, model_args
 from ..models.weights import load_pretrained, load_state_dict_strict
+from ..progress import Progress
 from .builders import model_kwargs_from_config, resolve_image_size
 from .checkpoint import (Checkpointer, architecture_differences, find_resume_checkpoint,
                          load_checkpoint, model_record, refuse_other_architecture)
 from .compare import draw_run_figures
 from .data_report import log_data_report
 from .ema import ModelEma
-from .loop import LoopState, StepControl, epoch_record, evaluate, train_one_epoch
+from .evaluation import evaluate, model_logits
+from .loop import LoopState, StepControl, epoch_record, train_one_epoch
 from .optim import build_optimizer, build_scheduler
 from .run_dir import create_run_dir, run_dir_for
 from .run_log import RunLog, RunStatus, copy_log_to, format_epoch
 from .runtime import Runtime, StopRequest, amp_dtype, seed_everything, setup_runtime
 
 log = logging.getLogger(__name__)
-
-Progress = Optional[Callable[[str, int, int], None]]
 
 
 class TrainingInterrupted(VitError):
@@ -172,7 +172,7 @@ def _fit(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path,
                                       float(optimizer.get_lr()), runtime.distributed)
                 if record["epoch"] % config.train.eval_every == 0 or \
                         record["epoch"] == config.train.epochs:
-                    record.update(_validate(model, ema, val_loader, data.num_classes, runtime))
+                    record.update(_val_record(model, ema, val_loader, data.num_classes, runtime))
                 run_log.epoch(record)
                 if runtime.is_main:
                     log.info(format_epoch(record, config.train.epochs))
@@ -236,10 +236,10 @@ def _step_control(config: Config, num_classes: int, ema, run_log: RunLog, status
         show_progress=runtime.is_main and sys.stderr.isatty(), progress=progress)
 
 
-def _validate(model, ema, loader, num_classes: int, runtime: Runtime) -> dict:
+def _val_record(model, ema, loader, num_classes: int, runtime: Runtime) -> dict:
     """Val loss and accuracy, of the EMA weights when there are any."""
     own = ema.swap_into(model) if ema else None
-    result = evaluate(model, loader, num_classes, distributed=runtime.distributed)
+    result, _ = evaluate(model_logits(model), loader, num_classes, runtime.distributed)
     if own is not None:
         load_state_dict_strict(model, own, "the model's own weights")
     return {"val_loss": result["loss"], "val_top1": result["top1"], "val_top5": result["top5"]}
@@ -275,8 +275,8 @@ def _finish(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path,
     if runtime.distributed:  # every rank tests the weights rank 0 chose
         for value in model.state_dict().values():
             paddle.distributed.broadcast(value, src=0)
-    test = evaluate(model, _eval_loader(data.test, config, runtime), data.num_classes,
-                    distributed=runtime.distributed)
+    test, _ = evaluate(model_logits(model), _eval_loader(data.test, config, runtime),
+                       data.num_classes, runtime.distributed)
     test = {key: test[key] for key in ("top1", "top5", "loss", "num_samples")}
     result = RunResult(run_dir, run_log.metrics.get("best_val_top1"),
                        best if best.is_file() else None, test)

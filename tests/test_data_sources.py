@@ -12,6 +12,7 @@ import pytest
 from conftest import ROOT, assert_one_line_error, make_messy_folder, run_tool, write_image
 from vit.config import load_config
 from vit.data import build_datasets
+from vit.data.sources import count_classes
 from vit.errors import ConfigError, DataError
 
 
@@ -246,4 +247,37 @@ def test_every_registered_source_is_documented_and_listed_once():
     configs_page = (ROOT / "docs" / "configs.md").read_text(encoding="utf-8")
     for name, source in SOURCES.items():
         assert f"`{name}`" in datasets_page and f"`{name}`" in configs_page, name
-        assert source.description and (source.num_classes is None or source.num_classes > 1)
+        assert source.description, name
+
+
+def test_each_source_counts_the_classes_its_data_set_has(tmp_path):
+    """`count_classes` (what `vit-summary -c` sizes the head with) asks the source, which counts
+    by the same rule as it builds: a folder holding only a hidden file is no class, and a list
+    source takes the largest label over every list."""
+    root, _, _ = make_messy_folder(tmp_path / "messy")
+    (root / "hidden_only").mkdir()
+    (root / "hidden_only" / ".DS_Store").write_bytes(b"\0")
+    write_image(tmp_path / "list" / "a.png")
+    (tmp_path / "list" / "train.txt").write_text("a.png 0\na.png 1\n")
+    (tmp_path / "list" / "val.txt").write_text("a.png 4\n")
+    archive = cifar_archive(tmp_path / "cifar-10-python.tar.gz")
+    cases = {"digits": data_config(),
+             "folder": data_config(source="folder", root=root),
+             "list": data_config(source="list", root=tmp_path / "list", train_list="train.txt",
+                                 val_list="val.txt"),
+             "cifar10": data_config(source="cifar10", archive=archive)}
+    counts = {name: (count_classes(config), build_datasets(config).num_classes)
+              for name, config in cases.items()}
+    assert counts == {"digits": (10, 10), "folder": (2, 2), "list": (5, 5),
+                      "cifar10": (10, 10)}
+
+
+def test_summary_of_a_config_sizes_the_head_from_the_data(tmp_path):
+    root, _, _ = make_messy_folder(tmp_path / "messy")
+    result = run_tool("summary", "-o", "data.source=folder", "-o", f"data.root={root}")
+    assert result.returncode == 0, result.stderr
+    head = [line for line in result.stdout.splitlines() if "Linear-" in line][-1]
+    assert "[1, 2]" in head and head.split()[-1] == "130"  # 64 x 2 weights + 2 biases
+    assert "Total params: 204,226" in result.stdout  # ViT_tiny_patch4_16 with a 2-class head
+    assert_one_line_error(run_tool("summary", "-o", "data.source=folder", "-o",
+                                   f"data.root={tmp_path / 'none'}"), "is not a folder")

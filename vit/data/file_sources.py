@@ -8,16 +8,15 @@ mistakes in the layout are refused up front with the path and the fix (docs/data
 
 import logging
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from typing import Dict
 
 from ..config import DataConfig
 from ..errors import DataError
+from ..progress import Progress
 from .datasets import DataBundle, FileImageSet
 from .images import UnusableImage, is_image_file, load_image, probe_image
 
 log = logging.getLogger(__name__)
-
-Progress = Optional[Callable[[str, int, int], None]]
 
 
 SPLIT_FOLDERS = {"train": ("train",), "val": ("val", "valid", "validation"), "test": ("test",)}
@@ -25,6 +24,26 @@ SPLIT_FOLDERS = {"train": ("train",), "val": ("val", "valid", "validation"), "te
 
 def folder_source(config: DataConfig, progress: Progress = None) -> DataBundle:
     """An ImageFolder tree: `root/<class>/<image>`, or `root/{train,val,test}/<class>/<image>`."""
+    files_by_split, classes, empty = _folder_layout(config)
+    for folder in empty:
+        log.warning("class folder '%s' is empty and is left out", folder)
+    index = {name: i for i, name in enumerate(classes)}
+    bundle = DataBundle("folder", classes, {}, empty_classes=[p.name for p in empty])
+    for split, files in files_by_split.items():
+        files = [(path, name) for path, name in files if name in index]
+        _add_file_split(bundle, split, [p for p, _ in files], [index[n] for _, n in files],
+                        config, progress)
+    return bundle
+
+
+def folder_class_count(config: DataConfig) -> int:
+    """The classes `folder_source` would find, from the file names alone (nothing decoded)."""
+    return len(_folder_layout(config)[1])
+
+
+def _folder_layout(config: DataConfig):
+    """(split -> [(file, class name)], the classes, the train class folders without a visible
+    file, which are left out). Hidden files (`.DS_Store`) are not images of a class."""
     root = existing_root(config)
     split_dirs = {}
     for split, names in SPLIT_FOLDERS.items():
@@ -35,10 +54,7 @@ def folder_source(config: DataConfig, progress: Progress = None) -> DataBundle:
         split_dirs = {"train": root}  # root/<class>/...: val and test are carved out
     class_dirs = {split: _class_folders(path) for split, path in split_dirs.items()}
     _check_split_classes(class_dirs)
-
-    train_classes = sorted(class_dirs["train"])
-    empty = []
-    files_by_split = {}
+    empty, files_by_split = [], {}
     for split, folders in class_dirs.items():
         files = []
         for name in sorted(folders):
@@ -48,16 +64,8 @@ def folder_source(config: DataConfig, progress: Progress = None) -> DataBundle:
                 empty.append(name)
             files += [(path, name) for path in found]
         files_by_split[split] = files
-    classes = [name for name in train_classes if name not in empty]
-    for name in empty:
-        log.warning("class folder '%s' is empty and is left out", class_dirs["train"][name])
-    index = {name: i for i, name in enumerate(classes)}
-    bundle = DataBundle("folder", classes, {}, empty_classes=empty)
-    for split, files in files_by_split.items():
-        files = [(path, name) for path, name in files if name in index]
-        _add_file_split(bundle, split, [p for p, _ in files], [index[n] for _, n in files],
-                        config, progress)
-    return bundle
+    classes = [name for name in sorted(class_dirs["train"]) if name not in empty]
+    return files_by_split, classes, [class_dirs["train"][name] for name in empty]
 
 
 def existing_root(config: DataConfig) -> Path:
@@ -124,22 +132,8 @@ def _add_file_split(bundle: DataBundle, split: str, paths, labels, config: DataC
 # --- PaddleClas list files ---------------------------------------------------------------------
 def list_source(config: DataConfig, progress: Progress = None) -> DataBundle:
     """PaddleClas list files: `relative/path.jpg label` per line, paths relative to root."""
-    root = existing_root(config)
-    if not config.train_list:
-        raise DataError("data.source=list needs data.train_list",
-                        "set -o data.train_list=FILE (lines of 'relative/path.jpg label')")
-    lists = {"train": config.train_list, "val": config.val_list, "test": config.test_list}
-    entries = {split: read_list(resolve_path(root, path), split)
-               for split, path in lists.items() if path}
-    if config.label_names:
-        names_file = resolve_path(root, config.label_names)
-        if not names_file.is_file():
-            raise DataError(f"data.label_names '{names_file}' does not exist", "check the path")
-        class_names = [line.strip() for line in names_file.read_text(encoding="utf-8").splitlines()
-                       if line.strip()]
-    else:
-        top = max(label for rows in entries.values() for _, label, _ in rows)
-        class_names = [str(i) for i in range(top + 1)]
+    root, entries = _list_entries(config)
+    class_names = _list_class_names(config, root, entries)
     bundle = DataBundle("list", class_names, {})
     for split, rows in entries.items():
         paths, labels = [], []
@@ -158,6 +152,35 @@ def list_source(config: DataConfig, progress: Progress = None) -> DataBundle:
             labels.append(label)
         _add_file_split(bundle, split, paths, labels, config, progress)
     return bundle
+
+
+def list_class_count(config: DataConfig) -> int:
+    """The classes `list_source` would use, from the list files alone (no image read)."""
+    root, entries = _list_entries(config)
+    return len(_list_class_names(config, root, entries))
+
+
+def _list_entries(config: DataConfig):
+    """(root, split -> rows of `read_list`) for the configured list files."""
+    root = existing_root(config)
+    if not config.train_list:
+        raise DataError("data.source=list needs data.train_list",
+                        "set -o data.train_list=FILE (lines of 'relative/path.jpg label')")
+    lists = {"train": config.train_list, "val": config.val_list, "test": config.test_list}
+    return root, {split: read_list(resolve_path(root, path), split)
+                  for split, path in lists.items() if path}
+
+
+def _list_class_names(config: DataConfig, root: Path, entries) -> list:
+    """The lines of `data.label_names`, or "0".."max label" over every list."""
+    if config.label_names:
+        names_file = resolve_path(root, config.label_names)
+        if not names_file.is_file():
+            raise DataError(f"data.label_names '{names_file}' does not exist", "check the path")
+        return [line.strip() for line in names_file.read_text(encoding="utf-8").splitlines()
+                if line.strip()]
+    top = max(label for rows in entries.values() for _, label, _ in rows)
+    return [str(i) for i in range(top + 1)]
 
 
 def resolve_path(root: Path, path: str) -> Path:

@@ -12,17 +12,17 @@ training images (stratified, seeded).
 
 import difflib
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List
 
 import numpy as np
 
 from ..config import DataConfig
 from ..errors import ConfigError, DataError
+from ..progress import Progress
 from .datasets import ArrayImageSet, DataBundle, stratified_indices, take_fraction
-from .file_sources import existing_root, folder_source, list_source, read_list, resolve_path
+from .file_sources import folder_class_count, folder_source, list_class_count, list_source
 from .paddle_sources import PADDLE_SOURCES
 
-Progress = Optional[Callable[[str, int, int], None]]
 SPLITS = ("train", "val", "test")
 
 
@@ -34,13 +34,18 @@ class Source:
         name: the value of `data.source`.
         description: one line for listings (docs, the web app).
         build: (data config, progress) -> DataBundle, the splits the source itself has.
-        num_classes: the class count when it is known without reading any file.
+        count_classes: data config -> the number of classes `build` would find, without
+            reading or downloading any image.
     """
 
     name: str
     description: str
     build: Callable[[DataConfig, Progress], DataBundle]
-    num_classes: Optional[int] = None
+    count_classes: Callable[[DataConfig], int]
+
+
+def _known(count: int) -> Callable[[DataConfig], int]:
+    return lambda config: count
 
 
 def _digits(config: DataConfig, progress: Progress = None) -> DataBundle:
@@ -56,11 +61,12 @@ def _digits(config: DataConfig, progress: Progress = None) -> DataBundle:
 
 SOURCES: Dict[str, Source] = {source.name: source for source in (
     Source("digits", "scikit-learn's 1,797 handwritten digits (8x8, embedded, no download)",
-           _digits, 10),
+           _digits, _known(10)),
     Source("folder", "an image folder: root/<class>/<image>, optionally under train/val/test",
-           folder_source),
-    Source("list", "PaddleClas list files of 'relative/path.jpg label' lines", list_source),
-    *(Source(s.name, s.description, s.build, s.num_classes) for s in PADDLE_SOURCES),
+           folder_source, folder_class_count),
+    Source("list", "PaddleClas list files of 'relative/path.jpg label' lines", list_source,
+           list_class_count),
+    *(Source(s.name, s.description, s.build, _known(s.num_classes)) for s in PADDLE_SOURCES),
 )}
 
 
@@ -120,20 +126,6 @@ def _carve_missing_splits(bundle: DataBundle, config: DataConfig) -> DataBundle:
 
 
 def count_classes(config: DataConfig) -> int:
-    """The number of classes of the configured data set, without reading any image."""
-    source = get_source(config.source)
-    if source.num_classes is not None:
-        return source.num_classes
-    root = existing_root(config)
-    if config.source == "folder":
-        base = root / "train" if (root / "train").is_dir() else root
-        return sum(1 for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")
-                   and any(p.iterdir()))
-    if not config.train_list:
-        raise DataError("data.source=list needs data.train_list",
-                        "set -o data.train_list=FILE (lines of 'relative/path.jpg label')")
-    if config.label_names:
-        return sum(1 for line in resolve_path(root, config.label_names).read_text(
-            encoding="utf-8").splitlines() if line.strip())
-    return max(label for _, label, _ in read_list(resolve_path(root, config.train_list),
-                                                  "train")) + 1
+    """The number of classes of the configured data set, without reading any image (the
+    source answers)."""
+    return get_source(config.source).count_classes(config)

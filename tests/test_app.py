@@ -150,6 +150,19 @@ def test_twenty_concurrent_predictions_agree_with_the_tool(app, tmp_path):
     assert all(expected[name] == label for name, label in burst["answers"]), burst["answers"]
 
 
+def test_the_app_benchmark_tool_checks_every_answer(app):
+    weights = app["folder"] / "output" / "e2e" / "checkpoints" / "best.pdparams"
+    if not weights.is_file():
+        pytest.skip("needs the end-to-end test's run")
+    result = run_tool("benchmark_app", "--url", app["url"], "--weights", weights,
+                      "--requests", "4")
+    assert result.returncode == 0, result.stderr
+    assert "4 concurrent predictions: 4 answers equal tools/infer.py's" in result.stdout
+    assert "latency min" in result.stdout
+    assert_one_line_error(run_tool("benchmark_app", "--url", "http://127.0.0.1:9/",
+                                   "--weights", weights), "no app answers at http://127.0.0.1:9/")
+
+
 def test_a_busy_port_is_one_clear_line(app):
     assert_one_line_error(run_tool("app", "--port", str(app["port"])),
                           f"cannot serve on 127.0.0.1:{app['port']}", "--port")

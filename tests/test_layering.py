@@ -16,18 +16,19 @@ from conftest import ROOT
 MAY_IMPORT = {
     "errors": set(),
     "files": set(),
+    "progress": set(),
     "config": {"errors"},
     "serialization": {"errors", "files"},
     "models": {"errors", "files", "serialization"},
-    "data": {"errors", "files", "config"},
+    "data": {"errors", "files", "config", "progress"},
     "viz": set(),
     "analysis": {"errors"},
-    "engine": {"errors", "files", "cpu", "config", "serialization", "models", "data", "viz",
-               "analysis"},
-    "app": {"errors", "files", "cpu", "config", "serialization", "models", "data", "viz",
-            "analysis", "engine"},
-    "cli": {"errors", "files", "cpu", "config", "serialization", "models", "data", "viz",
-            "analysis", "engine", "app"},
+    "engine": {"errors", "files", "progress", "cpu", "config", "serialization", "models", "data",
+               "viz", "analysis"},
+    "app": {"errors", "files", "progress", "cpu", "config", "serialization", "models", "data",
+            "viz", "analysis", "engine"},
+    "cli": {"errors", "files", "progress", "cpu", "config", "serialization", "models", "data",
+            "viz", "analysis", "engine", "app"},
     "cpu": set(),
     "vit": {"cpu", "errors", "config", "models"},  # the package's own __init__
 }
@@ -98,6 +99,19 @@ def test_there_is_no_import_circle():
         if module not in state:
             visit(module, [module])
     assert not circles, circles
+
+
+def test_a_tool_is_a_thin_entry_over_vit_cli():
+    """`tools/*.py` import `vit.cli` and nothing else of the package (docs/design.md)."""
+    broken = []
+    for path in sorted((ROOT / "tools").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            broken += [f"{path.name} imports {name}" for name in names
+                       if name.split(".")[0] == "vit" and name != "vit.cli"
+                       and not name.startswith("vit.cli.")]
+    assert not broken, broken
 
 
 def test_every_layer_is_known():

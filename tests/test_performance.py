@@ -69,3 +69,16 @@ def test_benchmark_tool_prints_the_table_with_pytorch_and_writes_json(tmp_path):
 def test_benchmark_tool_names_an_unknown_model():
     assert_one_line_error(run_tool("benchmark", "-m", "ViT_base_patch16_38", "--no-training"),
                           "unknown model 'ViT_base_patch16_38'", "ViT_base_patch16_384")
+
+
+def test_data_benchmark_times_each_worker_count_on_the_configured_pipeline(tmp_path):
+    result = run_tool("benchmark_data", "--workers", "0", "1", "--epochs", "1", "-o",
+                      "data.batch_size=100")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "digits: 1168 training images at 16x16, batch 100"
+    # the first batch is not timed (worker start-up): 11 of the 12 batches are
+    assert [line.split(":")[0].strip() for line in lines[1:]] == ["workers 0", "workers 1"]
+    assert all("(1068 images in" in line for line in lines[1:]), lines
+    assert_one_line_error(run_tool("benchmark_data", "-o", "data.source=folder", "-o",
+                                   f"data.root={tmp_path / 'none'}"), "is not a folder")

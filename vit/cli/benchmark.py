@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     if min(args.batch, args.train_batch, args.repeats) < 1:
         raise VitError("--batch, --train-batch and --repeats must be at least 1")
     from .. import cpu
-    from ..engine.benchmark import (format_table, inference_timings, matmul_ceiling,
+    from ..engine.benchmark import (format_timings, inference_timings, matmul_ceiling,
                                     training_timings)
     from ..models import model_args
 
@@ -52,7 +52,7 @@ def main(argv=None) -> int:
         rows += training_timings(args.train_model, args.train_batch)
     print(f"{args.model} inference, {args.train_model} training; {cpu.thread_count()} threads, "
           f"{platform.processor() or platform.machine()} ({cpu.cpu_vendor() or 'unknown'})")
-    print(format_table(rows, ceiling))
+    print(format_timings(rows, ceiling))
     path = _save(args, rows, ceiling)
     print(f"\nnumbers: {path}")
     return 0

@@ -1,5 +1,6 @@
 """How fast each way of running a ViT is on this machine, next to the matrix-product ceiling and
-PyTorch: what `tools/benchmark.py` prints and docs/performance.md reports.
+PyTorch: what `tools/benchmark.py` prints and docs/performance.md reports; and how many images/s
+the training input pipeline yields (`tools/benchmark_data.py`).
 
 Every figure is the median of `repeats` timed runs after `warmup` untimed ones, measured in this
 process with the same thread count. Achieved GFLOP/s count 2 floating-point operations per
@@ -11,15 +12,18 @@ import logging
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import paddle
 
 from .. import cpu
+from ..data.builder import prepare_data
+from ..data.loaders import loader_throughput
 from ..models import count_flops, create_model, model_args
 from ..models.layers import to_2tuple
 from ..progress import Progress
+from .builders import resolve_image_size
 from .export import PaddlePredictor, graph_file, native_bf16
 from .runtime import gpu_available
 
@@ -78,29 +82,30 @@ def inference_timings(name: str, batch: int = 8, repeats: int = 5, warmup: int =
     gflop = count_flops(model, (1, 3, *size)).total / 1e9
     inputs = {b: paddle.to_tensor(np.random.default_rng(b).standard_normal(
         (b, 3, *size)).astype(np.float32)) for b in (1, batch)}
-    paths = _paths(model, size)
     rows = []
-    for done, (path, runner) in enumerate(paths.items()):
-        if progress:
-            progress(f"timing {path}", done, len(paths))
-        for b in sorted({1, batch}):
-            if isinstance(runner, str):  # why this path cannot run here
-                rows.append(Timing(path, b, None, gflop, runner))
-                continue
-            with paddle.no_grad():
-                seconds = median_seconds(lambda: runner(inputs[b]), repeats, warmup)
-            rows.append(Timing(path, b, seconds, gflop))
+    with tempfile.TemporaryDirectory(prefix="vit-bench-") as folder:  # the exported graph
+        paths = _paths(model, size, Path(folder))
+        for done, (path, runner) in enumerate(paths.items()):
+            if progress:
+                progress(f"timing {path}", done, len(paths))
+            for b in sorted({1, batch}):
+                if isinstance(runner, str):  # why this path cannot run here
+                    rows.append(Timing(path, b, None, gflop, runner))
+                    continue
+                with paddle.no_grad():
+                    seconds = median_seconds(lambda: runner(inputs[b]), repeats, warmup)
+                rows.append(Timing(path, b, seconds, gflop))
     torch_rows = pytorch_inference_timings(args, batch, repeats, warmup, gflop)
     return rows + torch_rows
 
 
-def _paths(model, size) -> Dict[str, object]:
-    """Path name -> callable(batch tensor), or a string saying why it cannot run here."""
+def _paths(model, size, folder: Path) -> Dict[str, object]:
+    """Path name -> callable(batch tensor), or a string saying why it cannot run here; the
+    exported graph that Paddle Inference runs is saved into `folder`."""
     spec = [paddle.static.InputSpec([None, 3, *size], "float32", "images")]
     paths = {"paddle eager": model,
              "paddle.jit.to_static": paddle.jit.to_static(model, input_spec=spec,
                                                           full_graph=True)}
-    folder = Path(tempfile.mkdtemp(prefix="vit-bench-"))
     paddle.jit.save(model, str(folder / "model"), input_spec=spec)
     graph = graph_file(folder)
     fp32 = PaddlePredictor(graph, folder / "model.pdiparams", "fp32")
@@ -233,7 +238,7 @@ def _torch_step(model, images, labels, label_smoothing):
     return step
 
 
-def format_table(rows: List[Timing], ceiling: Dict[str, float]) -> str:
+def format_timings(rows: List[Timing], ceiling: Dict[str, float]) -> str:
     """The rows as an aligned table, with each path's time as a ratio to PyTorch's."""
     torch_time = {(r.batch, "training" in r.path): r.seconds for r in rows
                   if r.path.startswith("pytorch") and r.seconds}
@@ -252,3 +257,20 @@ def format_table(rows: List[Timing], ceiling: Dict[str, float]) -> str:
                  f"GFLOP/s, Paddle {ceiling['paddle']:.0f} GFLOP/s; ratios are time / PyTorch's "
                  "time (below 1: faster)")
     return "\n".join(lines)
+
+
+def data_pipeline_throughput(config, workers: Sequence[int] = (0, 2), epochs: int = 2,
+                             progress: Progress = None) -> dict:
+    """Images/s of the configured training input pipeline (decode, augment, collate; no model)
+    for each number of DataLoader workers.
+
+    Returns:
+        dict with `source`, `images` (training images), `image_size`, `batch_size` and `rows`
+        (per worker count: `num_workers`, `images`, `seconds`, `images_per_s`).
+    """
+    data = prepare_data(config, resolve_image_size(config), progress)
+    rows = [loader_throughput(data.train, config.data.batch_size, count, epochs)
+            for count in workers]
+    return {"source": config.data.source, "images": len(data.train),
+            "image_size": data.preprocessing.image_size, "batch_size": config.data.batch_size,
+            "rows": rows}

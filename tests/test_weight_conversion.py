@@ -11,7 +11,8 @@ from test_weights import _Exploit
 from vit import CheckpointError
 from vit.models import VisionTransformer, create_model
 from vit.models.convert import convert_state, read_weights
-from vit.models.weights import adapt_state, load_pretrained, resample_pos_embed
+from vit.models.weights import (adapt_state, load_pretrained, load_state_dict_strict,
+                                resample_pos_embed)
 from vit.serialization import load_safetensors, save
 
 torch = pytest.importorskip("torch", reason="torch (CPU) is the reference for the converters; "
@@ -23,10 +24,9 @@ TOLERANCE = 1e-4
 def paddle_logits(state, args, images):
     model = VisionTransformer(**{k: v for k, v in args.items() if k != "class_names"})
     model.eval()
-    notes = []
     adapted, notes = adapt_state(state, model)
     assert notes == []  # nothing had to be adapted: the conversion is exact
-    model.set_state_dict({k: paddle.to_tensor(v) for k, v in adapted.items()})
+    load_state_dict_strict(model, adapted, "the converted weights")
     with paddle.no_grad():
         return model(paddle.to_tensor(images)).numpy()
 
@@ -72,6 +72,42 @@ def test_google_npz_with_pre_logits_converts_to_the_same_logits(tmp_path):
     x = images()
     expected = model(torch.from_numpy(x)).detach().numpy()
     assert np.abs(paddle_logits(converted, args, x) - expected).max() <= TOLERANCE
+
+
+def test_an_imagenet21k_npz_fine_tunes_into_a_model_without_pre_logits(tmp_path):
+    """Google's ImageNet-21k checkpoints carry a representation layer that the paper drops when
+    fine-tuning: it is dropped with a note, the head starts from zeros, and the backbone is
+    exactly the same weights."""
+    from torch_reference import TorchViT, to_google_npz
+
+    to_google_npz(TorchViT(representation=24, seed=1), tmp_path / "in21k.npz")
+    converted, args = convert_state(*read_weights(tmp_path / "in21k.npz"))
+    target = VisionTransformer(**{**args, "representation_size": None, "num_classes": 3})
+    notes = load_pretrained(target, tmp_path / "in21k.npz")
+    assert notes == ["pre-logits layer (24 wide) dropped: the model has none, as in the "
+                     "paper's fine-tuning", "head re-initialised to zeros for 3 classes"]
+    ours = target.state_dict()
+    backbone = [k for k in converted if not k.startswith(("pre_logits.", "head."))]
+    assert sorted(ours) == sorted(backbone + ["head.weight", "head.bias"])
+    for key in backbone:
+        np.testing.assert_array_equal(ours[key].numpy(), converted[key], err_msg=key)
+    assert not target.head.weight.numpy().any()
+
+
+def test_the_arguments_read_off_weights_are_the_registered_models(tmp_path):
+    """Shapes do not show heads, epsilon or the attention scale: the registry row of the same
+    shapes does (PaddleClas's ViT_small: 8 heads, epsilon 1e-5, scale 768^-0.5)."""
+    from vit.models import model_args
+    from vit.models.convert import infer_model_args
+
+    for name in ("ViT_small_patch16_224", "ViT_base_patch32_224", "ViT_tiny_patch4_16",
+                 "ViT_tiny_patch4_32"):
+        with paddle.utils.unique_name.guard():
+            model = create_model(name)
+        implied = infer_model_args({k: v.numpy() for k, v in model.state_dict().items()})
+        registered = {"num_classes": 1000, "representation_size": None, "in_chans": 3,
+                      "qk_scale": None, **model_args(name)}
+        assert {k: implied[k] for k in registered} == registered, name
 
 
 def _hf_model(pooler=False):

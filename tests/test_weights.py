@@ -64,7 +64,7 @@ def test_anything_else_that_does_not_fit_is_a_table_and_a_refusal(tmp_path):
     target = create_model("ViT_tiny_patch4_16", num_classes=10, depth=4, embed_dim=64)
     with pytest.raises(CheckpointError) as error:
         load_pretrained(target, tmp_path / "w.pdparams")
-    assert "do not fit the model" in str(error.value)
+    assert "w.pdparams does not fit the model" in str(error.value)
     table = error.value.details.splitlines()
     assert table[0].split() == ["key", "in", "the", "weights", "in", "the", "model"]
     assert any(row.split() == ["blocks.5.attn.qkv.weight", "[64,", "192]", "absent"]

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import CheckpointError
 from ..serialization import load_safetensors, safe_load
+from .variants import VARIANTS
 
 State = Dict[str, np.ndarray]
 
@@ -109,11 +110,27 @@ def detect_format(state: State) -> str:
 # --- converters -------------------------------------------------------------------------------
 def convert_state(state: State, fmt: Optional[str] = None, meta: Optional[dict] = None,
                   num_heads: Optional[int] = None) -> Tuple[State, dict]:
-    """Rename and reshape `state` into this project's layout.
+    """Rename and reshape `state` into this project's layout, and say what model it is.
 
     Returns:
         (state, model arguments implied by it: img_size, patch_size, in_chans, num_classes,
-        embed_dim, depth, num_heads, mlp_ratio, qkv_bias, epsilon, representation_size)
+        embed_dim, depth, num_heads, mlp_ratio, qkv_bias, qk_scale, epsilon,
+        representation_size, and class_names where the source names its classes)
+    """
+    converted, facts = convert_layout(state, fmt, meta)
+    args = infer_model_args(converted, num_heads=facts.get("num_heads", num_heads),
+                            epsilon=facts.get("epsilon"))
+    args.update({k: v for k, v in facts.items() if k not in ("num_heads", "epsilon")})
+    return converted, args
+
+
+def convert_layout(state: State, fmt: Optional[str] = None,
+                   meta: Optional[dict] = None) -> Tuple[State, dict]:
+    """Rename and reshape `state` into this project's layout (float32, contiguous).
+
+    Returns:
+        (state, what the source itself states: `num_heads`, `epsilon`, `class_names`, where
+        it does)
     """
     fmt = fmt or detect_format(state)
     meta = meta or {}
@@ -127,9 +144,7 @@ def convert_state(state: State, fmt: Optional[str] = None, meta: Optional[dict] 
         converted, extra = _from_jax(state)
     else:
         raise CheckpointError(f"unknown source format '{fmt}'", "use paddle, timm, hf or jax")
-    args = infer_model_args(converted, num_heads=extra.get("num_heads", num_heads))
-    args.update({k: v for k, v in extra.items() if k != "num_heads"})
-    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in converted.items()}, args
+    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in converted.items()}, extra
 
 
 def _from_timm(state: State) -> State:
@@ -231,8 +246,15 @@ def _from_jax(state: State) -> Tuple[State, dict]:
     return out, {"num_heads": heads, "epsilon": 1e-6}
 
 
-def infer_model_args(state: State, num_heads: Optional[int] = None) -> dict:
-    """The constructor arguments that weights in our layout imply."""
+def infer_model_args(state: State, num_heads: Optional[int] = None,
+                     epsilon: Optional[float] = None) -> dict:
+    """The constructor arguments that weights in our layout imply.
+
+    Shapes do not show the number of heads, the LayerNorm epsilon or the attention scale: they
+    come from the source where it states them (`num_heads`, `epsilon`), else from the registered
+    model of the same shapes (PaddleClas's ViT_small: 8 heads, epsilon 1e-5, scale 768^-0.5),
+    else from the paper's convention (64 wide per head, epsilon 1e-6).
+    """
     try:
         kernel = state["patch_embed.proj.weight"]  # [D, C, P, P]
         dim, channels, patch = kernel.shape[0], kernel.shape[1], kernel.shape[2]
@@ -243,15 +265,30 @@ def infer_model_args(state: State, num_heads: Optional[int] = None) -> dict:
     depth = len({k.split(".")[1] for k in state if k.startswith("blocks.")})
     hidden = state["blocks.0.mlp.fc1.weight"].shape[1] if depth else 4 * dim
     representation = state["pre_logits.fc.weight"].shape[1] if "pre_logits.fc.weight" in state else None
-    return {
+    args = {
         "img_size": side * patch if side * side == tokens else None,
         "patch_size": int(patch), "in_chans": int(channels), "embed_dim": int(dim),
-        "depth": depth, "num_heads": int(num_heads or _default_heads(dim)),
-        "mlp_ratio": hidden / dim, "qkv_bias": "blocks.0.attn.qkv.bias" in state,
-        "epsilon": 1e-6,
+        "depth": depth, "mlp_ratio": hidden / dim, "qkv_bias": "blocks.0.attn.qkv.bias" in state,
         "num_classes": int(state["head.weight"].shape[1]) if "head.weight" in state else 0,
         "representation_size": int(representation) if representation else None,
     }
+    registered = _registered_like(args)
+    args["num_heads"] = int(num_heads or registered.get("num_heads") or _default_heads(dim))
+    args["epsilon"] = float(epsilon or registered.get("epsilon", 1e-6))
+    same_heads = registered and args["num_heads"] == registered["num_heads"]
+    args["qk_scale"] = registered.get("qk_scale") if same_heads else None
+    return args
+
+
+_SHAPE_ARGS = ("patch_size", "embed_dim", "depth", "mlp_ratio", "qkv_bias")
+
+
+def _registered_like(args: dict) -> dict:
+    """The registered ViT whose shapes these are (the first in registry order), or {}."""
+    for variant in VARIANTS.values():
+        if all(variant.get(key) == args[key] for key in _SHAPE_ARGS):
+            return variant
+    return {}
 
 
 def _default_heads(dim: int) -> int:

@@ -6,11 +6,13 @@
   same numbers as timm's `resample_abs_pos_embed`;
 - sums the patch kernel over the colour channels for a one-channel model;
 - resizes the patch kernel when the patch size differs;
+- drops the pre-logits layer of ImageNet-21k checkpoints when the model has none (the paper's
+  fine-tuning), saying so;
 - re-initialises the head (zeros, as the paper) when the number of classes differs, saying so.
-Anything else that does not fit (missing or unexpected keys, other shapes) is refused with a
-table of what differs: Paddle's own `set_state_dict` would only warn and train into NaN.
-`load_state_dict_strict` is that refusal, and every place that puts weights into a model uses it
-(pretrained weights, inference, export, resume, the best checkpoint, EMA).
+`adapt_state` only adapts. Anything else that does not fit (missing or unexpected keys, other
+shapes) is refused by `load_state_dict_strict`, with a table of what differs: Paddle's own
+`set_state_dict` would only warn and train into NaN. Every place that puts weights into a model
+uses it (pretrained weights, inference, export, resume, the best checkpoint, EMA).
 """
 
 import logging
@@ -20,7 +22,7 @@ import numpy as np
 import paddle
 
 from ..errors import CheckpointError
-from .convert import State, convert_state, read_weights
+from .convert import State, convert_layout, read_weights
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +94,8 @@ def resize_patch_kernel(kernel: np.ndarray, new_patch: Tuple[int, int]) -> np.nd
 def adapt_state(state: State, model) -> Tuple[State, List[str]]:
     """Fit converted weights to `model` in the ways the paper does; return (state, notes).
 
-    Raises:
-        CheckpointError: a table of the keys and shapes that still do not fit.
+    Only adapts: whatever still does not fit is left as it is, for `load_state_dict_strict`
+    to refuse with its table.
     """
     state = dict(state)
     own = {k: list(v.shape) for k, v in model.state_dict().items()}
@@ -114,21 +116,32 @@ def adapt_state(state: State, model) -> Tuple[State, List[str]]:
             kernel = kernel.sum(axis=1, keepdims=True)
             notes.append("patch kernel summed over the colour channels for one-channel input")
         state["patch_embed.proj.weight"] = kernel
-    head_keys = ("head.weight", "head.bias")
-    if any(k in own and k in state and list(state[k].shape) != own[k] for k in head_keys) or \
-            (("head.weight" in own) != ("head.weight" in state)):
-        for key in head_keys:
+    if "pre_logits.fc.weight" in state and "pre_logits.fc.weight" not in own:
+        # ImageNet-21k checkpoints carry the representation layer; fine-tuning drops it (Sec. 3.1)
+        width = state.pop("pre_logits.fc.weight").shape[1]
+        state.pop("pre_logits.fc.bias", None)
+        notes.append(f"pre-logits layer ({width} wide) dropped: the model has none, as in the "
+                     "paper's fine-tuning")
+    if _head_differs(state, own):
+        for key in HEAD_KEYS:
             state.pop(key, None)
             if key in own:
                 state[key] = np.zeros(own[key], dtype=np.float32)
-        notes.append(f"head re-initialised to zeros for {own['head.weight'][1] if 'head.weight' in own else 0} classes")
-    problems = state_differences(state, own)
-    if problems:
-        raise CheckpointError("the weights do not fit the model", "choose the model these "
-                              "weights were made for (see tools/convert.py for other layouts)",
-                              details=format_table(problems, ("key", "in the weights",
-                                                              "in the model")))
+        classes = own["head.weight"][1] if "head.weight" in own else 0
+        notes.append(f"head re-initialised to zeros for {classes} classes")
     return state, notes
+
+
+HEAD_KEYS = ("head.weight", "head.bias")
+
+
+def _head_differs(state: State, own: Dict[str, list]) -> bool:
+    """Whether the weights' classifier is not the model's: one of them has none (a headless
+    backbone, or `num_classes=0`), or it maps to another number of classes."""
+    if ("head.weight" in own) != ("head.weight" in state):
+        return True
+    return any(key in own and key in state and list(state[key].shape) != own[key]
+               for key in HEAD_KEYS)
 
 
 def state_differences(state: State, own: Dict[str, list]) -> List[Tuple[str, str, str]]:
@@ -182,9 +195,10 @@ def load_pretrained(model, path, fmt: Optional[str] = None) -> List[str]:
     """Load weights from `path` (any supported format) into `model`, adapting as the paper
     does; return what was adapted, each a sentence that is also logged."""
     state, meta = read_weights(path)
-    converted, _ = convert_state(state, fmt, meta)
+    converted, _ = convert_layout(state, fmt, meta)
     adapted, notes = adapt_state(converted, model)
-    load_state_dict_strict(model, adapted, path)
+    load_state_dict_strict(model, adapted, path, "choose the model these weights were made for "
+                           "(tools/convert.py reads other layouts)")
     log.info("loaded pretrained weights from %s", path)
     for note in notes:
         log.info("  %s", note)

@@ -112,3 +112,21 @@ def test_bad_override_on_the_command_line_is_one_line():
 def test_missing_config_file_is_one_line():
     result = run_tool("train", "-c", "configs/nope.yaml")
     assert_one_line_error(result, "config file 'configs/nope.yaml' does not exist")
+
+
+def test_a_run_that_changes_only_regularisation_keeps_its_architecture():
+    """One list says which model arguments regularise: each is a `model.` key, and resume lets
+    every one of them change while any other argument is a different architecture."""
+    from vit.config.schema import ModelConfig
+    from vit.engine.checkpoint import architecture_differences
+    from vit.models import REGULARISATION_ARGS, model_args
+
+    keys = {f.name for f in dataclasses.fields(ModelConfig)} - {"name", "pretrained"}
+    assert keys == set(REGULARISATION_ARGS)
+    name = "ViT_tiny_patch4_16"
+    saved = {"model": {"name": name, "args": model_args(name, num_classes=10)}, "num_classes": 10}
+    changed = model_args(name, num_classes=10, drop_rate=0.1, attn_drop_rate=0.2,
+                         drop_path_rate=0.3, zero_head=True)
+    assert architecture_differences(saved, name, changed, 10) == []
+    assert architecture_differences(saved, name, {**changed, "depth": 4}, 10) == [
+        ("depth", "6", "4")]

@@ -76,9 +76,7 @@ def _model_choice(args):
 
         config = config_from_args(args)
         name = args.model or config.model.name
-        kwargs = model_kwargs_from_config(config, count_classes(config.data))
-        kwargs.pop("zero_head", None)  # initialisation does not change the table
-        return name, kwargs
+        return name, model_kwargs_from_config(config, count_classes(config.data))
     return args.model or "ViT_base_patch16_384", {}
 
 

@@ -4,7 +4,7 @@ size."""
 from typing import Optional
 
 from ..config import Config
-from ..models import is_vit, model_args
+from ..models import REGULARISATION_ARGS, is_vit, model_args
 from ..models.layers import to_2tuple
 
 
@@ -12,8 +12,7 @@ def model_kwargs_from_config(config: Config, num_classes: Optional[int] = None) 
     """Constructor overrides for `config.model.name` from the config and the data's classes."""
     kwargs = {}
     if is_vit(config.model.name):  # a CNN baseline has no dropout or stochastic depth to set
-        kwargs = dict(drop_rate=config.model.drop_rate, attn_drop_rate=config.model.attn_drop_rate,
-                      drop_path_rate=config.model.drop_path_rate, zero_head=config.model.zero_head)
+        kwargs = {arg: getattr(config.model, arg) for arg in REGULARISATION_ARGS}
     if config.data.image_size:
         kwargs["img_size"] = config.data.image_size
     if num_classes is not None:

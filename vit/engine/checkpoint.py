@@ -18,6 +18,7 @@ from typing import List, Optional, Tuple
 
 from ..errors import CheckpointError
 from ..files import file_digest, write_text_atomic
+from ..models import REGULARISATION_ARGS
 from ..models.weights import format_table
 from ..serialization import safe_load, save
 
@@ -198,10 +199,6 @@ def prune_epoch_checkpoints(folder, keep: int):
             record.with_suffix(suffix).unlink(missing_ok=True)
 
 
-# regularisation may change between runs without changing the weights
-_REGULARISATION = ("drop_rate", "attn_drop_rate", "drop_path_rate", "zero_head")
-
-
 def architecture_differences(meta: dict, model_name: str, model_args: dict,
                              num_classes: int) -> List[Tuple[str, str, str]]:
     """Rows (what, in the checkpoint, in the config) where a checkpoint's model differs from
@@ -212,7 +209,7 @@ def architecture_differences(meta: dict, model_name: str, model_args: dict,
         rows.append(("model", str(saved.get("name")), model_name))
     saved_args = saved.get("args", {})
     for key in sorted(set(saved_args) | set(model_args)):
-        if key not in _REGULARISATION and _norm(saved_args.get(key)) != _norm(model_args.get(key)):
+        if key not in REGULARISATION_ARGS and _norm(saved_args.get(key)) != _norm(model_args.get(key)):
             rows.append((key, str(saved_args.get(key)), str(model_args.get(key))))
     if meta.get("num_classes") != num_classes:
         rows.append(("classes", str(meta.get("num_classes")), str(num_classes)))

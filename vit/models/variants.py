@@ -41,6 +41,11 @@ VARIANTS: Dict[str, dict] = {
                                mlp_ratio=2, **_PAPER),
 }
 
+# The constructor arguments that regularise or initialise a ViT without changing its architecture
+# or its weights' shapes: a run may change them and still resume, and the config sets each under
+# `model.` (ModelConfig has one field per name).
+REGULARISATION_ARGS = ("drop_rate", "attn_drop_rate", "drop_path_rate", "zero_head")
+
 # Convolutional baselines for the data-scaling experiment (baselines.py), not ViTs: they are
 # built by `create_model` but not listed by `list_models`.
 BASELINES: Dict[str, dict] = {

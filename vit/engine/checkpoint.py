@@ -143,6 +143,7 @@ def load_checkpoint(params_path, with_training_state: bool = False):
         raise CheckpointError(f"checkpoint {params_path} is incomplete or altered (its files do "
                               "not match the hashes in its .json)",
                               "use an earlier checkpoint of the run")
+    check_recorded_copies(meta, params_path.with_suffix(".json"))
     state = safe_load(params_path)
     # paddle.save records its own name table in Layer state dicts; it is not a weight
     state.pop("StructuredToParameterName@@", None)
@@ -154,6 +155,41 @@ def load_checkpoint(params_path, with_training_state: bool = False):
                                   "it", "resume from an epoch checkpoint")
         training = safe_load(opt_path)
     return state, meta, training
+
+
+def check_recorded_copies(meta: dict, source):
+    """Refuse a record whose copies of one fact disagree.
+
+    The class count and the input size are each written twice: in the model's arguments, which
+    rebuild the model, and in the preprocessing record, which feeds it (and the top-level
+    `num_classes`). Readers take whichever copy they need, so a record edited by hand in one
+    place would build one model and feed it another's images.
+
+    Raises:
+        CheckpointError: naming `source`, with a table of the copies.
+    """
+    preprocessing = meta.get("preprocessing", meta)
+    args = meta.get("model", {}).get("args", {})
+    size = args.get("img_size")
+    copies = {
+        "classes": [("num_classes", meta.get("num_classes")),
+                    ("model.args.num_classes", args.get("num_classes")),
+                    ("preprocessing.class_names", len(preprocessing["class_names"])
+                     if "class_names" in preprocessing else None)],
+        "input size": [("model.args.img_size", list(size) if isinstance(size, (list, tuple))
+                        else size and [size, size]),
+                       ("preprocessing.image_size", preprocessing.get("image_size") and
+                        [preprocessing["image_size"]] * 2)],
+    }
+    rows = []
+    for fact, places in copies.items():
+        known = [(where, value) for where, value in places if value is not None]
+        if len({str(value) for _, value in known}) > 1:
+            rows += [(fact, where, str(value)) for where, value in known]
+    if rows:
+        raise CheckpointError(f"{source} records the {rows[0][0]} differently in different "
+                              "places", "use the record the trainer wrote, or fix it by hand",
+                              details=format_table(rows, ("fact", "recorded as", "value")))
 
 
 def newest_complete_checkpoint(folder) -> Optional[Path]:

@@ -138,3 +138,36 @@ def test_scaling_tool_writes_both_models_curves_and_skips_finished_points(tmp_pa
     compare = run_tool("compare", tmp_path / "scaling" / "ViT_tiny_patch4_16_f0.1_s1",
                        tmp_path / "scaling" / "ResNet20_f0.1_s1", "--output", tmp_path / "cmp")
     assert compare.returncode == 0, compare.stderr
+
+
+def test_a_scaling_points_seed_reaches_its_weights_and_augmentation(tmp_path):
+    """Two seeds of one point are two different runs (initialisation, batch order and the
+    augmentation of every image), and their spread is the sample standard deviation."""
+    from vit.config import load_default_config
+    from vit.data.builder import prepare_data
+    from vit.data.sampler import sample_seed
+    from vit.engine.scaling import ScalingPlan, point_config, summarize_points
+    from vit.engine.trainer import train
+    from vit.serialization import safe_load
+
+    plan = ScalingPlan(models=("ViT_tiny_patch4_16",), fractions=(0.1,), seeds=(1, 2), epochs=1,
+                       min_steps=10)
+    weights, scores, images = {}, {}, {}
+    for seed in plan.seeds:
+        config = point_config(load_default_config(), plan, plan.models[0], 0.1, seed, 117,
+                              tmp_path)
+        assert config.train.seed == seed
+        result = train(config)
+        weights[seed] = safe_load(result.best_checkpoint)
+        scores[seed] = result.test["top1"]
+        data = prepare_data(config, 16)
+        # image 0 as the training pipeline augments it in epoch 0 of this seed
+        images[seed] = data.train[(0, sample_seed(config.train.seed, 0, 0))][0]
+    for key in ("cls_token", "blocks.0.attn.qkv.weight", "head.weight"):
+        assert np.abs(np.asarray(weights[1][key]) - np.asarray(weights[2][key])).max() > 1e-3, key
+    assert np.abs(images[1] - images[2]).max() > 0.1
+    np.testing.assert_array_equal(data.train[(0, sample_seed(2, 0, 0))][0], images[2])
+    summary = summarize_points(load_default_config(), plan, {0.1: 117}, 10, tmp_path)
+    point = summary["models"]["ViT_tiny_patch4_16"]["points"][0]
+    assert point["test_top1"] == [scores[1], scores[2]]
+    assert point["std"] == pytest.approx(abs(scores[1] - scores[2]) / np.sqrt(2))

@@ -32,9 +32,6 @@ class AttentionRecorder:
                              "record_attention block")
         return np.stack(self.maps[-self.depth:])
 
-    def clear(self):
-        self.maps.clear()
-
 
 @contextlib.contextmanager
 def record_attention(model) -> Iterator[AttentionRecorder]:

@@ -10,8 +10,9 @@ from pathlib import Path
 from ..errors import VitError
 from .common import AppFolders
 
-# Gradio reads these when it is imported: no usage reports, and its file cache (uploads and
-# the copies of figures it serves) under output/ rather than a system temp folder.
+# Gradio asks this variable each time it would send a usage report (Blocks also gets
+# analytics_enabled=False); `launch_app` sets GRADIO_TEMP_DIR, which each component reads when it
+# is built, so uploads and the copies of served figures stay under output/.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # the text reports are column tables: a proportional font would break their columns
 TABLE_TEXT_CSS = ("#data-report textarea, #run-console textarea, #class-report textarea "

@@ -38,15 +38,14 @@ def main(argv=None) -> int:
     from ..engine.trainer import train
 
     result = train(config)
-    if result.run_dir is not None:
-        print(f"test top-1 {result.test['top1']:.4f} (top-5 {result.test['top5']:.4f}) on "
-              f"{result.test['num_samples']} images with the best checkpoint")
-        print(f"run folder:  {result.run_dir}")
-        if result.best_checkpoint:
-            print(f"best model:  {result.best_checkpoint}")
-        for name, path in result.figures.items():
-            print(f"figure:      {path}")
-        print(f"dashboard:   {result.visualdl_command}")
+    print(f"test top-1 {result.test['top1']:.4f} (top-5 {result.test['top5']:.4f}) on "
+          f"{result.test['num_samples']} images with the best checkpoint")
+    print(f"run folder:  {result.run_dir}")
+    if result.best_checkpoint:
+        print(f"best model:  {result.best_checkpoint}")
+    for name, path in result.figures.items():
+        print(f"figure:      {path}")
+    print(f"dashboard:   {result.visualdl_command}")
     return 0
 
 

@@ -124,7 +124,8 @@ class TrainConfig:
     resume: Optional[str] = _key(None, "checkpoint (or run folder) to resume from")
     device: str = _key("auto", "where to train", ("auto", "cpu", "gpu"))
     num_threads: int = _key(0, "CPU threads for Paddle's math (0: all cores)")
-    keep_checkpoints: int = _key(2, "epoch checkpoints kept besides best and last")
+    keep_checkpoints: int = _key(2, "the newest epoch checkpoints kept (`best`, and an "
+                                    "`interrupted` one, are kept besides)")
     compare_with: Tuple[str, ...] = _key((), "earlier run folders to draw in the comparison "
                                              "plot")
 

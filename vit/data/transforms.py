@@ -127,7 +127,8 @@ RAND_AUGMENT_OPS = {
 
 class RandAugment:
     """Apply `num_ops` operations drawn uniformly from `RAND_AUGMENT_OPS`, each at `magnitude`
-    (0-10), to an RGB PIL image. Randomness comes from Python's `random`, seeded per run."""
+    (0-10), to an RGB PIL image. Randomness comes from Python's `random`, which the dataset
+    seeds for each image from (seed, epoch, image) before its transform runs."""
 
     def __init__(self, num_ops: int = 2, magnitude: float = 9):
         self.num_ops = num_ops

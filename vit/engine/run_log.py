@@ -1,7 +1,9 @@
 """A run's record: VisualDL scalars for the live dashboard, `metrics.json` for everything that
 reads a run (figures, comparisons, the web app, tests) and `status.json`, what the run is doing
-right now, for whatever watches it from outside. This module is the only writer of all three,
-so they cannot disagree: `RunLog` and `RunStatus` during training, `log_evaluation` after it."""
+right now, for whatever watches it from outside. The trainer writes all three through this
+module: `RunLog` and `RunStatus` during training, `log_evaluation` after it. The one other
+writer is the web app (`vit.app.runs`), which puts a `starting` status into the folder of a run
+it launches, before the trainer's process is up to write its own."""
 
 import contextlib
 import json
@@ -23,14 +25,13 @@ class RunLog:
     """Scalars of one run. On ranks other than 0 every method does nothing.
 
     Args:
-        run_dir: the run folder; VisualDL writes to `run_dir/vdl`.
-        enabled: False on non-main ranks.
+        run_dir: the run folder (VisualDL writes to `run_dir/vdl`); None on ranks other than 0.
         metrics: an earlier `metrics.json` content to continue (resume).
     """
 
-    def __init__(self, run_dir, enabled: bool = True, metrics: Optional[dict] = None):
+    def __init__(self, run_dir, metrics: Optional[dict] = None):
         self.run_dir = Path(run_dir) if run_dir else None
-        self.enabled = enabled and run_dir is not None
+        self.enabled = run_dir is not None
         self.metrics = metrics or {"history": [], "steps": [], "best_val_top1": None,
                                    "best_epoch": None}
         self.writer = None

@@ -37,13 +37,6 @@ def gpu_available() -> bool:
     return paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
 
 
-def configure_cpu(num_threads: int = 0) -> Optional[int]:
-    """Set Paddle's CPU math threads: `num_threads`, or (0) what `import vit` chose (one per
-    core, or the user's VIT_PADDLE_NUM_THREADS / OMP_NUM_THREADS; vit/cpu.py). Returns the
-    count, or None when the user opted out of the defaults and asked for no number."""
-    return cpu.apply_runtime(num_threads)
-
-
 def setup_runtime(device: str = "auto", num_threads: int = 0) -> Runtime:
     """Choose the device, set CPU threads, and join the process group under
     `paddle.distributed.launch` (gloo on CPU, NCCL on GPU)."""
@@ -57,7 +50,9 @@ def setup_runtime(device: str = "auto", num_threads: int = 0) -> Runtime:
         name = f"gpu:{paddle.distributed.ParallelEnv().device_id}" if world_size > 1 else "gpu"
     else:
         name = "cpu"
-        configure_cpu(num_threads)
+        # `num_threads`, or (0) what `import vit` chose: one per core, or the user's own
+        # VIT_PADDLE_NUM_THREADS / OMP_NUM_THREADS (vit/cpu.py)
+        cpu.apply_runtime(num_threads)
     paddle.set_device(name)
     if world_size > 1:
         paddle.distributed.init_parallel_env()

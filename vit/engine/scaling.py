@@ -4,9 +4,9 @@ Figures 3 and 4, at the size of a CPU).
 
 The budget rule: every run sees each of its training images the same number of times (`epochs`),
 so compute grows with the data as it does when pre-training on a larger set, but takes at least
-`min_steps` optimizer steps, so the smallest shares are not left untrained; optimizer, schedule,
-warmup (10 % of the run's steps) and augmentation are the config's, the same for every run; only
-the model, the share and the seed change. Each point is a
+`min_steps` optimizer steps, so the smallest shares are not left untrained. Optimizer, schedule
+and augmentation are the config's, the same for every run; the config's warmup is replaced by
+10 % of each run's steps. Only the model, the share and the seed change. Each point is a
 normal run folder (`tools/compare.py` reads it); a finished point is not trained again, so an
 interrupted experiment continues where it stopped.
 """
@@ -121,7 +121,8 @@ def _finished(run_dir: Path) -> bool:
 
 def summarize_points(config: Config, plan: ScalingPlan, sizes: Dict[float, int],
                      num_classes: int, output_dir: Path) -> Dict[str, object]:
-    """Test top-1 per model and share: every seed, the mean and the standard deviation."""
+    """Test top-1 per model and share: every seed, the mean and the sample standard deviation
+    (n - 1 in the denominator; 0 for a single seed)."""
     models = {}
     for model in plan.models:
         kwargs = model_kwargs_from_config(config_from_dict(
@@ -132,7 +133,7 @@ def summarize_points(config: Config, plan: ScalingPlan, sizes: Dict[float, int],
                       for seed in plan.seeds]
             points.append({"fraction": fraction, "train_images": sizes[fraction],
                            "test_top1": scores, "mean": float(np.mean(scores)),
-                           "std": float(np.std(scores))})
+                           "std": float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0})
         models[model] = {"parameters": count_parameters(create_model(model, **kwargs)),
                          "points": points}
     return {"source": config.data.source, "epochs": plan.epochs, "min_steps": plan.min_steps,
@@ -149,7 +150,8 @@ def format_results(results: Dict[str, object]) -> str:
     first = next(iter(models.values()))["points"]
     header = f"{'model':<22}{'params':>10}" + "".join(
         f"{p['train_images']:>14}" for p in first)
-    lines = [f"test top-1 (mean +- std over seeds {results['seeds']}) by training images",
+    lines = [f"test top-1 (mean +- sample std over seeds {results['seeds']}) by training "
+             "images",
              header]
     for name, model in models.items():
         lines.append(f"{name:<22}{model['parameters']:>10,}" + "".join(

@@ -81,8 +81,8 @@ def plot_comparison(runs: Dict[str, dict]) -> Figure:
 
 
 def plot_scaling(results: dict) -> Figure:
-    """Test accuracy against training-set size for each model, mean and standard deviation
-    over seeds (the scaling experiment's `scaling.json`)."""
+    """Test accuracy against training-set size for each model, mean and sample standard
+    deviation over seeds (the scaling experiment's `scaling.json`)."""
     figure = Figure(figsize=(7.0, 4.4))
     axes = figure.add_subplot()
     for index, (name, model) in enumerate(results["models"].items()):
@@ -97,8 +97,9 @@ def plot_scaling(results: dict) -> Figure:
     axes.minorticks_off()
     axes.set_xlabel("training images (log scale)")
     axes.set_ylabel("test top-1")
+    seeds = len(results["seeds"])
     axes.set_title(f"Accuracy against data size on {results['source']} ({results['epochs']} "
-                   f"epochs, >= {results['min_steps']} steps, {len(results['seeds'])} seeds)",
+                   f"epochs, >= {results['min_steps']} steps, {seeds} seed{'s' * (seeds != 1)})",
                    fontsize=10)
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right")

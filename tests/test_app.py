@@ -7,6 +7,7 @@ for a busy port, a refused second run, and twenty concurrent predictions."""
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -115,11 +116,18 @@ def test_four_tabs_end_to_end_in_a_real_browser(app, tmp_path):
         expect(page.locator("#model-choice input")).to_have_value(
             str(app["folder"] / "output" / "e2e" / "checkpoints" / "best.pdparams"),
             timeout=30_000)
+        text = tmp_path / "text.png"  # not an image: named in its row, the digit predicted
+        text.write_text("not an image\n")
         page.locator("#upload-images input[type=file]").set_input_files(
-            str(digit_image(tmp_path / "three.png")))
+            [str(text), str(digit_image(tmp_path / "three.png"))])
         page.click("#predict")
         expect(page.locator("#top5")).to_contain_text("%", timeout=60_000)
         expect(page.locator("#rollout img")).to_be_visible(timeout=30_000)
+        table = page.locator("#predictions")
+        expect(table).to_contain_text("three.png")
+        expect(table).to_contain_text("text.png")
+        expect(table).to_contain_text("top-1 (probability)")
+        expect(table).to_contain_text("not an image Pillow can read")
         page.click("#evaluate")
         expect(page.locator("#eval-accuracy")).to_contain_text("top-1", timeout=120_000)
         expect(page.locator("#confusion img")).to_be_visible(timeout=30_000)
@@ -130,6 +138,66 @@ def test_four_tabs_end_to_end_in_a_real_browser(app, tmp_path):
     assert status["state"] == "finished" and status["epochs"] == 1
     for name in ("tab_data", "tab_preprocessing", "tab_training", "tab_inference"):
         assert (shots / f"{name}.png").stat().st_size > 10_000
+
+
+def test_the_training_tab_runs_the_chosen_config_plus_only_what_was_changed(app, tmp_path):
+    """Choosing a config fills the form with its settings; Start sends only the field the user
+    changed (the data source, so that nothing is downloaded), and the command shown is the one
+    that runs. The run is stopped once its config.yaml is written."""
+    import yaml
+    from playwright.sync_api import expect, sync_playwright
+
+    run_dir = app["folder"] / "output" / "chosen"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(app["url"])
+        page.get_by_role("tab", name="3. Training").click()
+        page.locator("#config-choice input").click()
+        page.get_by_role("option", name="cifar10_vit_tiny").click()
+        expect(page.locator("#epochs input")).to_have_value("200", timeout=30_000)
+        expect(page.locator("#model-name input")).to_have_value("ViT_tiny_patch4_32")
+        expect(page.locator("#lr input")).to_have_value("0.001")
+        page.get_by_role("tab", name="1. Data").click()
+        expect(page.locator("#data-source input")).to_have_value("cifar10")
+        page.locator("#data-source input").click()
+        page.get_by_role("option", name="digits", exact=True).click()
+        page.get_by_role("tab", name="3. Training").click()
+        page.locator("#run-name textarea").fill("chosen")
+        page.click("#start-run")
+        shown = page.locator("#train-command")
+        expect(shown).to_contain_text("tools/train.py", timeout=30_000)
+        deadline = time.time() + 180
+        while _status(run_dir).get("step", 0) < 1:  # training, so Stop saves a checkpoint
+            assert time.time() < deadline, (run_dir / "console.log").read_text()
+            time.sleep(1)
+        command = shown.inner_text()
+        pid = _status(run_dir)["pid"]
+        running = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+        page.click("#stop-run")
+        expect(page.locator("#progress-line")).to_contain_text("stopped", timeout=180_000)
+        browser.close()
+    ran = yaml.safe_load((run_dir / "config.yaml").read_text())
+    chosen = yaml.safe_load((ROOT / "configs" / "cifar10_vit_tiny.yaml").read_text())
+    for section, values in chosen.items():
+        for key, value in values.items():
+            if (section, key) != ("data", "source"):
+                assert ran[section][key] == value, (section, key)
+    assert ran["data"]["source"] == "digits"
+    overrides = re.findall(r"-o (\S+)", command)
+    assert overrides == ["data.source=digits", f"output.dir={app['folder'] / 'output'}",
+                         "output.run_name=chosen"], command
+    shown_args = shlex.split(next(line for line in command.splitlines()
+                                  if line.startswith("python ")))
+    assert shown_args[:2] == ["python", "tools/train.py"]
+    assert running[running.index("vit.cli.train") + 1:] == shown_args[2:]  # what ran
+
+
+def _status(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "status.json").read_text())
+    except (OSError, ValueError):  # not written yet, or being replaced
+        return {}
 
 
 def test_twenty_concurrent_predictions_agree_with_the_tool(app, tmp_path):

@@ -5,7 +5,7 @@ import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Sequence
 
 import gradio as gr
 
@@ -52,17 +52,64 @@ def existing_path(value: Optional[str], what: str) -> Optional[str]:
     return str(Path(value).expanduser())
 
 
-def data_overrides(source: str, root: str, archive: str, train_list: str,
-                   label_names: str) -> List[str]:
-    """`-o` overrides for the Data tab's fields (typed paths checked)."""
-    overrides = [f"data.source={source}"]
-    for key, value, what in (("root", root, "data folder"), ("archive", archive, "archive"),
-                             ("train_list", train_list, "list file"),
-                             ("label_names", label_names, "class-names file")):
-        path = existing_path(value, what)
-        if path:  # quoted, so YAML reads any path as a string
-            overrides.append(f"data.{key}='{path.replace(chr(39), chr(39) * 2)}'")
+# The Data tab's fields, in order, by the config key each one shows.
+DATA_FIELD_KEYS = ("data.source", "data.root", "data.archive", "data.train_list",
+                   "data.label_names")
+_PATH_FIELDS = {"data.root": "data folder", "data.archive": "archive",
+                "data.train_list": "list file", "data.label_names": "class-names file"}
+
+
+def data_overrides(*values) -> List[str]:
+    """`-o` overrides for the Data tab's fields over the default config: the source, and each
+    path that is filled in (checked to exist)."""
+    overrides = [f"data.source={values[0]}"]
+    for key, value in zip(DATA_FIELD_KEYS[1:], values[1:]):
+        path = existing_path(value, _PATH_FIELDS[key])
+        if path:
+            overrides.append(f"{key}={_yaml_string(path)}")
     return overrides
+
+
+def config_value(config, key: str):
+    """The value of `section.key` in a Config."""
+    section, name = key.split(".")
+    return getattr(getattr(config, section), name)
+
+
+def form_values(config, keys: Sequence[str]) -> list:
+    """What a form's fields show for `config` (an unset path shows as an empty field)."""
+    return [("" if value is None else value) for value in (config_value(config, k) for k in keys)]
+
+
+def changed_overrides(config, keys: Sequence[str], values: Sequence) -> List[str]:
+    """`-o` overrides for the fields whose value differs from what `config` says: a form
+    shows the chosen config and sends only what the user changed.
+
+    Raises:
+        VitError: an empty number field, or a changed path that does not exist.
+    """
+    overrides = []
+    for key, value in zip(keys, values):
+        current = config_value(config, key)
+        if key in _PATH_FIELDS:
+            path = (value or "").strip()
+            if path != (current or ""):
+                checked = existing_path(path, _PATH_FIELDS[key])
+                overrides.append(f"{key}={_yaml_string(checked) if checked else 'null'}")
+            continue
+        if value is None or value == "":
+            raise VitError(f"the {key} field is empty", "fill it in, or choose the config again")
+        if isinstance(current, bool) or not isinstance(current, (int, float)):
+            if str(value) != str(current):
+                overrides.append(f"{key}={value}")
+        elif type(current)(value) != current:
+            overrides.append(f"{key}={type(current)(value)!r}")
+    return overrides
+
+
+def _yaml_string(text: str) -> str:
+    """Quoted, so YAML reads any path as a string."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def stamp() -> str:

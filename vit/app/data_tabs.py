@@ -20,7 +20,8 @@ def data_tab(folders: AppFolders) -> Dict[str, gr.components.Component]:
                 "`digits` is embedded; `folder` and `list` read your files; the "
                 "`paddle.vision` sets download, or read a local archive.")
     with gr.Row():
-        source = gr.Dropdown(source_names(), value="digits", label="source")
+        source = gr.Dropdown(source_names(), value="digits", label="source",
+                             elem_id="data-source")
         root = gr.Textbox(label="data.root (folder of a folder/list set, or download cache)")
         archive = gr.Textbox(label="data.archive (local archive of a paddle.vision set)")
     with gr.Row():

@@ -9,17 +9,16 @@ from typing import Dict, List
 
 import gradio as gr
 
-from ..config import DataConfig
-from ..data.images import UnusableImage, is_image_file, load_image
 from ..engine.evaluation import evaluate_model
 from ..engine.inference import load_for_inference, predict_paths
 from ..engine.inspection import explain_image, has_attention
-from ..errors import DataError, VitError
+from ..errors import VitError
 from ..viz import save_figure
 from ..viz.attention_figures import plot_rollout
 from .common import AppFolders, stamp, user_errors
 
 MAX_IMAGES = 16
+TOP_K = 5  # classes shown per image
 
 
 class Predictors:
@@ -73,7 +72,9 @@ def inference_tab(folders: AppFolders, predictors: Predictors) -> dict:
         best = gr.Label(num_top_classes=5, label="top 5 (first image)", elem_id="top5")
         overlay = gr.Image(label="attention rollout (first image)", type="filepath",
                            elem_id="rollout")
-    table = gr.Dataframe(label="every image", interactive=False)
+    table = gr.Dataframe(label="every image", interactive=False, elem_id="predictions",
+                         headers=["image", *(f"top-{i} (probability)" for i in
+                                             range(1, TOP_K + 1)), "error"])
     with gr.Row():
         split = gr.Dropdown(["test", "val", "train"], value="test", label="split")
         evaluate = gr.Button("Evaluate", variant="primary", elem_id="evaluate")
@@ -92,26 +93,25 @@ def inference_tab(folders: AppFolders, predictors: Predictors) -> dict:
         images = [Path(f if isinstance(f, str) else f.name) for f in (files or [])][:MAX_IMAGES]
         if not images:
             raise gr.Error("upload one or more images")
-        for image in images:
-            _check_image(image)
         with predictors.using(_checked(path)) as predictor:
             return _predict(predictor, images)
 
     def _predict(predictor, images):
+        """What `tools/infer.py --images` answers: the readable images predicted, each
+        unreadable one named in its own row; the top 5 and the rollout of the first good one."""
         rows = predict_paths(predictor, images)["rows"]
-        first = rows[0]
-        label = {name: p for name, p in first.get("top", [])}
+        good = [row for row in rows if "top" in row]
+        label = dict(good[0]["top"]) if good else {}
         figure = None
-        if has_attention(predictor):
-            explained = explain_image(predictor, images[0])
+        if good and has_attention(predictor):
+            explained = explain_image(predictor, good[0]["path"])
             name, probability = explained["top"][0]
             figure = str(save_figure(plot_rollout(
                 explained["image"], explained["rollout"],
                 caption=f"predicted {name} ({probability:.0%})"),
                 folders.scratch / "predictions" / f"rollout-{stamp()}.png"))
-        table_rows = [[Path(r["path"]).name, *(f"{n} {p:.3f}" for n, p in r.get("top", [])),
-                       r.get("error", "")] for r in rows]
-        return label, figure, table_rows
+        return label, figure, gr.update(value=prediction_table(rows, predictor),
+                                        headers=prediction_headers(predictor))
 
     @user_errors
     def on_evaluate(path, split_name):
@@ -139,11 +139,19 @@ def _checked(path) -> str:
     return path
 
 
-def _check_image(path: Path):
-    """Uploads must be images a model can read; anything else is named and refused."""
-    if not is_image_file(path):
-        raise DataError(f"{path.name} is not an image file", "upload .png, .jpg, .bmp or .webp")
-    try:
-        load_image(path, DataConfig().max_image_pixels)
-    except UnusableImage as error:
-        raise DataError(f"{path.name} cannot be used: {error.reason}", "upload another image")
+def prediction_headers(predictor) -> List[str]:
+    """The columns of the every-image table: the file, its top classes, and why it could not
+    be read."""
+    shown = min(TOP_K, len(predictor.preprocessing.class_names))
+    return ["image", *(f"top-{i} (probability)" for i in range(1, shown + 1)), "error"]
+
+
+def prediction_table(rows: List[dict], predictor) -> List[List[str]]:
+    """One row per image of `predict_paths`' rows, the same number of cells in each."""
+    shown = len(prediction_headers(predictor)) - 2
+    table = []
+    for row in rows:
+        top = [f"{name} ({p:.3f})" for name, p in row.get("top", [])][:shown]
+        table.append([Path(row["path"]).name, *top, *[""] * (shown - len(top)),
+                      row.get("error", "")])
+    return table

@@ -69,8 +69,12 @@ class TrainingRuns:
         run_dir = self.output_dir / run_name
         if (run_dir / "metrics.json").exists() or (run_dir / "checkpoints").exists():
             raise VitError(f"{run_dir} already holds a run", "choose another run name")
-        overrides = [*overrides, f"output.dir={self.output_dir}", f"output.run_name={run_name}"]
-        return self._launch(run_dir, self.command(config_path, overrides))
+        return self._launch(run_dir, self.command(config_path,
+                                                  self.launch_overrides(overrides, run_name)))
+
+    def launch_overrides(self, overrides: Sequence[str], run_name: str) -> List[str]:
+        """The overrides `start` passes: the given ones, then where the run folder goes."""
+        return [*overrides, f"output.dir={self.output_dir}", f"output.run_name={run_name}"]
 
     def resume(self, run_dir) -> Path:
         """Continue a stopped run from its newest complete checkpoint, with its own config."""

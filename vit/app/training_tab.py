@@ -12,7 +12,8 @@ from ..config import load_config, shipped_configs
 from ..engine.compare import compare_runs, draw_run_figures
 from ..engine.run_log import load_metrics
 from ..models import BASELINES, list_models
-from .common import AppFolders, data_overrides, stamp, user_errors
+from .common import (DATA_FIELD_KEYS, AppFolders, changed_overrides, form_values, stamp,
+                     user_errors)
 from .runs import TrainingRuns
 
 
@@ -52,22 +53,20 @@ def config_differences(run_dirs: List[Path]) -> List[List[str]]:
             and len({str(run.get(key)) for run in flat}) > 1]
 
 
+# The Training tab's settings, by the config key each field shows.
+FORM_KEYS = ("model.name", "train.epochs", "optim.lr", "optim.warmup_epochs", "data.batch_size")
+
+
 def training_tab(folders: AppFolders, runs: TrainingRuns, data_fields) -> dict:
     """Build the Training tab; it polls the run folder, so a reloaded page finds the run.
     Returns the handlers to run when a page loads (`load`: (function, inputs, outputs))."""
     configs = shipped_configs()
     gr.Markdown("### 3. Training\nA run is its own process writing to `output/<run>`: "
                 "closing or reloading this page does not touch it. Stop saves a checkpoint; "
-                "Resume continues from it. One run at a time.")
-    with gr.Row():
-        config = gr.Dropdown(list(configs), value="default", label="config")
-        model = gr.Dropdown(list_models() + list(BASELINES), value="ViT_tiny_patch4_16",
-                            label="model")
-        epochs = gr.Number(value=80, precision=0, label="epochs", elem_id="epochs")
-        lr = gr.Number(value=0.003, label="learning rate")
-        warmup = gr.Number(value=5, label="warmup epochs", elem_id="warmup")
-        batch = gr.Number(value=64, precision=0, label="batch size")
-        name = gr.Textbox(label="run name (empty: app-<date-time>)", elem_id="run-name")
+                "Resume continues from it. One run at a time. Choosing a config fills the "
+                "fields (and the Data tab's) with its settings; what you change is sent as "
+                "`-o` overrides.")
+    config, fields, name = _settings(configs)
     with gr.Row():
         start = gr.Button("Start", variant="primary", elem_id="start-run")
         stop = gr.Button("Stop", variant="stop", elem_id="stop-run")
@@ -79,23 +78,21 @@ def training_tab(folders: AppFolders, runs: TrainingRuns, data_fields) -> dict:
         loss = gr.Image(label="training loss", type="filepath", elem_id="loss-figure")
         accuracy = gr.Image(label="validation accuracy", type="filepath")
     console = gr.Textbox(label="the run's last output lines", lines=6, elem_id="run-console")
-
-    def settings(model_name, epoch_count, rate, warmup_epochs, batch_size, *data_values):
-        return [f"model.name={model_name}", f"train.epochs={int(epoch_count)}",
-                f"optim.lr={float(rate)}", f"optim.warmup_epochs={float(warmup_epochs):g}",
-                f"data.batch_size={int(batch_size)}", *data_overrides(*data_values)]
+    watched = [line, loss, accuracy, console]
+    keys = (*FORM_KEYS, *DATA_FIELD_KEYS)
 
     @user_errors
-    def on_start(config_name, model_name, epoch_count, rate, warmup_epochs, batch_size,
-                 run_name, *data):
-        overrides = settings(model_name, epoch_count, rate, warmup_epochs, batch_size, *data)
+    def on_start(config_name, run_name, *values):
+        chosen = load_config(configs[config_name])
+        overrides = changed_overrides(chosen, keys, values)
         load_config(configs[config_name], overrides)  # a mistake is reported here, not later
-        run_dir = runs.start(configs[config_name], overrides, run_name.strip() or
-                             f"app-{stamp()}")
-        shown = runs.command(configs[config_name], [*overrides, f"output.run_name={run_dir.name}"],
+        run_name = run_name.strip() or f"app-{stamp()}"
+        run_dir = runs.start(configs[config_name], overrides, run_name)
+        shown = runs.command(configs[config_name], runs.launch_overrides(overrides, run_name),
                              program=("python", "tools/train.py"))
         return (str(run_dir), f"The same run from a terminal:\n\n`{shlex.join(shown)}`\n\n"
-                f"Dashboard: `visualdl --logdir {run_dir / 'vdl'}`", *watch(str(run_dir)))
+                f"Dashboard: `visualdl --logdir {run_dir / 'vdl'}`",
+                *watch_run(folders, runs, str(run_dir)))
 
     @user_errors
     def on_stop(run_dir):
@@ -103,28 +100,13 @@ def training_tab(folders: AppFolders, runs: TrainingRuns, data_fields) -> dict:
         if target is None:
             raise gr.Error("no run is training")
         gr.Info(runs.stop(target))
-        return watch(str(target))
+        return watch_run(folders, runs, str(target))
 
     @user_errors
     def on_resume(run_dir):
         if not run_dir:
             raise gr.Error("no run is shown: start one, or pick one below")
-        return (str(runs.resume(run_dir)), *watch(run_dir))
-
-    def watch(run_dir):
-        """The shown run's progress line, figures and output (or the active run's)."""
-        if not run_dir:
-            return "no run yet", None, None, ""
-        run_dir = Path(run_dir)
-        status = runs.status(run_dir)
-        figures = [None, None]
-        try:
-            paths = draw_run_figures(folders.scratch / "live" / run_dir.name,
-                                     load_metrics(run_dir))
-            figures = [str(paths["loss"]), str(paths["accuracy"])]
-        except Exception:  # no epoch recorded yet, or a file half-written: next tick
-            pass
-        return progress_line(run_dir, status), *figures, status.get("console", "")
+        return (str(runs.resume(run_dir)), *watch_run(folders, runs, run_dir))
 
     def attach(run_dir):
         """On page load and every tick: follow the active run when there is one."""
@@ -133,18 +115,53 @@ def training_tab(folders: AppFolders, runs: TrainingRuns, data_fields) -> dict:
         if not run_dir:
             recent = runs.finished_runs()
             run_dir = str(recent[0]) if recent else None
-        return (run_dir, *watch(run_dir))
+        return (run_dir, *watch_run(folders, runs, run_dir))
 
-    inputs = [config, model, epochs, lr, warmup, batch]
-    start.click(on_start, [*inputs, name, *data_fields],
-                [current, command, line, loss, accuracy, console])
-    stop.click(on_stop, current, [line, loss, accuracy, console])
-    resume.click(on_resume, current, [current, line, loss, accuracy, console])
+    config.change(lambda chosen: form_values(load_config(configs[chosen]), keys), config,
+                  [*fields, *data_fields])
+    start.click(on_start, [config, name, *fields, *data_fields], [current, command, *watched])
+    stop.click(on_stop, current, watched)
+    resume.click(on_resume, current, [current, *watched])
     timer = gr.Timer(2.0)
-    timer.tick(attach, current, [current, line, loss, accuracy, console])
+    timer.tick(attach, current, [current, *watched])
     listing, chosen = _comparison(folders, runs)
-    return {"load": [(attach, current, [current, line, loss, accuracy, console]),
-                     (listing, None, chosen)]}
+    return {"load": [(attach, current, [current, *watched]), (listing, None, chosen)]}
+
+
+def _settings(configs: dict):
+    """The config choice, the fields of FORM_KEYS showing the default config, and the run
+    name."""
+    values = dict(zip(FORM_KEYS, form_values(load_config(configs["default"]), FORM_KEYS)))
+    with gr.Row():
+        config = gr.Dropdown(list(configs), value="default", label="config",
+                             elem_id="config-choice")
+        fields = [
+            gr.Dropdown(list_models() + list(BASELINES), value=values["model.name"],
+                        label="model", elem_id="model-name"),
+            gr.Number(value=values["train.epochs"], precision=0, label="epochs",
+                      elem_id="epochs"),
+            gr.Number(value=values["optim.lr"], label="learning rate", elem_id="lr"),
+            gr.Number(value=values["optim.warmup_epochs"], label="warmup epochs",
+                      elem_id="warmup"),
+            gr.Number(value=values["data.batch_size"], precision=0, label="batch size",
+                      elem_id="batch-size")]
+        name = gr.Textbox(label="run name (empty: app-<date-time>)", elem_id="run-name")
+    return config, fields, name
+
+
+def watch_run(folders: AppFolders, runs: TrainingRuns, run_dir):
+    """The shown run's progress line, figures and output."""
+    if not run_dir:
+        return "no run yet", None, None, ""
+    run_dir = Path(run_dir)
+    status = runs.status(run_dir)
+    figures = [None, None]
+    try:
+        paths = draw_run_figures(folders.scratch / "live" / run_dir.name, load_metrics(run_dir))
+        figures = [str(paths["loss"]), str(paths["accuracy"])]
+    except Exception:  # no epoch recorded yet, or a file half-written: next tick
+        pass
+    return progress_line(run_dir, status), *figures, status.get("console", "")
 
 
 def _comparison(folders: AppFolders, runs: TrainingRuns):

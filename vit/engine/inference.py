@@ -156,6 +156,7 @@ def predict_paths(predictor, paths: Sequence, top_k: int = 5, batch_size: int = 
     class_names = list(predictor.preprocessing.class_names)
     dataset = FileImageSet(files, np.zeros(len(files), dtype=np.int64), class_names,
                            transform=predictor.preprocessing.eval_transform(),
+                           max_pixels=predictor.config.data.max_image_pixels,
                            sizes=np.zeros((len(files), 2)), formats=[""] * len(files))
     k = min(top_k, len(class_names))
     predictions, errors = {}, {}

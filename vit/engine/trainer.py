@@ -96,6 +96,9 @@ def train(config: Config, progress: Progress = None,
         except TrainingInterrupted as error:
             status.end("stopped", str(error), error.checkpoint)
             raise
+        except KeyboardInterrupt:  # before the first step: there is nothing to resume
+            status.end("stopped", "stopped before training began; start it again")
+            raise
         except BaseException as error:
             status.end("failed", str(error) if isinstance(error, VitError)
                        else f"{type(error).__name__}: {error}")

@@ -1,0 +1,41 @@
+"""The web app's forms without a browser: a form shows the chosen config, and only the fields
+the user changed become `-o` overrides (the browser walk in test_app.py checks the same end to
+end)."""
+
+import pytest
+
+from vit.app.common import DATA_FIELD_KEYS, changed_overrides, form_values
+from vit.app.training_tab import FORM_KEYS
+from vit.config import load_config, shipped_configs
+from vit.errors import VitError
+
+KEYS = (*FORM_KEYS, *DATA_FIELD_KEYS)
+
+
+@pytest.mark.parametrize("name", sorted(shipped_configs()))
+def test_an_unchanged_form_sends_no_override(name):
+    config = load_config(shipped_configs()[name])
+    values = form_values(config, KEYS)
+    assert values[:2] == [config.model.name, config.train.epochs]
+    assert changed_overrides(config, KEYS, values) == []
+
+
+def test_each_changed_field_is_one_override_and_a_cleared_path_is_null(tmp_path):
+    config = load_config(shipped_configs()["cifar10_vit_tiny"])
+    values = dict(zip(KEYS, form_values(config, KEYS)))
+    values.update({"train.epochs": 3.0, "optim.lr": 0.0005, "data.source": "folder",
+                   "data.root": str(tmp_path), "data.archive": ""})
+    assert changed_overrides(config, KEYS, list(values.values())) == [
+        "train.epochs=3", "optim.lr=0.0005", "data.source=folder", f"data.root='{tmp_path}'"]
+    values["data.root"] = ""
+    assert changed_overrides(config, KEYS, list(values.values()))[-1] == "data.root=null"
+
+
+def test_a_changed_path_that_does_not_exist_or_an_empty_number_is_named(tmp_path):
+    config = load_config(shipped_configs()["default"])
+    values = dict(zip(KEYS, form_values(config, KEYS)))
+    with pytest.raises(VitError, match=f"data folder '{tmp_path / 'none'}' does not exist"):
+        changed_overrides(config, KEYS, list({**values, "data.root": str(tmp_path / "none")}
+                                             .values()))
+    with pytest.raises(VitError, match="the train.epochs field is empty"):
+        changed_overrides(config, KEYS, list({**values, "train.epochs": None}.values()))

@@ -68,7 +68,8 @@ def test_rollout_normalises_rows_not_columns():
     np.testing.assert_allclose(rollout[0], by_hand)
 
 
-@pytest.mark.parametrize("grid,patch,expected", [((24, 24), 16, 200.0), ((7, 7), 4, 14.4)])
+@pytest.mark.parametrize("grid,patch,expected", [((24, 24), 16, 200.0), ((7, 7), 4, 14.4),
+                                                  ((4, 4), 4, 8.03)])  # the demo's grid
 def test_uniform_attention_has_the_mean_distance_computed_by_hand(grid, patch, expected):
     tokens = grid[0] * grid[1] + 1
     maps = np.full((2, 1, 3, tokens, tokens), 1.0 / tokens)

@@ -69,8 +69,11 @@ def test_gradient_accumulation_equals_the_larger_batch():
     from vit.data.loaders import build_loader
     from vit.engine.loop import LoopState, StepControl, train_one_epoch
 
-    # 128 training images: four full batches of 32, or eight of 16 accumulated in pairs
-    config = load_config(None, ["data.train_fraction=0.10175", "optim.lr=1e-3"])
+    # 128 training images: four full batches of 32, or eight of 16 accumulated in pairs. SGD,
+    # whose step is linear in the gradient: Adam divides by the gradient's own size, which
+    # turns float summation order on near-zero gradients into differences of up to lr per step
+    config = load_config(None, ["data.train_fraction=0.10175", "optim.name=sgd",
+                                "optim.lr=0.05"])
     data = prepare_data(config, 16)
     assert len(data.train) == 128
     results = []
@@ -78,6 +81,7 @@ def test_gradient_accumulation_equals_the_larger_batch():
         paddle.seed(0)
         with paddle.utils.unique_name.guard():
             model = create_model("ViT_tiny_patch4_16", num_classes=10)
+        initial = {n: p.numpy() for n, p in model.named_parameters()}
         loader = build_loader(data.train, batch, True, seed=0)
         scheduler = build_scheduler(config.optim, 1, math.ceil(len(loader) / accum))
         optimizer = build_optimizer(config.optim, model, scheduler)
@@ -88,6 +92,7 @@ def test_gradient_accumulation_equals_the_larger_batch():
         results.append((state.global_step, {n: p.numpy() for n, p in model.named_parameters()}))
     (steps_a, big), (steps_b, accumulated) = results
     assert steps_a == steps_b == 4
+    assert np.abs(big["head.weight"] - initial["head.weight"]).max() > 1e-3  # it did learn
     for name in big:
-        # equal up to float summation order (Adam magnifies it on near-zero gradients)
-        np.testing.assert_allclose(accumulated[name], big[name], rtol=1e-4, atol=1e-5, err_msg=name)
+        # equal up to float summation order
+        np.testing.assert_allclose(accumulated[name], big[name], rtol=1e-4, atol=1e-6, err_msg=name)

@@ -71,21 +71,22 @@ class Checkpointer:
                                {**self.record, **position, "metrics": metrics}, training)
 
     def save_epoch(self, epoch: int, weights: dict, position: dict, record: dict,
-                   training: dict, best_weights: Optional[dict] = None,
-                   best_is_ema=False) -> Optional[Path]:
-        """The epoch checkpoint (it supersedes an `interrupted` one), `best` when
-        `best_weights` are given (the epoch improved val top-1; `best_is_ema`: they are the
-        EMA weights, which the JSON records as `ema`), then pruning. Returns the epoch
-        checkpoint's `.pdparams` (None when disabled)."""
+                   training: dict) -> Optional[Path]:
+        """The checkpoint after `epoch` (it supersedes an `interrupted` one), then pruning to
+        the newest `keep`. Returns its `.pdparams` (None when disabled)."""
         if not self.enabled:
             return None
         path = self.save(f"epoch_{epoch:03d}", weights, position, record, training)
         for suffix in (".json", ".pdparams", ".pdopt"):
             (self.folder / f"interrupted{suffix}").unlink(missing_ok=True)
-        if best_weights is not None:
-            self.save("best", best_weights, {**position, "ema": best_is_ema}, record)
         prune_epoch_checkpoints(self.folder, self.keep)
         return path
+
+    def save_best(self, weights: dict, position: dict, record: dict,
+                  ema: bool) -> Optional[Path]:
+        """`best`: the weights of the epoch that improved val top-1, without training state
+        (`ema`: they are the EMA weights, which the JSON records)."""
+        return self.save("best", weights, {**position, "ema": ema}, record)
 
 
 def save_checkpoint(folder, tag: str, model_state: dict, meta: dict,

@@ -129,10 +129,69 @@ def _preflight(config: Config, runtime: Runtime) -> Tuple[Path, Optional[Path]]:
     return run_dir, None
 
 
+@dataclass
+class _Training:
+    """What a run trains with, built once by `_setup`, and where the loop stands (`state`)."""
+
+    model: paddle.nn.Layer
+    optimizer: object
+    scheduler: object
+    ema: Optional[ModelEma]
+    checkpointer: Checkpointer
+    run_log: RunLog
+    train_loader: object
+    val_loader: object
+    steps_per_epoch: int
+    num_classes: int
+    state: LoopState
+
+    def position(self) -> dict:
+        """What a checkpoint's JSON records of where training stands."""
+        return {"epoch": self.state.epoch, "batch_in_epoch": self.state.batch_in_epoch,
+                "global_step": self.state.global_step,
+                "best_val_top1": self.run_log.metrics.get("best_val_top1"),
+                "best_epoch": self.run_log.best_epoch}
+
+    def training_state(self) -> dict:
+        """What a `.pdopt` holds: everything besides the weights needed to resume exactly."""
+        return {"optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "ema": self.ema.state_dict() if self.ema else None,
+                "loop": self.state.as_dict(), "metrics": self.run_log.metrics}
+
+
 def _fit(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path,
          resume_from: Optional[Path], progress: Progress, stop, status: RunStatus) -> RunResult:
     """Build model, optimizer and loaders, then train epoch after epoch: train, evaluate,
     checkpoint; stop cleanly when asked. The loop is here, in one place."""
+    run = _setup(config, runtime, data, run_dir, resume_from)
+    try:
+        if runtime.is_main:
+            if resume_from is None:
+                log_data_report(data, run_dir, config.data.split_seed, run.run_log)
+            _log_start(config, data, runtime, run_dir, run.steps_per_epoch, run.state)
+        train_model = paddle.DataParallel(run.model) if runtime.distributed else run.model
+        status.begin(config.train.epochs, run.steps_per_epoch, config.data.batch_size,
+                     run.state.global_step)
+        resume_hint = f"resume with -o train.resume={run_dir}"
+        with StopRequest(stop, runtime) as stop_requested:
+            control = _step_control(config, data.num_classes, run.ema, run.run_log, status,
+                                    stop_requested, runtime, progress)
+            while run.state.epoch < config.train.epochs:
+                run.train_loader.batch_sampler.set_epoch(run.state.epoch,
+                                                         run.state.batch_in_epoch)
+                saved = _train_epoch(config, runtime, run, train_model, control, resume_hint)
+                if stop_requested() and run.state.epoch < config.train.epochs:
+                    raise TrainingInterrupted(f"stopped after epoch {run.state.epoch}",
+                                              resume_hint, saved)
+        return _finish(config, runtime, data, run_dir, run.model, run.run_log)
+    finally:
+        run.run_log.close()  # flushes the VisualDL scalars of an interrupted run too
+
+
+def _setup(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path,
+           resume_from: Optional[Path]) -> _Training:
+    """Model (pretrained or resumed), loaders, optimizer, schedule, EMA, checkpointer and log."""
     model, args = _build_model(config, data.num_classes, resume_from)
     train_loader = build_loader(data.train, config.data.batch_size, True, config.train.seed,
                                 runtime.rank, runtime.world_size, config.data.num_workers)
@@ -145,53 +204,43 @@ def _fit(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path,
         config.to_dict()), config.train.keep_checkpoints, enabled=runtime.is_main)
     state, history = (_resume(resume_from, model, optimizer, scheduler, ema, checkpointer)
                       if resume_from is not None else (LoopState(), None))
-    run_log = RunLog(run_dir if runtime.is_main else None, metrics=history)
-    try:
-        if runtime.is_main:
-            if resume_from is None:
-                log_data_report(data, run_dir, config.data.split_seed, run_log)
-            _log_start(config, data, runtime, run_dir, steps_per_epoch, state)
-        train_model = paddle.DataParallel(model) if runtime.distributed else model
-        val_loader = _eval_loader(data.val, config, runtime)
-        status.begin(config.train.epochs, steps_per_epoch, config.data.batch_size,
-                     state.global_step)
-        with StopRequest(stop, runtime) as stop_requested:
-            control = _step_control(config, data.num_classes, ema, run_log, status,
-                                    stop_requested, runtime, progress)
-            while state.epoch < config.train.epochs:
-                epoch_started, images_before = time.perf_counter(), state.images
-                train_loader.batch_sampler.set_epoch(state.epoch, state.batch_in_epoch)
-                if not train_one_epoch(train_model, train_loader, optimizer, scheduler, state,
-                                       control, config.train.epochs):
-                    path = checkpointer.save("interrupted", model.state_dict(),
-                                             _position(state, run_log), {},
-                                             _training_state(optimizer, scheduler, ema, state,
-                                                             run_log))
-                    raise TrainingInterrupted(
-                        f"stopped at epoch {state.epoch + 1}, step {state.global_step}; "
-                        f"checkpoint saved as {path}", f"resume with -o train.resume={run_dir}",
-                        path)
-                record = epoch_record(state, images_before, time.perf_counter() - epoch_started,
-                                      float(optimizer.get_lr()), runtime.distributed)
-                if record["epoch"] % config.train.eval_every == 0 or \
-                        record["epoch"] == config.train.epochs:
-                    record.update(_val_record(model, ema, val_loader, data.num_classes, runtime))
-                run_log.epoch(record)
-                if runtime.is_main:
-                    log.info(format_epoch(record, config.train.epochs))
-                state = state.next_epoch()
-                best = run_log.best_epoch == record["epoch"]
-                saved = checkpointer.save_epoch(
-                    state.epoch, model.state_dict(), _position(state, run_log), record,
-                    _training_state(optimizer, scheduler, ema, state, run_log),
-                    best_weights=(ema.shadow if ema else model.state_dict()) if best else None,
-                    best_is_ema=ema is not None)
-                if stop_requested() and state.epoch < config.train.epochs:
-                    raise TrainingInterrupted(f"stopped after epoch {state.epoch}",
-                                              f"resume with -o train.resume={run_dir}", saved)
-        return _finish(config, runtime, data, run_dir, model, run_log)
-    finally:
-        run_log.close()  # flushes the VisualDL scalars of an interrupted run too
+    return _Training(model, optimizer, scheduler, ema, checkpointer,
+                     RunLog(run_dir if runtime.is_main else None, metrics=history),
+                     train_loader, _eval_loader(data.val, config, runtime), steps_per_epoch,
+                     data.num_classes, state)
+
+
+def _train_epoch(config: Config, runtime: Runtime, run: _Training, train_model, control,
+                 resume_hint: str) -> Optional[Path]:
+    """Train the rest of the current epoch, validate when due, log and checkpoint it; return
+    the epoch checkpoint.
+
+    Raises:
+        TrainingInterrupted: a stop was requested mid-epoch (an `interrupted` checkpoint is
+            saved first).
+    """
+    state, started, images_before = run.state, time.perf_counter(), run.state.images
+    if not train_one_epoch(train_model, run.train_loader, run.optimizer, run.scheduler, state,
+                           control, config.train.epochs):
+        path = run.checkpointer.save("interrupted", run.model.state_dict(), run.position(), {},
+                                     run.training_state())
+        raise TrainingInterrupted(f"stopped at epoch {state.epoch + 1}, step "
+                                  f"{state.global_step}; checkpoint saved as {path}",
+                                  resume_hint, path)
+    record = epoch_record(state, images_before, time.perf_counter() - started,
+                          float(run.optimizer.get_lr()), runtime.distributed)
+    if record["epoch"] % config.train.eval_every == 0 or record["epoch"] == config.train.epochs:
+        record.update(_val_record(run.model, run.ema, run.val_loader, run.num_classes, runtime))
+    run.run_log.epoch(record)
+    if runtime.is_main:
+        log.info(format_epoch(record, config.train.epochs))
+    run.state = state.next_epoch()
+    saved = run.checkpointer.save_epoch(run.state.epoch, run.model.state_dict(), run.position(),
+                                        record, run.training_state())
+    if run.run_log.best_epoch == record["epoch"]:
+        run.checkpointer.save_best(run.ema.shadow if run.ema else run.model.state_dict(),
+                                   run.position(), record, ema=run.ema is not None)
+    return saved
 
 
 def _build_model(config: Config, num_classes: int, resume_from: Optional[Path]):
@@ -246,20 +295,6 @@ def _val_record(model, ema, loader, num_classes: int, runtime: Runtime) -> dict:
     if own is not None:
         load_state_dict_strict(model, own, "the model's own weights")
     return {"val_loss": result["loss"], "val_top1": result["top1"], "val_top5": result["top5"]}
-
-
-def _position(state: LoopState, run_log: RunLog) -> dict:
-    return {"epoch": state.epoch, "batch_in_epoch": state.batch_in_epoch,
-            "global_step": state.global_step,
-            "best_val_top1": run_log.metrics.get("best_val_top1"),
-            "best_epoch": run_log.best_epoch}
-
-
-def _training_state(optimizer, scheduler, ema, state: LoopState, run_log: RunLog) -> dict:
-    """What a `.pdopt` holds: everything besides the weights needed to resume exactly."""
-    return {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "ema": ema.state_dict() if ema else None, "loop": state.as_dict(),
-            "metrics": run_log.metrics}
 
 
 def _eval_loader(dataset, config: Config, runtime: Runtime):

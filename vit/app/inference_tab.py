@@ -65,16 +65,61 @@ def inference_tab(folders: AppFolders, predictors: Predictors) -> dict:
     with gr.Row():
         model = gr.Dropdown([], label="model", elem_id="model-choice", allow_custom_value=True)
         refresh = gr.Button("Refresh the list")
+    _prediction_section(folders, predictors, model)
+    _evaluation_section(folders, predictors, model)
+
+    def listing():
+        choices = model_choices(folders.output)
+        return gr.update(choices=choices, value=choices[0] if choices else None)
+
+    refresh.click(listing, None, model)
+    return {"load": [(listing, None, model)]}
+
+
+def _prediction_section(folders: AppFolders, predictors: Predictors, model):
+    """Upload images; see the top 5 and the rollout of the first, and a row for each."""
     uploads = gr.File(file_count="multiple", file_types=["image"], label="images",
                       elem_id="upload-images")
     predict = gr.Button("Predict", variant="primary", elem_id="predict")
     with gr.Row():
-        best = gr.Label(num_top_classes=5, label="top 5 (first image)", elem_id="top5")
+        best = gr.Label(num_top_classes=TOP_K, label="top 5 (first image)", elem_id="top5")
         overlay = gr.Image(label="attention rollout (first image)", type="filepath",
                            elem_id="rollout")
     table = gr.Dataframe(label="every image", interactive=False, elem_id="predictions",
                          headers=["image", *(f"top-{i} (probability)" for i in
                                              range(1, TOP_K + 1)), "error"])
+
+    @user_errors
+    def on_predict(path, files):
+        images = [Path(f if isinstance(f, str) else f.name) for f in (files or [])][:MAX_IMAGES]
+        if not images:
+            raise gr.Error("upload one or more images")
+        with predictors.using(_checked(path)) as predictor:
+            return predict_uploads(predictor, images, folders.scratch / "predictions")
+
+    predict.click(on_predict, [model, uploads], [best, overlay, table])
+
+
+def predict_uploads(predictor, images: List[Path], figures: Path):
+    """What `tools/infer.py --images` answers: the readable images predicted, each unreadable
+    one named in its own row; the top 5 and the rollout (saved under `figures`) of the first
+    good one. Returns (label, rollout figure or None, table update)."""
+    rows = predict_paths(predictor, images)["rows"]
+    good = [row for row in rows if "top" in row]
+    label = dict(good[0]["top"]) if good else {}
+    figure = None
+    if good and has_attention(predictor):
+        explained = explain_image(predictor, good[0]["path"])
+        name, probability = explained["top"][0]
+        figure = str(save_figure(plot_rollout(
+            explained["image"], explained["rollout"],
+            caption=f"predicted {name} ({probability:.0%})"), figures / f"rollout-{stamp()}.png"))
+    return label, figure, gr.update(value=prediction_table(rows, predictor),
+                                    headers=prediction_headers(predictor))
+
+
+def _evaluation_section(folders: AppFolders, predictors: Predictors, model):
+    """Evaluate on a split: accuracy, confusion matrix, mistakes and the per-class report."""
     with gr.Row():
         split = gr.Dropdown(["test", "val", "train"], value="test", label="split")
         evaluate = gr.Button("Evaluate", variant="primary", elem_id="evaluate")
@@ -83,35 +128,6 @@ def inference_tab(folders: AppFolders, predictors: Predictors) -> dict:
         confusion = gr.Image(label="confusion matrix", type="filepath", elem_id="confusion")
         mistakes = gr.Image(label="most confident mistakes", type="filepath")
     report = gr.Textbox(label="per-class report", lines=14, elem_id="class-report")
-
-    def listing():
-        choices = model_choices(folders.output)
-        return gr.update(choices=choices, value=choices[0] if choices else None)
-
-    @user_errors
-    def on_predict(path, files):
-        images = [Path(f if isinstance(f, str) else f.name) for f in (files or [])][:MAX_IMAGES]
-        if not images:
-            raise gr.Error("upload one or more images")
-        with predictors.using(_checked(path)) as predictor:
-            return _predict(predictor, images)
-
-    def _predict(predictor, images):
-        """What `tools/infer.py --images` answers: the readable images predicted, each
-        unreadable one named in its own row; the top 5 and the rollout of the first good one."""
-        rows = predict_paths(predictor, images)["rows"]
-        good = [row for row in rows if "top" in row]
-        label = dict(good[0]["top"]) if good else {}
-        figure = None
-        if good and has_attention(predictor):
-            explained = explain_image(predictor, good[0]["path"])
-            name, probability = explained["top"][0]
-            figure = str(save_figure(plot_rollout(
-                explained["image"], explained["rollout"],
-                caption=f"predicted {name} ({probability:.0%})"),
-                folders.scratch / "predictions" / f"rollout-{stamp()}.png"))
-        return label, figure, gr.update(value=prediction_table(rows, predictor),
-                                        headers=prediction_headers(predictor))
 
     @user_errors
     def on_evaluate(path, split_name):
@@ -123,10 +139,7 @@ def inference_tab(folders: AppFolders, predictors: Predictors) -> dict:
         return (text, metrics["paths"]["confusion_png"], metrics["paths"]["mistakes"],
                 metrics["report"])
 
-    refresh.click(listing, None, model)
-    predict.click(on_predict, [model, uploads], [best, overlay, table])
     evaluate.click(on_evaluate, [model, split], [accuracy, confusion, mistakes, report])
-    return {"load": [(listing, None, model)]}
 
 
 def _checked(path) -> str:

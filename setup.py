@@ -34,6 +34,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
     packages=find_packages(include=["vit", "vit.*"]),
+    # the ImageNet-1k class names, taken from the list Gradio ships (gradio/media_assets)
+    package_data={"vit.models": ["imagenet1k_classes.txt"]},
     cmdclass={"build_py": BuildWithConfigs},
     # Paddle itself is not here: CPU users take the `cpu` extra, GPU users install
     # paddlepaddle-gpu for their CUDA version first, as Paddle's install guide says.
@@ -47,6 +49,7 @@ setup(
         "visualdl>=2.5",
         "safetensors>=0.4",
         "gradio>=6.17",
+        "huggingface_hub>=0.20",  # published weights on the Hugging Face hub
     ],
     extras_require={
         "cpu": ["paddlepaddle==3.3.1"],

@@ -11,7 +11,7 @@ import pytest
 from test_data_sources import cifar_archive
 from vit.config import load_config
 from vit.data import build_datasets
-from vit.data.download import download_file, fetch
+from vit.download import download_file, fetch
 from vit.errors import DataError
 
 
@@ -119,7 +119,7 @@ def test_cached_file_with_a_wrong_checksum_is_downloaded_again(tmp_path, server)
 
 
 def test_missing_file_without_download_permission_says_how(tmp_path):
-    with pytest.raises(DataError, match="is missing and data.download is false"):
+    with pytest.raises(DataError, match="is missing and downloading is off; set data.download=true"):
         fetch("http://127.0.0.1:9/none", tmp_path / "x.bin", "0" * 32, download=False)
 
 

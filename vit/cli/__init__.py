@@ -43,6 +43,29 @@ def recorded_config_args(args):
     return None, list(args.override)
 
 
+def add_weights_args(parser: argparse.ArgumentParser, required: bool = True):
+    """`--weights CHECKPOINT` (a run's checkpoint) or `--pretrained NAME[.TAG]|PATH|URL`
+    (published weights), one of them; returns the group, for tools that add more sources."""
+    source = parser.add_mutually_exclusive_group(required=required)
+    source.add_argument("--weights", help="checkpoint .pdparams (its .json beside it), or a run "
+                                          "folder (uses checkpoints/best)")
+    source.add_argument("--pretrained", metavar="NAME[.TAG]|PATH|URL",
+                        help="published weights by name (tools/convert.py --list), with their "
+                             "classes and preprocessing; or a weights file or URL for the "
+                             "config's model")
+    return source
+
+
+def loaded_from_args(args):
+    """The model `--weights` or `--pretrained` names, with `-c`/`-o` applied."""
+    from ..engine.inference import load_for_inference, load_published
+
+    config, overrides = recorded_config_args(args)
+    if args.pretrained:
+        return load_published(args.pretrained, config, overrides)
+    return load_for_inference(args.weights, config, overrides)
+
+
 def beside_run(weights: Path, name: str, fallback: Path) -> Path:
     """`<run>/<name>` for a checkpoint inside a run's `checkpoints/` folder, else `fallback`."""
     return weights.parent.parent / name if weights.parent.name == "checkpoints" else fallback

@@ -1,5 +1,6 @@
 """`python tools/convert.py SRC DST [--from timm|hf|jax|paddle]`: published ViT weights into this
-project's layout, written as .safetensors (or .pdparams when DST ends so)."""
+project's layout, written as .safetensors (or .pdparams when DST ends so).
+`python tools/convert.py --list [PATTERN]`: the weights that can be fetched by name."""
 
 import argparse
 import json
@@ -13,9 +14,13 @@ from ..errors import VitError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vit-convert", description="Convert timm, Hugging Face "
                                      "or Google .npz ViT weights for vit-paddle.")
-    parser.add_argument("src", help="weights file (.pth/.bin/.safetensors/.npz/.pdparams) or a "
-                                    "Hugging Face model folder")
-    parser.add_argument("dst", help="output file: .safetensors (default format) or .pdparams")
+    parser.add_argument("src", nargs="?", help="weights file (.pth/.bin/.safetensors/.npz/"
+                        ".pdparams) or a Hugging Face model folder")
+    parser.add_argument("dst", nargs="?",
+                        help="output file: .safetensors (default format) or .pdparams")
+    parser.add_argument("--list", nargs="?", const="", metavar="PATTERN",
+                        help="list the published weights that --pretrained NAME[.TAG] and "
+                             "create_model(pretrained=...) fetch by name, and stop")
     parser.add_argument("--from", dest="fmt", choices=("timm", "hf", "jax", "paddle"),
                         help="source layout (default: recognised from the key names)")
     parser.add_argument("--num-heads", type=int,
@@ -26,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
+    if args.list is not None:
+        print(format_registry(args.list))
+        return 0
+    if not args.src or not args.dst:
+        raise VitError("give SRC and DST (or --list)", "e.g. tools/convert.py ViT-B_16.npz "
+                       "output/pretrained/ViT-B_16.safetensors")
     from ..models.convert import convert_state, detect_format, read_weights
     from ..serialization import save, save_safetensors
 
@@ -48,6 +59,23 @@ def main(argv=None) -> int:
     print(f"converted {args.src} ({fmt}) -> {dst}")
     print("model: " + ", ".join(f"{k}={v}" for k, v in model_args.items()))
     return 0
+
+
+def format_registry(pattern: str = "") -> str:
+    """The published weights as a table: name (the first of a model is its default), input
+    size, classes, the ImageNet top-1 their publisher reports, and where they come from."""
+    from ..models.pretrained import PRETRAINED
+
+    rows = [(entry.name + (" (default)" if index == 0 else ""), str(entry.image_size),
+             str(entry.num_classes or "none"),
+             f"{entry.reported_top1:.2%}" if entry.reported_top1 else "-",
+             entry.url or f"hub:{entry.hub}")
+            for model in sorted(PRETRAINED) for index, entry in enumerate(PRETRAINED[model])
+            if pattern.lower() in entry.name.lower()]
+    header = ("name", "size", "classes", "top-1", "source")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    return "\n".join("  ".join(f"{cell:<{w}}" for cell, w in zip(row[:4], widths)) + "  " +
+                      row[4] for row in [header, *rows])
 
 
 def cli() -> int:

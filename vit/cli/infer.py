@@ -12,16 +12,15 @@ import json
 import sys
 from pathlib import Path
 
-from . import add_config_args, beside_run, recorded_config_args, run_cli, setup_logging
+from . import (add_config_args, add_weights_args, beside_run, loaded_from_args,
+               recorded_config_args, run_cli, setup_logging)
 from ..errors import VitError
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vit-infer", description="Predict or evaluate with a "
                                      "trained ViT.")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--weights", help="checkpoint .pdparams (its .json beside it), or a run "
-                                          "folder (uses checkpoints/best)")
+    source = add_weights_args(parser)
     source.add_argument("--inference-model", metavar="DIR",
                         help="folder written by tools/export.py (Paddle Inference)")
     task = parser.add_mutually_exclusive_group(required=True)
@@ -57,12 +56,10 @@ def main(argv=None) -> int:
         output = Path(args.output) if args.output else \
             Path(args.inference_model) / (f"eval_{args.split}" if args.eval else "predictions")
     else:
-        from ..engine.inference import load_for_inference
-
         if args.precision not in (None, "fp32"):
             raise VitError(f"--precision {args.precision} works with --inference-model",
                            "export the checkpoint with tools/export.py and run that")
-        predictor = load_for_inference(args.weights, config, overrides)
+        predictor = loaded_from_args(args)
         output = Path(args.output) if args.output else _default_output(predictor.weights, args)
     if args.eval:
         return _evaluate(predictor, args, output)

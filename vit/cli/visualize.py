@@ -1,18 +1,20 @@
-"""`vit-visualize` / `python tools/visualize.py --weights CKPT --image IMG`: what a trained ViT
-attends to and what its embeddings learned (the paper's Figures 6 and 7), as PNGs and JSON."""
+"""`vit-visualize` / `python tools/visualize.py --weights CKPT|--pretrained NAME --image IMG`:
+what a ViT attends to and what its embeddings learned (the paper's Figures 6 and 7), as PNGs
+and JSON."""
 
 import argparse
 import sys
 from pathlib import Path
 
-from . import add_config_args, beside_run, recorded_config_args, run_cli, setup_logging
+from . import (add_config_args, add_weights_args, beside_run, loaded_from_args, run_cli,
+               setup_logging)
 from ..errors import VitError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vit-visualize", description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", required=True,
-                        help="checkpoint .pdparams (its .json beside it), or a run folder")
+    parser = argparse.ArgumentParser(prog="vit-visualize", description="What a ViT attends to "
+                                     "and what its embeddings learned (Figures 6 and 7).")
+    add_weights_args(parser)
     parser.add_argument("--image", nargs="+", default=[], metavar="PATH",
                         help="images to explain: attention rollout and per-head maps for each")
     distance = parser.add_mutually_exclusive_group()
@@ -39,10 +41,10 @@ def main(argv=None) -> int:
     setup_logging()
     if args.samples < 1 or args.components < 1:
         raise VitError("--samples and --components must be at least 1")
-    from ..engine.inference import collect_image_paths, load_for_inference
+    from ..engine.inference import collect_image_paths
     from ..engine.inspection import inspect_model, sample_split
 
-    loaded = load_for_inference(args.weights, *recorded_config_args(args))
+    loaded = loaded_from_args(args)
     shown = collect_image_paths(args.image) if args.image else []
     if args.images:
         from ..data.datasets import FileImageSet

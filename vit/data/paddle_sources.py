@@ -19,7 +19,7 @@ from paddle.vision.datasets import MNIST, Cifar10, Cifar100, FashionMNIST, Flowe
 from ..config import DataConfig
 from ..errors import DataError
 from .datasets import ArrayImageSet, DataBundle, FileImageSet, ImageSet
-from .download import fetch
+from ..download import fetch
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 import paddle
 
-from ..config import Config, config_from_dict
+from ..config import Config, config_from_dict, to_plain
 from ..data.datasets import FileImageSet
 from ..data.images import is_image_file
 from ..data.loaders import build_loader
@@ -107,6 +107,46 @@ def load_for_inference(weights, config: Optional[Config] = None,
     preprocessing = Preprocessing.from_dict(meta.get("preprocessing", meta),
                                             str(weights.with_suffix(".json")))
     return LoadedModel(model, preprocessing, config or saved, meta, weights)
+
+
+def load_published(spec: str, config: Optional[Config] = None,
+                   overrides: Sequence[str] = ()) -> LoadedModel:
+    """A model from published weights, ready for inference like a checkpoint: `spec` is a
+    registered `Name[.tag]` (its model, classes and preprocessing come from the registry) or a
+    weights file, folder or URL (for the config's model, with the config's preprocessing).
+
+    Raises:
+        ModelError: a name or tag the registry does not have.
+        CheckpointError: weights that cannot be fetched or do not fit.
+    """
+    from ..config import load_default_config
+    from ..models.pretrained import build_pretrained, find_weights
+
+    base = config or load_default_config(overrides)
+    entry = find_weights(spec)
+    name = entry.model if entry is not None else base.model.name
+    published = build_pretrained(name, spec)
+    size = entry.image_size if entry is not None else \
+        _square(published.args["img_size"])
+    if config is None:
+        base = load_default_config([f"model.name={name}", f"data.image_size={size}",
+                                    *overrides])
+    augment = base.augment
+    if entry is not None:
+        preprocessing = Preprocessing(size, entry.mean, entry.std, entry.interpolation,
+                                      entry.crop_pct, tuple(published.class_names))
+    else:
+        preprocessing = Preprocessing(size, tuple(augment.mean), tuple(augment.std),
+                                      augment.interpolation, augment.crop_pct,
+                                      tuple(published.class_names))
+    published.model.eval()
+    meta = {"model": {"name": name, "args": to_plain(published.args)},
+            "num_classes": len(published.class_names), "pretrained": str(spec)}
+    return LoadedModel(published.model, preprocessing, base, meta, published.path)
+
+
+def _square(img_size) -> int:
+    return img_size if isinstance(img_size, int) else int(img_size[0])
 
 
 def top_classes(probabilities: np.ndarray, class_names: Sequence[str], k: int = 5) -> list:

@@ -16,7 +16,7 @@ import paddle
 import paddle.nn as nn
 
 from .layers import Attention, to_2tuple
-from .variants import create_model
+from .variants import build_model
 
 
 def count_parameters(model: nn.Layer, trainable_only: bool = False) -> int:
@@ -29,7 +29,7 @@ def count_parameters_by_name(name: str, **overrides) -> int:
     """Count the parameters of registered model `name` from shapes alone, without initialising
     them (fast even for ViT-H)."""
     with paddle.LazyGuard():
-        model = create_model(name, **overrides)
+        model = build_model(name, **overrides)
     return count_parameters(model)
 
 
@@ -107,7 +107,7 @@ def summarize(name: str, batch_size: int = 1, **overrides) -> str:
     however many models were built before, as in the architecture contract.
     """
     with paddle.utils.unique_name.guard():
-        model = create_model(name, **overrides)
+        model = build_model(name, **overrides)
     model.eval()
     text, _ = summary_text(model, (batch_size, *input_size(model)))
     return text

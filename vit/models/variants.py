@@ -1,4 +1,4 @@
-"""The model registry: one row per named ViT, and `create_model` to build one by name.
+"""The model registry: one row per named ViT, and `build_model` to build one by name.
 
 Rows follow the paper's Table 1 (Base, Large, Huge) with the patch size and resolution in the name,
 PaddleClas's naming scheme, so PaddleClas's published `.pdparams` load into the model of the same
@@ -92,8 +92,9 @@ def _model_class(name: str):
     return VisionTransformer if name in VARIANTS else SmallImageResNet
 
 
-def create_model(name: str, **overrides):
-    """Build the registered model `name`, e.g. `create_model("ViT_base_patch16_384")`.
+def build_model(name: str, **overrides):
+    """Build the registered model `name`, initialised as the paper does (`create_model` is the
+    public entry, which also loads published weights).
 
     Args:
         name: a name from `list_models()` (or a baseline such as "ResNet20").

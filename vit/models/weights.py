@@ -116,13 +116,15 @@ def adapt_state(state: State, model) -> Tuple[State, List[str]]:
             kernel = kernel.sum(axis=1, keepdims=True)
             notes.append("patch kernel summed over the colour channels for one-channel input")
         state["patch_embed.proj.weight"] = kernel
-    if "pre_logits.fc.weight" in state and "pre_logits.fc.weight" not in own:
-        # ImageNet-21k checkpoints carry the representation layer; fine-tuning drops it (Sec. 3.1)
+    dropped = "pre_logits.fc.weight" in state and "pre_logits.fc.weight" not in own
+    if dropped:
+        # ImageNet-21k checkpoints carry the representation layer; fine-tuning drops it and the
+        # head that read its output (Sec. 3.1)
         width = state.pop("pre_logits.fc.weight").shape[1]
         state.pop("pre_logits.fc.bias", None)
         notes.append(f"pre-logits layer ({width} wide) dropped: the model has none, as in the "
                      "paper's fine-tuning")
-    if _head_differs(state, own):
+    if dropped or _head_differs(state, own):
         for key in HEAD_KEYS:
             state.pop(key, None)
             if key in own:
@@ -196,10 +198,16 @@ def load_pretrained(model, path, fmt: Optional[str] = None) -> List[str]:
     does; return what was adapted, each a sentence that is also logged."""
     state, meta = read_weights(path)
     converted, _ = convert_layout(state, fmt, meta)
+    return load_converted(model, converted, path)
+
+
+def load_converted(model, converted: State, source) -> List[str]:
+    """Put weights already in our layout into `model`: adapt (`adapt_state`), then the one
+    strict refusal; log and return the notes."""
     adapted, notes = adapt_state(converted, model)
-    load_state_dict_strict(model, adapted, path, "choose the model these weights were made for "
-                           "(tools/convert.py reads other layouts)")
-    log.info("loaded pretrained weights from %s", path)
+    load_state_dict_strict(model, adapted, source, "choose the model these weights were made "
+                           "for (tools/convert.py reads other layouts)")
+    log.info("loaded pretrained weights from %s", source)
     for note in notes:
         log.info("  %s", note)
     return notes

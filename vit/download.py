@@ -1,8 +1,13 @@
-"""Downloading a file with its checksum verified before anything uses it.
+"""Downloading a file with its checksum verified before anything uses it: the one downloader of
+the data sets and of the published weights.
 
 The file is streamed to `<dest>.part`, its length is checked against the server's Content-Length
 (a dropped connection leaves a short file) and its MD5 or SHA-256 against the expected one; only a
 verified file is renamed to `dest`. A bad download is deleted and reported in one line.
+
+Where no checksum is published, the SHA-256 of the first download is recorded beside the file
+(`<dest>.sha256`) and every later use checks the file against it (`fetch`), so a cached file that
+was truncated or changed is never used silently.
 """
 
 import hashlib
@@ -13,8 +18,8 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..errors import DataError
-from ..files import CHUNK, file_digest
+from .errors import DataError
+from .files import CHUNK, file_digest, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +40,21 @@ def verify_file(path, checksum: str) -> bool:
     return file_digest(path, checksum_algorithm(checksum)) == checksum.lower()
 
 
-def download_file(url: str, dest, checksum: str, timeout: float = 60.0,
-                  progress: Progress = None) -> Path:
+RETRY_HINT = "check the connection, set data.url to a mirror, or give data.archive a local copy"
+
+
+def download_file(url: str, dest, checksum: Optional[str], timeout: float = 60.0,
+                  progress: Progress = None, hint: str = RETRY_HINT) -> Path:
     """Download `url` to `dest` and verify it; return `dest`.
 
     Args:
         url: http(s) or file URL.
         dest: where the verified file goes; its folder is created.
-        checksum: expected MD5 (32 hex digits) or SHA-256 (64).
+        checksum: expected MD5 (32 hex digits) or SHA-256 (64); None records the SHA-256 of
+            this download as `<dest>.sha256`, for `fetch` to check later uses against.
         timeout: seconds to wait for the server at each read.
         progress: called as progress(bytes_so_far, total_or_None) while downloading.
+        hint: what to do when the server cannot be reached (said after the reason).
 
     Raises:
         DataError: the server cannot be reached, the file arrives short, or its checksum is
@@ -53,7 +63,7 @@ def download_file(url: str, dest, checksum: str, timeout: float = 60.0,
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + ".part")
-    algorithm = checksum_algorithm(checksum)
+    algorithm = checksum_algorithm(checksum) if checksum else "sha256"
     digest = hashlib.new(algorithm)
     received = 0
     log.info("downloading %s -> %s", url, dest)
@@ -70,15 +80,15 @@ def download_file(url: str, dest, checksum: str, timeout: float = 60.0,
     except (urllib.error.URLError, OSError, ValueError) as error:
         partial.unlink(missing_ok=True)
         reason = getattr(error, "reason", error)
-        raise DataError(f"cannot download {url} ({reason})",
-                        "check the connection, set data.url to a mirror, or give data.archive "
-                        "a local copy") from None
+        raise DataError(f"cannot download {url} ({reason})", hint) from None
     if total is not None and received != total:
         partial.unlink(missing_ok=True)
         raise DataError(f"download of {url} is truncated: {received:,} of {total:,} bytes "
                         "arrived and the partial file was deleted", "run again to retry")
     actual = digest.hexdigest()
-    if actual != checksum.lower():
+    if checksum is None:
+        write_text_atomic(recorded_digest_path(dest), actual + "\n")
+    elif actual != checksum.lower():
         partial.unlink(missing_ok=True)
         raise DataError(f"download of {url} is corrupt: {algorithm} {actual}, expected "
                         f"{checksum.lower()}; the file was deleted",
@@ -87,18 +97,39 @@ def download_file(url: str, dest, checksum: str, timeout: float = 60.0,
     return dest
 
 
-def fetch(url: str, dest, checksum: str, download: bool = True, progress: Progress = None) -> Path:
+def recorded_digest_path(path) -> Path:
+    """Where the SHA-256 of a file downloaded without a published checksum is kept."""
+    path = Path(path)
+    return path.with_name(path.name + ".sha256")
+
+
+def expected_checksum(path, checksum: Optional[str]) -> Optional[str]:
+    """`checksum`, or the SHA-256 recorded when the file at `path` was downloaded (None when
+    neither is known)."""
+    if checksum:
+        return checksum
+    try:
+        return recorded_digest_path(path).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def fetch(url: str, dest, checksum: Optional[str], download: bool = True,
+          progress: Progress = None, hint: str = RETRY_HINT,
+          offline_hint: str = "set data.download=true, or give data.archive a local copy"
+          ) -> Path:
     """Return `dest` if it already holds the verified file, else download it there.
 
-    A cached file with the wrong checksum (an interrupted or altered copy) is replaced.
+    A cached file with the wrong checksum (an interrupted or altered copy), or one whose
+    checksum was never published nor recorded, is replaced.
     """
     dest = Path(dest)
     if dest.is_file():
-        if verify_file(dest, checksum):
+        known = expected_checksum(dest, checksum)
+        if known and verify_file(dest, known):
             return dest
         log.warning("%s does not match its checksum; downloading it again", dest)
     if not download:
         state = "does not match its checksum" if dest.is_file() else "is missing"
-        raise DataError(f"{dest} {state} and data.download is false",
-                        "set data.download=true, or give data.archive a local copy")
-    return download_file(url, dest, checksum, progress=progress)
+        raise DataError(f"{dest} {state} and downloading is off", offline_hint)
+    return download_file(url, dest, checksum, progress=progress, hint=hint)

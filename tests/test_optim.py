@@ -96,3 +96,44 @@ def test_gradient_accumulation_equals_the_larger_batch():
     for name in big:
         # equal up to float summation order
         np.testing.assert_allclose(accumulated[name], big[name], rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def test_layer_decay_scales_each_parameters_learning_rate_by_its_depth():
+    """BEiT's and PaddleClas's rule: with L blocks, block i learns at lr x decay^(L - i), the
+    embeddings at decay^(L + 1), the head at lr; checked on the update of one SGD step."""
+    config = load_config(None, ["optim.name=sgd", "optim.momentum=0.0", "optim.weight_decay=0",
+                                "optim.lr=0.5", "optim.layer_decay=0.5"])
+    paddle.seed(0)
+    model = create_model("ViT_tiny_patch4_16", num_classes=10)  # 6 blocks
+    scheduler = build_scheduler(config.optim, 1, 1)
+    optimizer = build_optimizer(config.optim, model, scheduler)
+    before = {n: p.numpy() for n, p in model.named_parameters()}
+    model(paddle.rand([4, 3, 16, 16])).square().sum().backward()  # steps well above rounding
+    grads = {n: p.grad.numpy() for n, p in model.named_parameters()}
+    optimizer.step()
+    expected = {"pos_embed": 0.5 ** 7, "patch_embed.proj.weight": 0.5 ** 7,
+                "blocks.0.attn.qkv.weight": 0.5 ** 6, "blocks.5.mlp.fc2.weight": 0.5 ** 1,
+                "norm.weight": 1.0, "head.weight": 1.0}
+    for name, scale in expected.items():
+        step = before[name] - dict(model.named_parameters())[name].numpy()
+        np.testing.assert_allclose(step, 0.5 * scale * grads[name], rtol=1e-3, atol=1e-7,
+                                   err_msg=name)
+
+
+def test_a_frozen_backbone_changes_only_the_head():
+    from vit.engine.finetune import HeadTraining, freeze_backbone
+
+    config = load_config(None, ["optim.lr=0.01"])
+    paddle.seed(0)
+    model = create_model("ViT_tiny_patch4_16", num_classes=10, drop_path_rate=0.1)
+    assert freeze_backbone(model) == 64 * 10 + 10
+    optimizer = build_optimizer(config.optim, model, build_scheduler(config.optim, 1, 1))
+    before = {n: p.numpy() for n, p in model.named_parameters()}
+    training = HeadTraining(model, on_features=False)
+    training.train()
+    assert model.head.training and not model.blocks[0].training  # no stochastic depth
+    paddle.nn.functional.cross_entropy(training(paddle.rand([8, 3, 16, 16])),
+                                       paddle.arange(8).astype("int64") % 10).backward()
+    optimizer.step()
+    changed = {n for n, p in model.named_parameters() if not np.array_equal(p.numpy(), before[n])}
+    assert changed == {"head.weight", "head.bias"}

@@ -12,9 +12,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_args(parser)
     parser.add_argument("--stats-only", action="store_true",
                         help="write the dataset report (stats.json, figures) and stop")
-    parser.add_argument("--pretrained", metavar="PATH",
-                        help="start from these weights (same as -o model.pretrained=PATH): "
-                             ".pdparams, .safetensors, timm .pth, HF folder or Google .npz")
+    parser.add_argument("--pretrained", metavar="NAME[.TAG]|PATH|URL",
+                        help="start from these weights: a published name (tools/convert.py "
+                             "--list), which also sets model.name; or a .pdparams, "
+                             ".safetensors, timm .pth, HF folder, Google .npz or a URL (the "
+                             "same as -o model.pretrained=...)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debugging detail")
     return parser
 
@@ -24,7 +26,7 @@ def main(argv=None) -> int:
     setup_logging(args.verbose)
     from ..data.stats import format_stats
 
-    config = config_from_args(args, [f"model.pretrained={args.pretrained}"] if args.pretrained else [])
+    config = config_from_args(args, _pretrained_overrides(args.pretrained))
     if args.stats_only:
         from ..engine.data_report import describe_data
 
@@ -47,6 +49,16 @@ def main(argv=None) -> int:
         print(f"figure:      {path}")
     print(f"dashboard:   {result.visualdl_command}")
     return 0
+
+
+def _pretrained_overrides(spec) -> list:
+    """-o overrides for --pretrained: the weights, and for a published name its model."""
+    if not spec:
+        return []
+    from ..models.pretrained import find_weights
+
+    entry = find_weights(spec)
+    return ([f"model.name={entry.model}"] if entry else []) + [f"model.pretrained='{spec}'"]
 
 
 def cli() -> int:

@@ -249,7 +249,7 @@ def _sections_of(raw, where: str):
 def _build_config(raw: dict, origins: dict, name: str) -> Config:
     sections = {section: _build_section(section, raw.get(section, {}), origins)
                 for section in SECTIONS}
-    config = Config(name=name, **sections)
+    config = Config(name=name, given=frozenset(origins), **sections)
     check_config(config)
     return config
 

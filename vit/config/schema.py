@@ -24,8 +24,9 @@ def _key(default, help: str, choices: Optional[Tuple] = None):
 @dataclass(frozen=True)
 class ModelConfig:
     name: str = _key("ViT_tiny_patch4_16", "registered model name (`vit-summary --list`)")
-    pretrained: Optional[str] = _key(None, "weights to start from (.pdparams, .safetensors); "
-                                           "null trains from scratch")
+    pretrained: Optional[str] = _key(None, "weights to start from: a published name "
+                                           "`Name[.tag]` (`vit-convert --list`), a weights file "
+                                           "or folder, or a URL; null trains from scratch")
     drop_rate: float = _key(0.0, "dropout after the position embedding, attention "
                                  "projection and in the MLP")
     attn_drop_rate: float = _key(0.0, "dropout on the attention weights")
@@ -109,6 +110,9 @@ class OptimConfig:
     min_lr: float = _key(0.0, "cosine/linear: learning rate at the end")
     step_epochs: int = _key(30, "step: decay every this many epochs")
     step_gamma: float = _key(0.1, "step: decay factor")
+    layer_decay: float = _key(1.0, "layer-wise learning-rate decay (ViT): block i of L learns "
+                                   "at lr x decay^(L - i), the embeddings at decay^(L + 1), the "
+                                   "head at lr; 1.0: off")
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,11 @@ class TrainConfig:
     resume: Optional[str] = _key(None, "checkpoint (or run folder) to resume from")
     device: str = _key("auto", "where to train", ("auto", "cpu", "gpu"))
     num_threads: int = _key(0, "CPU threads for Paddle's math (0: all cores)")
+    freeze: str = _key("none", "backbone: only the head (and a pre-logits layer) learn, the "
+                               "paper's linear evaluation", ("none", "backbone"))
+    cache_features: bool = _key(True, "with a frozen backbone and no augmentation of the "
+                                      "images, compute their features once and train the head "
+                                      "on them")
     keep_checkpoints: int = _key(2, "the newest epoch checkpoints kept (`best`, and an "
                                     "`interrupted` one, are kept besides)")
     compare_with: Tuple[str, ...] = _key((), "earlier run folders to draw in the comparison "
@@ -145,11 +154,15 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     name: str = "default"  # the config file's stem, used to name runs
+    # the `section.key`s the file or an override set (the rest are the schema's defaults), so
+    # that a default can give way to what published weights need (their preprocessing)
+    given: frozenset = field(default=frozenset(), compare=False)
 
     def to_dict(self) -> dict:
-        """Return the config as plain YAML-ready data (lists, not tuples); `name` left out."""
-        return {section.name: to_plain(dataclasses.asdict(getattr(self, section.name)))
-                for section in dataclasses.fields(self) if section.name != "name"}
+        """Return the config as plain YAML-ready data (lists, not tuples); `name` and `given`
+        left out."""
+        return {section: to_plain(dataclasses.asdict(getattr(self, section)))
+                for section in SECTIONS}
 
 
 def to_plain(value):
@@ -161,7 +174,8 @@ def to_plain(value):
     return value
 
 
-SECTIONS = {name: hint for name, hint in typing.get_type_hints(Config).items() if name != "name"}
+SECTIONS = {name: hint for name, hint in typing.get_type_hints(Config).items()
+            if name not in ("name", "given")}
 
 
 def all_keys():
@@ -208,6 +222,8 @@ def check_config(config: Config):
     _require(0 < augment.crop_pct <= 1, f"augment.crop_pct must be in (0, 1], got "
              f"{augment.crop_pct}")
     _require(0 <= augment.label_smoothing < 1, "augment.label_smoothing must be in [0, 1)")
+    _require(0 < optim.layer_decay <= 1, f"optim.layer_decay must be in (0, 1], got "
+             f"{optim.layer_decay}", "e.g. 0.65 (BEiT), 0.75; 1.0 turns it off")
 
 
 def _require(condition: bool, message: str, hint: str = ""):

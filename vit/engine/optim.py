@@ -50,24 +50,61 @@ def _decays(name: str, param) -> bool:
     return len(param.shape) > 1 and not name.endswith(("pos_embed", "cls_token"))
 
 
+def layer_scales(model: paddle.nn.Layer, decay: float) -> dict:
+    """Parameter name -> learning-rate factor of layer-wise decay (BEiT's and PaddleClas's rule):
+    with L blocks, block i (from 0) gets decay^(L - i), the patch and position embeddings and
+    the class token decay^(L + 1), the final norm, pre-logits and head 1.
+
+    Raises:
+        ConfigError: `decay` below 1 for a model without transformer blocks.
+    """
+    names = [name for name, _ in model.named_parameters()]
+    if decay == 1.0:
+        return {name: 1.0 for name in names}
+    if not hasattr(model, "blocks"):
+        raise ConfigError(f"optim.layer_decay needs a ViT, not {type(model).__name__}",
+                          "set optim.layer_decay=1.0")
+    depth = len(model.blocks)
+
+    def layer(name: str) -> int:
+        if name.startswith(("cls_token", "pos_embed", "patch_embed.")):
+            return 0
+        if name.startswith("blocks."):
+            return int(name.split(".")[1]) + 1
+        return depth + 1
+    return {name: decay ** (depth + 1 - layer(name)) for name in names}
+
+
 def build_optimizer(optim: OptimConfig, model: paddle.nn.Layer, scheduler):
-    """AdamW, Adam or SGD with momentum over `model`'s parameters, with global-norm clipping."""
-    named = list(model.named_parameters())
-    decay = [p for n, p in named if not p.stop_gradient and _decays(n, p)]
-    no_decay = [p for n, p in named if not p.stop_gradient and not _decays(n, p)]
+    """AdamW, Adam or SGD with momentum over `model`'s parameters that learn (a frozen one has
+    `stop_gradient`), with global-norm clipping and layer-wise learning-rate decay."""
+    scales = layer_scales(model, optim.layer_decay)
+    named = [(n, p) for n, p in model.named_parameters() if not p.stop_gradient]
     clip = paddle.nn.ClipGradByGlobalNorm(optim.grad_clip) if optim.grad_clip else None
+    groups = {}  # (weight decay?, learning-rate factor) -> parameters
+    for name, param in named:
+        groups.setdefault((_decays(name, param), scales[name]), []).append(param)
     if optim.name == "adamw":
-        decay_names = {p.name for p in decay}
+        decay_names = {p.name for n, p in named if _decays(n, p)}
         return paddle.optimizer.AdamW(
             learning_rate=scheduler, beta1=optim.beta1, beta2=optim.beta2,
-            parameters=decay + no_decay, weight_decay=optim.weight_decay, grad_clip=clip,
+            parameters=_lr_groups(groups, optim, with_decay=False),
+            weight_decay=optim.weight_decay, grad_clip=clip,
             apply_decay_param_fun=lambda name: name in decay_names)
-    groups = [{"params": decay, "weight_decay": optim.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
-    groups = [group for group in groups if group["params"]]
+    groups = _lr_groups(groups, optim, with_decay=True)
     if optim.name == "adam":
         return paddle.optimizer.Adam(learning_rate=scheduler, beta1=optim.beta1,
                                      beta2=optim.beta2, parameters=groups, grad_clip=clip)
     return paddle.optimizer.Momentum(learning_rate=scheduler, momentum=optim.momentum,
                                      parameters=groups, grad_clip=clip)
+
+
+def _lr_groups(groups: dict, optim: OptimConfig, with_decay: bool):
+    """Paddle parameter groups: a plain list when nothing differs by group (AdamW decays by
+    name), else dicts with the learning-rate factor and, for Adam and SGD, the L2 decay."""
+    if not with_decay and all(scale == 1.0 for _, scale in groups):
+        return [param for params in groups.values() for param in params]
+    return [{"params": params, "learning_rate": scale,
+             **({"weight_decay": optim.weight_decay if decays else 0.0} if with_decay else {})}
+            for (decays, scale), params in groups.items()]
 

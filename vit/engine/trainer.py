@@ -24,15 +24,17 @@ from ..data.mixing import Mixing
 from ..data.sources import get_source
 from ..errors import VitError
 from ..models import create_model, model_args
-from ..models.weights import load_pretrained, load_state_dict_strict
+from ..models.pretrained import build_pretrained
+from ..models.weights import load_state_dict_strict
 from ..progress import Progress
-from .builders import model_kwargs_from_config, resolve_image_size
+from .builders import model_kwargs_from_config, resolve_image_size, with_weights_preprocessing
 from .checkpoint import (Checkpointer, architecture_differences, find_resume_checkpoint,
                          load_checkpoint, model_record, refuse_other_architecture)
 from .compare import draw_run_figures
 from .data_report import log_data_report
 from .ema import ModelEma
 from .evaluation import evaluate, model_logits
+from .finetune import HeadTraining, feature_set, freeze_backbone, needs_images_each_epoch
 from .loop import LoopState, StepControl, epoch_record, train_one_epoch
 from .optim import build_optimizer, build_scheduler
 from .run_dir import create_run_dir, run_dir_for
@@ -83,6 +85,7 @@ def train(config: Config, progress: Progress = None,
         VitError: for mistakes in the config, data or checkpoint.
     """
     started = time.perf_counter()
+    config = with_weights_preprocessing(config)
     runtime = setup_runtime(config.train.device, config.train.num_threads)
     run_dir, resume_from = _preflight(config, runtime)
     seed_everything(config.train.seed)
@@ -134,6 +137,8 @@ class _Training:
     """What a run trains with, built once by `_setup`, and where the loop stands (`state`)."""
 
     model: paddle.nn.Layer
+    forward_model: paddle.nn.Layer  # what the loaders' batches go through: the model, or its
+    # head on a frozen backbone (finetune.HeadTraining)
     optimizer: object
     scheduler: object
     ema: Optional[ModelEma]
@@ -164,13 +169,14 @@ def _fit(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path,
          resume_from: Optional[Path], progress: Progress, stop, status: RunStatus) -> RunResult:
     """Build model, optimizer and loaders, then train epoch after epoch: train, evaluate,
     checkpoint; stop cleanly when asked. The loop is here, in one place."""
-    run = _setup(config, runtime, data, run_dir, resume_from)
+    run = _setup(config, runtime, data, run_dir, resume_from, progress)
     try:
         if runtime.is_main:
             if resume_from is None:
                 log_data_report(data, run_dir, config.data.split_seed, run.run_log)
             _log_start(config, data, runtime, run_dir, run.steps_per_epoch, run.state)
-        train_model = paddle.DataParallel(run.model) if runtime.distributed else run.model
+        train_model = (paddle.DataParallel(run.forward_model) if runtime.distributed
+                       else run.forward_model)
         status.begin(config.train.epochs, run.steps_per_epoch, config.data.batch_size,
                      run.state.global_step)
         resume_hint = f"resume with -o train.resume={run_dir}"
@@ -190,10 +196,13 @@ def _fit(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path,
 
 
 def _setup(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path,
-           resume_from: Optional[Path]) -> _Training:
+           resume_from: Optional[Path], progress: Progress) -> _Training:
     """Model (pretrained or resumed), loaders, optimizer, schedule, EMA, checkpointer and log."""
     model, args = _build_model(config, data.num_classes, resume_from)
-    train_loader = build_loader(data.train, config.data.batch_size, True, config.train.seed,
+    forward_model, train_set, val_set = model, data.train, data.val
+    if config.train.freeze == "backbone":
+        forward_model, train_set, val_set = _frozen_backbone(config, model, data, progress)
+    train_loader = build_loader(train_set, config.data.batch_size, True, config.train.seed,
                                 runtime.rank, runtime.world_size, config.data.num_workers)
     steps_per_epoch = math.ceil(len(train_loader.batch_sampler) / config.train.accum_steps)
     scheduler = build_scheduler(config.optim, config.train.epochs, steps_per_epoch)
@@ -204,10 +213,27 @@ def _setup(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path,
         config.to_dict()), config.train.keep_checkpoints, enabled=runtime.is_main)
     state, history = (_resume(resume_from, model, optimizer, scheduler, ema, checkpointer)
                       if resume_from is not None else (LoopState(), None))
-    return _Training(model, optimizer, scheduler, ema, checkpointer,
+    return _Training(model, forward_model, optimizer, scheduler, ema, checkpointer,
                      RunLog(run_dir if runtime.is_main else None, metrics=history),
-                     train_loader, _eval_loader(data.val, config, runtime), steps_per_epoch,
+                     train_loader, _eval_loader(val_set, config, runtime), steps_per_epoch,
                      data.num_classes, state)
+
+
+def _frozen_backbone(config: Config, model, data: PreparedData, progress: Progress):
+    """(what the batches go through, train split, val split) when only the head learns: the
+    splits become the backbone's features, computed once, when nothing random touches the
+    images (finetune.py)."""
+    learning = freeze_backbone(model)
+    cached = config.train.cache_features and not needs_images_each_epoch(config)
+    log.info("backbone frozen: %s parameters learn (the head%s)%s", f"{learning:,}",
+             " and pre-logits" if getattr(model, "pre_logits", None) is not None else "",
+             "; the images' features are computed once" if cached else "")
+    if not cached:
+        return HeadTraining(model, on_features=False), data.train, data.val
+    batch = config.data.eval_batch_size or config.data.batch_size
+    return (HeadTraining(model, on_features=True),
+            feature_set(model, data.train, batch, progress, "features of the training images"),
+            feature_set(model, data.val, batch, progress, "features of the validation images"))
 
 
 def _train_epoch(config: Config, runtime: Runtime, run: _Training, train_model, control,
@@ -230,7 +256,7 @@ def _train_epoch(config: Config, runtime: Runtime, run: _Training, train_model, 
     record = epoch_record(state, images_before, time.perf_counter() - started,
                           float(run.optimizer.get_lr()), runtime.distributed)
     if record["epoch"] % config.train.eval_every == 0 or record["epoch"] == config.train.epochs:
-        record.update(_val_record(run.model, run.ema, run.val_loader, run.num_classes, runtime))
+        record.update(_val_record(run, runtime))
     run.run_log.epoch(record)
     if runtime.is_main:
         log.info(format_epoch(record, config.train.epochs))
@@ -247,9 +273,10 @@ def _build_model(config: Config, num_classes: int, resume_from: Optional[Path]):
     """The configured model (pretrained weights unless resuming) and its plain arguments."""
     kwargs = model_kwargs_from_config(config, num_classes)
     with paddle.utils.unique_name.guard():  # parameter names, and so optimizer keys, are stable
+        if config.model.pretrained and resume_from is None:
+            published = build_pretrained(config.model.name, config.model.pretrained, **kwargs)
+            return published.model, to_plain(published.args)
         model = create_model(config.model.name, **kwargs)
-    if config.model.pretrained and resume_from is None:
-        load_pretrained(model, config.model.pretrained)
     return model, to_plain(model_args(config.model.name, **kwargs))
 
 
@@ -288,12 +315,13 @@ def _step_control(config: Config, num_classes: int, ema, run_log: RunLog, status
         show_progress=runtime.is_main and sys.stderr.isatty(), progress=progress)
 
 
-def _val_record(model, ema, loader, num_classes: int, runtime: Runtime) -> dict:
+def _val_record(run: _Training, runtime: Runtime) -> dict:
     """Val loss and accuracy, of the EMA weights when there are any."""
-    own = ema.swap_into(model) if ema else None
-    result, _ = evaluate(model_logits(model), loader, num_classes, runtime.distributed)
+    own = run.ema.swap_into(run.model) if run.ema else None
+    result, _ = evaluate(model_logits(run.forward_model), run.val_loader, run.num_classes,
+                         runtime.distributed)
     if own is not None:
-        load_state_dict_strict(model, own, "the model's own weights")
+        load_state_dict_strict(run.model, own, "the model's own weights")
     return {"val_loss": result["loss"], "val_top1": result["top1"], "val_top5": result["top5"]}
 
 

@@ -136,6 +136,7 @@ def test_four_tabs_end_to_end_in_a_real_browser(app, tmp_path):
     assert not outside, outside
     status = json.loads((app["folder"] / "output" / "e2e" / "status.json").read_text())
     assert status["state"] == "finished" and status["epochs"] == 1
+    assert status["step"] == status["steps"]  # the progress line ends on the last step
     for name in ("tab_data", "tab_preprocessing", "tab_training", "tab_inference"):
         assert (shots / f"{name}.png").stat().st_size > 10_000
 

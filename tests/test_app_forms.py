@@ -16,7 +16,9 @@ KEYS = (*FORM_KEYS, *DATA_FIELD_KEYS)
 def test_an_unchanged_form_sends_no_override(name):
     config = load_config(shipped_configs()[name])
     values = form_values(config, KEYS)
-    assert values[:2] == [config.model.name, config.train.epochs]
+    shown = dict(zip(KEYS, values))
+    assert (shown["model.name"], shown["train.epochs"]) == (config.model.name, config.train.epochs)
+    assert shown["model.pretrained"] == (config.model.pretrained or "")
     assert changed_overrides(config, KEYS, values) == []
 
 
@@ -24,9 +26,11 @@ def test_each_changed_field_is_one_override_and_a_cleared_path_is_null(tmp_path)
     config = load_config(shipped_configs()["cifar10_vit_tiny"])
     values = dict(zip(KEYS, form_values(config, KEYS)))
     values.update({"train.epochs": 3.0, "optim.lr": 0.0005, "data.source": "folder",
-                   "data.root": str(tmp_path), "data.archive": ""})
+                   "data.root": str(tmp_path), "data.archive": "",
+                   "model.pretrained": " ViT_base_patch16_224 "})
     assert changed_overrides(config, KEYS, list(values.values())) == [
-        "train.epochs=3", "optim.lr=0.0005", "data.source=folder", f"data.root='{tmp_path}'"]
+        "model.pretrained=ViT_base_patch16_224", "train.epochs=3", "optim.lr=0.0005",
+        "data.source=folder", f"data.root={tmp_path}"]
     values["data.root"] = ""
     assert changed_overrides(config, KEYS, list(values.values()))[-1] == "data.root=null"
 

@@ -2,6 +2,7 @@
 mistake (a VitError) into a message on the page instead of a stack trace."""
 
 import functools
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Callable, List, Optional, Sequence
 
 import gradio as gr
 
+from ..config import parse_yaml
 from ..errors import VitError
 
 
@@ -97,18 +99,29 @@ def changed_overrides(config, keys: Sequence[str], values: Sequence) -> List[str
                 checked = existing_path(path, _PATH_FIELDS[key])
                 overrides.append(f"{key}={_yaml_string(checked) if checked else 'null'}")
             continue
+        if current is None or isinstance(current, str):  # text; an empty field is null
+            text = str(value or "").strip() or None
+            if text != current:
+                overrides.append(f"{key}={_yaml_string(text) if text else 'null'}")
+            continue
         if value is None or value == "":
             raise VitError(f"the {key} field is empty", "fill it in, or choose the config again")
-        if isinstance(current, bool) or not isinstance(current, (int, float)):
-            if str(value) != str(current):
-                overrides.append(f"{key}={value}")
+        if isinstance(current, bool):
+            if bool(value) != current:
+                overrides.append(f"{key}={str(bool(value)).lower()}")
         elif type(current)(value) != current:
             overrides.append(f"{key}={type(current)(value)!r}")
     return overrides
 
 
 def _yaml_string(text: str) -> str:
-    """Quoted, so YAML reads any path as a string."""
+    """`text` as an override value that YAML reads back as this string: as it is when it
+    does (a plain name), quoted otherwise (a path with spaces, `null`, `1e-3`, `a: b`)."""
+    try:
+        if re.fullmatch(r"[\w./-]+", text) and parse_yaml(text) == text:
+            return text
+    except VitError:
+        pass
     return "'" + text.replace("'", "''") + "'"
 
 

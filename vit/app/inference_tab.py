@@ -10,7 +10,8 @@ from typing import Dict, List
 import gradio as gr
 
 from ..engine.evaluation import evaluate_model
-from ..engine.inference import load_for_inference, predict_paths
+from ..engine.inference import load_for_inference, load_published, predict_paths
+from ..models.pretrained import find_weights, list_pretrained
 from ..engine.inspection import explain_image, has_attention
 from ..errors import VitError
 from ..viz import save_figure
@@ -48,20 +49,26 @@ def _load(path: str):
         from ..engine.export import InferenceModel
 
         return InferenceModel(Path(path).parent)
+    if find_weights(path) is not None:  # published weights by name (downloaded once)
+        return load_published(path)
     return load_for_inference(path)
 
 
 def model_choices(output: Path) -> List[str]:
-    """Best checkpoints and exported models under `output`, newest first."""
+    """Best checkpoints and exported models under `output`, newest first, then the published
+    weights by name."""
     found = list(output.glob("*/checkpoints/best.pdparams")) + \
         list(output.glob("**/export/inference.yml"))
-    return [str(p) for p in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)]
+    return [str(p) for p in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)] + \
+        list_pretrained()
 
 
 def inference_tab(folders: AppFolders, predictors: Predictors) -> dict:
     """Build the Inference tab; returns the handler that refreshes the model list on load."""
     gr.Markdown("### 4. Inference\nA checkpoint (`best.pdparams`) or an exported model "
-                "(`export/inference.yml`) from `output/`. Attention maps need a checkpoint.")
+                "(`export/inference.yml`) from `output/`, or published weights by name "
+                "(ImageNet classes; downloaded once). Attention maps need a checkpoint or "
+                "published weights.")
     with gr.Row():
         model = gr.Dropdown([], label="model", elem_id="model-choice", allow_custom_value=True)
         refresh = gr.Button("Refresh the list")
@@ -143,12 +150,14 @@ def _evaluation_section(folders: AppFolders, predictors: Predictors, model):
 
 
 def _checked(path) -> str:
-    """A chosen (or typed) model path, which must be a checkpoint or an export."""
+    """A chosen (or typed) model: a checkpoint, an export, or published weights by name."""
     if not path:
         raise VitError("no model is chosen", "train one in the Training tab, or refresh the list")
-    if not Path(path).is_file() or not path.endswith((".pdparams", "inference.yml")):
-        raise VitError(f"model '{path}' is neither a checkpoint (.pdparams) nor an exported "
-                       "model (inference.yml)", "pick one from the list")
+    published = not Path(path).exists() and find_weights(path) is not None
+    if not published and (not Path(path).is_file() or
+                          not path.endswith((".pdparams", "inference.yml"))):
+        raise VitError(f"model '{path}' is neither a checkpoint (.pdparams), an exported model "
+                       "(inference.yml) nor a published name", "pick one from the list")
     return path
 
 

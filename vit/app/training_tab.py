@@ -54,7 +54,8 @@ def config_differences(run_dirs: List[Path]) -> List[List[str]]:
 
 
 # The Training tab's settings, by the config key each field shows.
-FORM_KEYS = ("model.name", "train.epochs", "optim.lr", "optim.warmup_epochs", "data.batch_size")
+FORM_KEYS = ("model.name", "model.pretrained", "train.epochs", "optim.lr", "optim.warmup_epochs",
+             "data.batch_size")
 
 
 def training_tab(folders: AppFolders, runs: TrainingRuns, data_fields) -> dict:
@@ -91,7 +92,7 @@ def training_tab(folders: AppFolders, runs: TrainingRuns, data_fields) -> dict:
         shown = runs.command(configs[config_name], runs.launch_overrides(overrides, run_name),
                              program=("python", "tools/train.py"))
         return (str(run_dir), f"The same run from a terminal:\n\n`{shlex.join(shown)}`\n\n"
-                f"Dashboard: `visualdl --logdir {run_dir / 'vdl'}`",
+                f"Dashboard: `visualdl --logdir {run_dir / 'vdl'} --disable-telemetry`",
                 *watch_run(folders, runs, str(run_dir)))
 
     @user_errors
@@ -138,6 +139,8 @@ def _settings(configs: dict):
         fields = [
             gr.Dropdown(list_models() + list(BASELINES), value=values["model.name"],
                         label="model", elem_id="model-name"),
+            gr.Textbox(value=values["model.pretrained"], label="pretrained weights (a published "
+                       "name, a file or a URL; empty: from scratch)", elem_id="pretrained"),
             gr.Number(value=values["train.epochs"], precision=0, label="epochs",
                       elem_id="epochs"),
             gr.Number(value=values["optim.lr"], label="learning rate", elem_id="lr"),

@@ -136,17 +136,19 @@ class RunStatus:
         self._clock = (time.monotonic(), global_step)
         self.write()
 
-    def step(self, global_step: int, loss: float):
-        """After an optimizer step; written at most once a second."""
+    def step(self, global_step: int, loss: Optional[float] = None):
+        """After an optimizer step (the loss of the last logged ones, when there is a new one);
+        written at most once a second."""
         started, first = self._clock or (time.monotonic(), global_step)
         rate = (global_step - first) / max(time.monotonic() - started, 1e-9)
         per_epoch = self.fields.get("steps_per_epoch", 1) or 1
         self.fields.update(step=global_step, epoch=min((global_step - 1) // per_epoch + 1,
                                                        self.fields.get("epochs", 1)),
-                           loss=round(float(loss), 5),
                            images_per_s=round(rate * self.fields.get("batch_size", 0), 1),
                            seconds_left=round((self.fields.get("steps", 0) - global_step)
                                               / rate) if rate > 0 else None)
+        if loss is not None:
+            self.fields["loss"] = round(float(loss), 5)
         if time.monotonic() - self._written > 1.0:
             self.write()
 

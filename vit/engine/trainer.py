@@ -66,7 +66,9 @@ class RunResult:
 
     @property
     def visualdl_command(self) -> str:
-        return f"visualdl --logdir {self.run_dir / 'vdl'}"
+        # VisualDL's page loads Baidu's analytics script and its server checks for updates
+        # unless told not to
+        return f"visualdl --logdir {self.run_dir / 'vdl'} --disable-telemetry"
 
 
 def train(config: Config, progress: Progress = None,
@@ -187,6 +189,7 @@ def _fit(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path,
                 run.train_loader.batch_sampler.set_epoch(run.state.epoch,
                                                          run.state.batch_in_epoch)
                 saved = _train_epoch(config, runtime, run, train_model, control, resume_hint)
+                status.step(run.state.global_step)  # the epoch's last step, logged or not
                 if stop_requested() and run.state.epoch < config.train.epochs:
                     raise TrainingInterrupted(f"stopped after epoch {run.state.epoch}",
                                               resume_hint, saved)

@@ -167,3 +167,20 @@ def test_infer_by_name_predicts_imagenet_classes_from_a_prefilled_cache(home, tm
     imagenet = find_weights("ViT_small_patch16_224").class_names()
     assert all(name in imagenet for name, _ in rows[0]["top"])
     assert cached.with_name(cached.name + ".sha256").is_file()  # checked from now on
+
+
+def test_a_file_in_paddleclas_cache_is_used_and_checked_from_then_on(home, tmp_path,
+                                                                     monkeypatch):
+    from vit.models.pretrained import resolve_weights
+
+    monkeypatch.setenv("VIT_PADDLE_WEIGHTS_MIRROR", "http://127.0.0.1:9")  # nothing answers
+    theirs = tmp_path / "home" / ".paddleclas" / "weights" / \
+        "ViT_base_patch32_384_pretrained.pdparams"
+    theirs.parent.mkdir(parents=True)
+    theirs.write_bytes(b"weights PaddleClas downloaded")
+    resolved = resolve_weights(True, "ViT_base_patch32_384")  # no server: nothing is fetched
+    assert resolved.path == theirs and resolved.fmt == "paddle"
+    assert theirs.with_name(theirs.name + ".sha256").is_file()
+    theirs.write_bytes(b"changed since")  # now differs from the hash recorded at first use
+    with pytest.raises(CheckpointError, match="cannot download http://127.0.0.1:9/"):
+        resolve_weights(True, "ViT_base_patch32_384")

@@ -3,9 +3,8 @@
 Order of a run: the preprocessing of published weights where the config leaves it -> runtime
 (device, threads, process group) -> the cheap checks (names, run folder, checkpoint to resume)
 -> data and its report -> model (published weights, a frozen backbone), optimizer and schedule
--> resume if asked
--> epochs of `train_one_epoch` + `evaluate` with a checkpoint after each (`_fit`, the loop in one
-place) -> test evaluation of the best checkpoint -> figures. Everything is written into the run
+-> resume if asked -> epochs of `train_one_epoch` + `evaluate` with a checkpoint after each
+(`_fit`, the loop in one place) -> test evaluation of the best checkpoint -> figures. Everything is written into the run
 folder; only rank 0 writes under data parallelism.
 """
 

@@ -184,3 +184,22 @@ def test_a_file_in_paddleclas_cache_is_used_and_checked_from_then_on(home, tmp_p
     theirs.write_bytes(b"changed since")  # now differs from the hash recorded at first use
     with pytest.raises(CheckpointError, match="cannot download http://127.0.0.1:9/"):
         resolve_weights(True, "ViT_base_patch32_384")
+
+
+def test_weights_by_url_are_downloaded_once_into_the_cache(home, server):
+    import io
+
+    paddle.seed(5)
+    with paddle.utils.unique_name.guard():
+        source = create_model("ViT_tiny_patch4_16", num_classes=10)
+    buffer = io.BytesIO()
+    paddle.save(source.state_dict(), buffer)
+    server.files["/mine/tiny.pdparams"] = (buffer.getvalue(), len(buffer.getvalue()))
+    url = f"{server.base}/mine/tiny.pdparams"
+    model = create_model("ViT_tiny_patch4_16", pretrained=url)  # the file's 10 classes kept
+    np.testing.assert_array_equal(model.head.weight.numpy(), source.head.weight.numpy())
+    cached = list((home / "url").rglob("tiny.pdparams"))
+    assert len(cached) == 1 and cached[0].with_name("tiny.pdparams.sha256").is_file()
+    server.shutdown()  # from now on the cache serves
+    again = create_model("ViT_tiny_patch4_16", pretrained=url, num_classes=3)
+    assert not again.head.weight.numpy().any()

@@ -19,13 +19,15 @@ A download that cannot be made is one line naming the URL and the path to place 
 
 import dataclasses
 import difflib
+import hashlib
 import os
 import urllib.parse
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
-from ..download import expected_checksum, fetch
+from ..download import expected_checksum, fetch, recorded_digest_path
 from ..errors import CheckpointError, DataError, ModelError
+from ..files import file_digest, write_text_atomic
 from .convert import convert_layout, read_weights
 from .variants import VARIANTS, build_model, model_args
 from .weights import load_converted
@@ -261,9 +263,10 @@ def resolve_weights(spec: Union[str, bool, os.PathLike], model: str,
                              "the registered ones")
         spec = PRETRAINED[model][0].name
     spec = str(spec)
-    if spec.startswith(("http://", "https://")):
-        return ResolvedWeights(_download(spec, weights_home() / "url" / Path(
-            urllib.parse.urlparse(spec).path).name, None, progress), None, None)
+    if spec.startswith(("http://", "https://")):  # a folder per URL: names may repeat
+        folder = weights_home() / "url" / hashlib.sha256(spec.encode()).hexdigest()[:16]
+        return ResolvedWeights(_download(spec, folder / Path(urllib.parse.urlparse(spec).path)
+                                         .name, None, progress), None, None)
     entry = find_weights(spec, model)
     if entry is None:
         path = Path(spec).expanduser()
@@ -286,9 +289,6 @@ def _download(url: str, dest: Path, sha256: Optional[str], progress) -> Path:
     hint = f"download it by hand to {dest}, or set VIT_PADDLE_WEIGHTS_MIRROR to a mirror"
     known = expected_checksum(dest, sha256)
     if dest.is_file() and known is None:  # placed by hand: its hash is recorded from now on
-        from ..download import recorded_digest_path
-        from ..files import file_digest, write_text_atomic
-
         write_text_atomic(recorded_digest_path(dest), file_digest(dest) + "\n")
         return dest
     try:

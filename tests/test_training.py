@@ -205,3 +205,19 @@ def test_compare_tool_overlays_two_runs(finished_run, tmp_path):
     assert (np.abs(pixels.astype(int) - [31, 119, 180]).sum(-1) < 30).sum() > 50
     assert (np.abs(pixels.astype(int) - [255, 127, 14]).sum(-1) < 30).sum() > 50
     assert (tmp_path / "cmp" / "comparison.csv").read_text().count("\n") == 3
+
+
+def test_a_resnet_on_image_files_warns_about_batch_norm_once_not_every_step(tmp_path):
+    """Paddle's BatchNorm warns on every training forward; Python shows it once, unless
+    something resets its memory of warnings (a `catch_warnings` block per decoded image did)."""
+    rng = np.random.default_rng(0)
+    for index in range(64):
+        path = tmp_path / "images" / f"c{index % 2}" / f"{index}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(path)
+    result = run_tool("train", "-o", "model.name=ResNet20", "-o", "data.source=folder",
+                      "-o", f"data.root={tmp_path / 'images'}", "-o", "data.image_size=16",
+                      "-o", "data.batch_size=8", "-o", "train.epochs=2",
+                      "-o", "optim.warmup_epochs=0", "-o", f"output.dir={tmp_path / 'out'}")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("always track global mean and variance") == 1, result.stderr

@@ -17,6 +17,11 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".
 
 # Never let Pillow pad a truncated file with grey: a truncated image is unusable, not a sample.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+# Pillow warns above its own pixel limit; `probe_image` applies data.max_image_pixels instead.
+# The filter is set once, here: a `warnings.catch_warnings()` block around each image would
+# reset Python's once-per-place memory of every warning, so that a warning meant to show once
+# (Paddle's BatchNorm one, in every ResNet step) would print again after each image.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 class UnusableImage(Exception):
@@ -40,10 +45,8 @@ def probe_image(path, max_pixels: int):
     bombs before any pixel is decoded.
     """
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                fmt, (width, height) = image.format, image.size
+        with Image.open(path) as image:
+            fmt, (width, height) = image.format, image.size
     except (UnidentifiedImageError, Image.DecompressionBombError):
         raise UnusableImage(path, "not an image Pillow can read") from None
     except OSError as error:
@@ -59,11 +62,9 @@ def load_image(path, max_pixels: int) -> Image.Image:
     """Decode `path` fully into an upright 8-bit RGB image, or raise `UnusableImage`."""
     probe_image(path, max_pixels)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                image.load()  # decodes everything: a truncated file fails here
-                return to_rgb(image)
+        with Image.open(path) as image:
+            image.load()  # decodes everything: a truncated file fails here
+            return to_rgb(image)
     except (OSError, SyntaxError, ValueError) as error:
         raise UnusableImage(path, _reason(error, "cannot be decoded")) from None
 

@@ -207,9 +207,11 @@ def test_compare_tool_overlays_two_runs(finished_run, tmp_path):
     assert (tmp_path / "cmp" / "comparison.csv").read_text().count("\n") == 3
 
 
-def test_a_resnet_on_image_files_warns_about_batch_norm_once_not_every_step(tmp_path):
+def test_a_resnet_trains_on_files_warning_once_and_its_checkpoint_fine_tunes(tmp_path):
     """Paddle's BatchNorm warns on every training forward; Python shows it once, unless
-    something resets its memory of warnings (a `catch_warnings` block per decoded image did)."""
+    something resets its memory of warnings (a `catch_warnings` block per decoded image did).
+    The checkpoint then starts another run through --pretrained, as a ViT's does: a new class
+    count gets a fresh head; a model of another architecture is refused with the table."""
     rng = np.random.default_rng(0)
     for index in range(64):
         path = tmp_path / "images" / f"c{index % 2}" / f"{index}.png"
@@ -221,3 +223,14 @@ def test_a_resnet_on_image_files_warns_about_batch_norm_once_not_every_step(tmp_
                       "-o", "optim.warmup_epochs=0", "-o", f"output.dir={tmp_path / 'out'}")
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("always track global mean and variance") == 1, result.stderr
+    checkpoint = next((tmp_path / "out").glob("*/checkpoints/best.pdparams"))
+    tuned = run_tool("train", *train_args(tmp_path / "out", "tuned"), "-o", "train.epochs=1",
+                     "-o", "optim.warmup_epochs=0", "-o", "model.name=ResNet20",
+                     "--pretrained", checkpoint)
+    assert tuned.returncode == 0, tuned.stderr
+    assert "head re-initialised to zeros for 10 classes" in tuned.stderr
+    refused = run_tool("train", *train_args(tmp_path / "out", "vit"), "-o", "train.epochs=1",
+                       "-o", "optim.warmup_epochs=0", "--pretrained", checkpoint)
+    rows = assert_one_line_error(refused, f"{checkpoint} does not fit the model", table=True,
+                                 after_log=True)
+    assert ["blocks.0.attn.qkv.weight", "missing", "[64,", "192]"] in rows

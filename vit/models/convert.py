@@ -102,6 +102,8 @@ def detect_format(state: State) -> str:
         qkv = state["blocks.0.attn.qkv.weight"]
         # Paddle stores [D, 3D]; PyTorch (timm) stores [3D, D]
         return "paddle" if qkv.shape[1] == 3 * qkv.shape[0] else "timm"
+    if "head.weight" in keys and any(k.startswith("stages.") for k in keys):
+        return "paddle"  # this project's own checkpoint of the CNN baseline
     raise CheckpointError("the weights are not a ViT in a known layout (PaddleClas, timm, "
                           "Hugging Face or Google .npz)", "convert them with tools/convert.py "
                           "--from ..., or check the file")

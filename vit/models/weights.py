@@ -100,13 +100,15 @@ def adapt_state(state: State, model) -> Tuple[State, List[str]]:
     state = dict(state)
     own = {k: list(v.shape) for k, v in model.state_dict().items()}
     notes = []
-    if "pos_embed" in state and list(state["pos_embed"].shape) != own["pos_embed"]:
+    if "pos_embed" in state and "pos_embed" in own and \
+            list(state["pos_embed"].shape) != own["pos_embed"]:
         old_tokens = state["pos_embed"].shape[1]
         state["pos_embed"] = resample_pos_embed(state["pos_embed"], model.grid_size)
         notes.append(f"position embeddings resampled from {old_tokens - 1} to "
                      f"{own['pos_embed'][1] - 1} patches (2-D bicubic)")
     kernel = state.get("patch_embed.proj.weight")
-    if kernel is not None and list(kernel.shape) != own["patch_embed.proj.weight"]:
+    if kernel is not None and "patch_embed.proj.weight" in own and \
+            list(kernel.shape) != own["patch_embed.proj.weight"]:
         want = own["patch_embed.proj.weight"]
         if kernel.shape[2:] != tuple(want[2:]):
             kernel = resize_patch_kernel(kernel, tuple(want[2:]))

@@ -27,6 +27,7 @@ from ..data.loaders import build_loader
 from ..data.preprocessing import Preprocessing
 from ..errors import VitError
 from ..models import build_recorded_model
+from ..models.layers import to_2tuple
 from ..models.weights import load_state_dict_strict
 from ..progress import Progress
 from .checkpoint import architecture_differences, load_checkpoint, refuse_other_architecture
@@ -125,28 +126,22 @@ def load_published(spec: str, config: Optional[Config] = None,
     base = config or load_default_config(overrides)
     entry = find_weights(spec)
     name = entry.model if entry is not None else base.model.name
-    published = build_pretrained(name, spec)
-    size = entry.image_size if entry is not None else \
-        _square(published.args["img_size"])
+    size = {"img_size": base.data.image_size} if entry is None and base.data.image_size else {}
+    published = build_pretrained(name, spec, **size)
+    side = entry.image_size if entry is not None else to_2tuple(published.args["img_size"])[0]
     if config is None:
-        base = load_default_config([f"model.name={name}", f"data.image_size={size}",
+        base = load_default_config([f"model.name={name}", f"data.image_size={side}",
                                     *overrides])
-    augment = base.augment
-    if entry is not None:
-        preprocessing = Preprocessing(size, entry.mean, entry.std, entry.interpolation,
-                                      entry.crop_pct, tuple(published.class_names))
-    else:
-        preprocessing = Preprocessing(size, tuple(augment.mean), tuple(augment.std),
-                                      augment.interpolation, augment.crop_pct,
-                                      tuple(published.class_names))
+    how = entry if entry is not None else base.augment  # the weights' own, or the config's
+    if isinstance(how.mean, str) or isinstance(how.std, str):
+        raise VitError("augment.mean/std 'dataset' needs a data set to measure",
+                       "give the numbers, e.g. -o augment.mean=[0.5,0.5,0.5]")
+    preprocessing = Preprocessing(side, tuple(how.mean), tuple(how.std), how.interpolation,
+                                  how.crop_pct, tuple(published.class_names))
     published.model.eval()
     meta = {"model": {"name": name, "args": to_plain(published.args)},
             "num_classes": len(published.class_names), "pretrained": str(spec)}
     return LoadedModel(published.model, preprocessing, base, meta, published.path)
-
-
-def _square(img_size) -> int:
-    return img_size if isinstance(img_size, int) else int(img_size[0])
 
 
 def top_classes(probabilities: np.ndarray, class_names: Sequence[str], k: int = 5) -> list:

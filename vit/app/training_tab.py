@@ -139,8 +139,8 @@ def _settings(configs: dict):
         fields = [
             gr.Dropdown(list_models() + list(BASELINES), value=values["model.name"],
                         label="model", elem_id="model-name"),
-            gr.Textbox(value=values["model.pretrained"], label="pretrained weights (a published "
-                       "name, a file or a URL; empty: from scratch)", elem_id="pretrained"),
+            gr.Textbox(value=values["model.pretrained"], label="pretrained (name, file, URL)",
+                       placeholder="empty: from scratch", elem_id="pretrained"),
             gr.Number(value=values["train.epochs"], precision=0, label="epochs",
                       elem_id="epochs"),
             gr.Number(value=values["optim.lr"], label="learning rate", elem_id="lr"),

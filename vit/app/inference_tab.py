@@ -76,8 +76,10 @@ def inference_tab(folders: AppFolders, predictors: Predictors) -> dict:
     _evaluation_section(folders, predictors, model)
 
     def listing():
-        choices = model_choices(folders.output)
-        return gr.update(choices=choices, value=choices[0] if choices else None)
+        choices, published = model_choices(folders.output), set(list_pretrained())
+        local = [choice for choice in choices if choice not in published]
+        # a local model is chosen for the user; published weights (a download) only by them
+        return gr.update(choices=choices, value=local[0] if local else None)
 
     refresh.click(listing, None, model)
     return {"load": [(listing, None, model)]}

@@ -68,6 +68,7 @@ setup(
             "vit-benchmark=vit.cli.benchmark:cli",
             "vit-visualize=vit.cli.visualize:cli",
             "vit-scaling=vit.cli.scaling:cli",
+            "vit-probe=vit.cli.probe:cli",
             "vit-app=vit.cli.app:cli",
         ],
     },

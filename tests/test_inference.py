@@ -214,3 +214,16 @@ def test_bf16_runs_where_the_cpu_has_it_and_is_refused_in_one_line_elsewhere(tra
 def test_precision_needs_the_exported_model(trained):
     assert_one_line_error(run_tool("infer", "--weights", trained, "--eval", "--precision", "bf16"),
                           "--precision bf16 works with --inference-model")
+
+
+def test_the_probe_tool_prints_few_shot_accuracy_and_writes_json(trained, tmp_path):
+    result = run_tool("probe", "--weights", trained, "--shots", "1", "5", "--draws", "2",
+                      "--output", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "linear few-shot accuracy on digits (10 classes, 359 test images, 2 draws)" in \
+        result.stdout
+    record = json.loads((tmp_path / "probe.json").read_text())
+    assert list(record["shots"]) == ["1", "5"]
+    assert all(len(s["accuracy"]) == 2 and 0 <= s["mean"] <= 1 for s in record["shots"].values())
+    assert_one_line_error(run_tool("probe", "--weights", trained, "--shots", "500"),
+                          "500-shot needs 500 training images of every class")

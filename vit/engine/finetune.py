@@ -99,7 +99,10 @@ def feature_set(model, dataset, batch_size: int, progress: Progress = None,
     loader = build_loader(dataset, batch_size, False)
     for done, batch in enumerate(loader, start=1):
         if batch["images"].shape[0]:
-            features.append(model.forward_features(paddle.to_tensor(batch["images"])).numpy())
+            images = batch["images"]
+            if not isinstance(images, paddle.Tensor):
+                images = paddle.to_tensor(images)
+            features.append(model.forward_features(images).numpy())
             labels.append(batch["labels"].numpy())
         if progress:
             progress(stage, done, len(loader))

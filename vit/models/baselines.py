@@ -50,6 +50,14 @@ class SmallImageResNet(nn.Layer):
         layers += [BasicBlock(planes, planes) for _ in range(blocks - 1)]
         return nn.Sequential(*layers)
 
+    @property
+    def num_features(self) -> int:
+        return self.head.weight.shape[0]
+
+    def forward_features(self, x):
+        """Images [B, C, H, W] -> the pooled features [B, 64] the head reads."""
+        return self.pool(self.stages(self.stem(x))).flatten(1)
+
     def forward(self, x):
         """Images [B, C, H, W] -> logits [B, num_classes]."""
-        return self.head(self.pool(self.stages(self.stem(x))).flatten(1))
+        return self.head(self.forward_features(x))

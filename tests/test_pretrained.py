@@ -81,13 +81,12 @@ def test_weights_by_name_download_once_cache_and_refuse_a_damaged_copy(home, ser
         np.testing.assert_array_equal(model(images).numpy(), source(images).numpy())
     cached = home / "ViT_base_patch16_384" / "ViT_base_patch16_384_pretrained.pdparams"
     assert cached.is_file() and cached.with_name(cached.name + ".sha256").is_file()
+    server.shutdown()  # from now on only the cache can serve
     ten = create_model("ViT_base_patch16_384", pretrained=True, num_classes=10)
     assert not ten.head.weight.numpy().any() and list(ten.head.weight.shape) == [768, 10]
     np.testing.assert_array_equal(ten.blocks[5].attn.qkv.weight.numpy(),
                                   source.blocks[5].attn.qkv.weight.numpy())
-    assert len(requests) == 1  # downloaded once; the second came from the cache
-    server.shutdown()
-    create_model("ViT_base_patch16_384", pretrained="paddleclas_in1k", num_classes=2)
+    assert len(requests) == 1  # downloaded once
     with open(cached, "r+b") as handle:  # a copy cut short, as by a full disk
         handle.truncate(cached.stat().st_size // 2)
     with pytest.raises(CheckpointError) as error:

@@ -120,13 +120,17 @@ def fetch(url: str, dest, checksum: Optional[str], download: bool = True,
           ) -> Path:
     """Return `dest` if it already holds the verified file, else download it there.
 
-    A cached file with the wrong checksum (an interrupted or altered copy), or one whose
-    checksum was never published nor recorded, is replaced.
+    A cached file with the wrong checksum (an interrupted or altered copy) is replaced. With no
+    published checksum, a file found there without a recorded one (placed by hand) is taken as
+    it is and its SHA-256 recorded, so that from then on it is checked like a download.
     """
     dest = Path(dest)
     if dest.is_file():
         known = expected_checksum(dest, checksum)
-        if known and verify_file(dest, known):
+        if known is None:
+            write_text_atomic(recorded_digest_path(dest), file_digest(dest) + "\n")
+            return dest
+        if verify_file(dest, known):
             return dest
         log.warning("%s does not match its checksum; downloading it again", dest)
     if not download:

@@ -18,7 +18,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 import paddle
@@ -41,10 +41,11 @@ TOP_K = 5
 
 @dataclass
 class Outputs:
-    """What a model gave for a split: logits [N, K], labels [N], the dataset positions [N] of
-    those images, and how many images could not be read (this rank's share)."""
+    """What a model gave for a split: its outputs [N, K] (logits, or features), labels [N],
+    the dataset positions [N] of those images, and how many images could not be read (this
+    rank's share)."""
 
-    logits: np.ndarray
+    values: np.ndarray
     labels: np.ndarray
     indices: np.ndarray
     skipped: int
@@ -59,8 +60,8 @@ def evaluate(logits_fn: Callable, loader, num_classes: int, distributed: bool = 
         (scores, outputs): `scores` has `loss`, `top1`, `top5`, `num_samples` (over all ranks
         when `distributed`) and `skipped`; `outputs` is this rank's `Outputs`.
     """
-    outputs = _collect(logits_fn, loader, num_classes, progress)
-    sums = _score_sums(outputs.logits, outputs.labels)
+    outputs = collect_outputs(logits_fn, loader, num_classes, progress)
+    sums = _score_sums(outputs.values, outputs.labels)
     if distributed:  # each rank scored its share: report the whole
         reduced = paddle.to_tensor(sums)
         paddle.distributed.all_reduce(reduced)
@@ -72,31 +73,36 @@ def evaluate(logits_fn: Callable, loader, num_classes: int, distributed: bool = 
     return scores, outputs
 
 
-def model_logits(model) -> Callable:
-    """`logits_fn` for a Paddle model: eval mode, no gradients, float32 NumPy out."""
+def model_logits(model, forward: Optional[Callable] = None) -> Callable:
+    """`logits_fn` for a Paddle model: eval mode, no gradients, float32 NumPy out; `forward`
+    (e.g. `model.forward_features`) in place of the whole model."""
     model.eval()
+    forward = forward or model
 
     def logits(images):
         with paddle.no_grad():
-            return model(images).astype("float32").numpy()
+            return forward(images).astype("float32").numpy()
     return logits
 
 
-def _collect(logits_fn, loader, num_classes: int, progress: Progress) -> Outputs:
-    all_logits, all_labels, all_indices, skipped = [], [], [], 0
+def collect_outputs(fn: Callable, loader, width: int, progress: Progress = None,
+                    stage: str = "evaluating") -> Outputs:
+    """`fn` (a batch [B, C, H, W] -> [B, width]) over the batches of `loader`, with the labels
+    and positions of the images that could be read."""
+    values, labels, indices, skipped = [], [], [], 0
     for done, batch in enumerate(loader, start=1):
         skipped += len(batch["skipped"])
         if batch["images"].shape[0]:
-            all_logits.append(np.asarray(logits_fn(batch["images"]), dtype=np.float32))
-            all_labels.append(batch["labels"].numpy().reshape(-1))
-            all_indices.append(batch["indices"].numpy())
+            values.append(np.asarray(fn(batch["images"]), dtype=np.float32))
+            labels.append(batch["labels"].numpy().reshape(-1))
+            indices.append(batch["indices"].numpy())
         if progress:
-            progress("evaluating", done, len(loader))
-    if not all_logits:
+            progress(stage, done, len(loader))
+    if not values:
         empty = np.zeros((0,), dtype=np.int64)
-        return Outputs(np.zeros((0, num_classes), np.float32), empty, empty, skipped)
-    return Outputs(np.concatenate(all_logits), np.concatenate(all_labels).astype(np.int64),
-                   np.concatenate(all_indices), skipped)
+        return Outputs(np.zeros((0, width), np.float32), empty, empty, skipped)
+    return Outputs(np.concatenate(values), np.concatenate(labels).astype(np.int64),
+                   np.concatenate(indices), skipped)
 
 
 def _score_sums(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -134,7 +140,7 @@ def evaluate_model(predictor, split: str = "test", output_dir=None, vdl_dir=None
     metrics, outputs = evaluate(predictor.logits, build_loader(dataset, batch_size, False),
                                 len(names), progress=progress)
     seconds = time.perf_counter() - started
-    logits, labels, kept = outputs.logits, outputs.labels, outputs.indices
+    logits, labels, kept = outputs.values, outputs.labels, outputs.indices
     metrics.update(_class_scores(logits, labels, names), split=split, weights=predictor.source,
                    images_per_s=round(len(labels) / max(seconds, 1e-9), 1))
     report = classification_report(labels, logits.argmax(1) if len(logits) else labels,

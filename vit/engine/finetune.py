@@ -16,6 +16,7 @@ from ..config import Config
 from ..data.loaders import build_loader
 from ..errors import ConfigError
 from ..progress import Progress
+from .evaluation import collect_outputs, model_logits
 
 log = logging.getLogger(__name__)
 
@@ -89,23 +90,11 @@ class FeatureSet(paddle.io.Dataset):
         return self.features[index], int(self.labels[index]), index
 
 
-@paddle.no_grad()
 def feature_set(model, dataset, batch_size: int, progress: Progress = None,
                 stage: str = "computing features") -> FeatureSet:
     """The backbone's features of the readable images of `dataset`, through its own transform
     (an unreadable image is left out, as a batch leaves it out)."""
-    model.eval()
-    features, labels = [], []
-    loader = build_loader(dataset, batch_size, False)
-    for done, batch in enumerate(loader, start=1):
-        if batch["images"].shape[0]:
-            images = batch["images"]
-            if not isinstance(images, paddle.Tensor):
-                images = paddle.to_tensor(images)
-            features.append(model.forward_features(images).numpy())
-            labels.append(batch["labels"].numpy())
-        if progress:
-            progress(stage, done, len(loader))
-    if not features:
-        return FeatureSet(np.zeros((0, model.num_features), np.float32), [], dataset.class_names)
-    return FeatureSet(np.concatenate(features), np.concatenate(labels), dataset.class_names)
+    outputs = collect_outputs(model_logits(model, model.forward_features),
+                              build_loader(dataset, batch_size, False), model.num_features,
+                              progress, stage)
+    return FeatureSet(outputs.values, outputs.labels, dataset.class_names)

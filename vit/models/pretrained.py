@@ -25,9 +25,8 @@ import urllib.parse
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
-from ..download import expected_checksum, fetch, recorded_digest_path
+from ..download import fetch
 from ..errors import CheckpointError, DataError, ModelError
-from ..files import file_digest, write_text_atomic
 from .convert import convert_layout, read_weights
 from .variants import VARIANTS, build_model, model_args
 from .weights import load_converted
@@ -287,10 +286,6 @@ def resolve_weights(spec: Union[str, bool, os.PathLike], model: str,
 def _download(url: str, dest: Path, sha256: Optional[str], progress) -> Path:
     """The checked file at `dest`, downloaded from `url` when missing or not matching."""
     hint = f"download it by hand to {dest}, or set VIT_PADDLE_WEIGHTS_MIRROR to a mirror"
-    known = expected_checksum(dest, sha256)
-    if dest.is_file() and known is None:  # placed by hand: its hash is recorded from now on
-        write_text_atomic(recorded_digest_path(dest), file_digest(dest) + "\n")
-        return dest
     try:
         return fetch(url, dest, sha256, progress=progress or _bar(dest.name), hint=hint)
     except DataError as error:
@@ -348,9 +343,7 @@ class Published:
     model: object  # the paddle.nn.Layer
     args: dict  # its constructor arguments
     path: Path  # the local weights file or folder
-    entry: Optional[Weights]  # the registry entry, None for a user's own file or URL
     class_names: List[str]
-    notes: List[str]  # what loading adapted
 
 
 def build_pretrained(name: str, spec, progress=None, **overrides) -> Published:
@@ -369,7 +362,7 @@ def build_pretrained(name: str, spec, progress=None, **overrides) -> Published:
     if overrides["num_classes"] == theirs and "pre_logits.fc.weight" in converted:
         overrides.setdefault("representation_size", converted["pre_logits.fc.weight"].shape[1])
     model = build_model(name, **overrides)
-    notes = load_converted(model, converted, resolved.path)
+    load_converted(model, converted, resolved.path)
     classes = overrides["num_classes"]
     if classes == theirs and facts.get("class_names"):
         names = list(facts["class_names"])
@@ -377,5 +370,4 @@ def build_pretrained(name: str, spec, progress=None, **overrides) -> Published:
         names = resolved.entry.class_names()
     else:
         names = [str(i) for i in range(classes)]
-    return Published(model, model_args(name, **overrides), resolved.path, resolved.entry, names,
-                     notes)
+    return Published(model, model_args(name, **overrides), resolved.path, names)

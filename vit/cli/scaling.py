@@ -1,5 +1,7 @@
-"""`vit-scaling` / `python tools/scaling.py`: the data-scaling experiment, a ViT against a CNN
-of similar size on growing shares of the training split (docs/scaling.md)."""
+"""`vit-scaling` / `python tools/scaling.py`: the data-scaling experiments, a ViT against a CNN
+of similar size, trained from scratch on growing shares of the training split, or
+(`--pretrain fractals`) pre-trained on growing sets of generated fractals and transferred
+(docs/scaling.md)."""
 
 import argparse
 import sys
@@ -15,33 +17,63 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the config's model and ResNet20 unless given")
     parser.add_argument("--fractions", nargs="+", type=float, metavar="SHARE",
                         help="shares of the training split (default 0.1 0.3 1.0)")
-    parser.add_argument("--seeds", nargs="+", type=int, help="seeds per point (default 1 2)")
+    parser.add_argument("--seeds", nargs="+", type=int, help="seeds per point (default 1 2; 1 with --pretrain)")
     parser.add_argument("--epochs", type=int,
-                        help="passes over its training images of every run (default 30)")
+                        help="passes over its training images of every run, of the "
+                        "fine-tuning with --pretrain (default 30)")
     parser.add_argument("--min-steps", type=int,
                         help="but at least this many optimizer steps (default 200)")
-    parser.add_argument("--output", default="output/scaling",
-                        help="folder of the runs, scaling.json and scaling.png")
+    parser.add_argument("--pretrain", choices=["fractals"],
+                        help="pre-train on growing sets of generated fractals, then transfer "
+                        "to the config's data (fine-tuning and linear few-shot)")
+    transfer = parser.add_argument_group("the transfer experiment (--pretrain fractals)")
+    transfer.add_argument("--sizes", nargs="+", type=int, metavar="N",
+                          help="pre-training images per point (default 1000 10000 100000)")
+    transfer.add_argument("--classes", type=int, help="fractal classes (default 100)")
+    transfer.add_argument("--pretrain-steps", type=int,
+                          help="optimizer steps of every pre-training run (default 1600)")
+    transfer.add_argument("--finetune-fraction", type=float,
+                          help="share of the training split to fine-tune on (default 0.1)")
+    transfer.add_argument("--shots", nargs="+", type=int,
+                          help="linear few-shot probes, images per class (default 5 10)")
+    transfer.add_argument("--draws", type=int, help="draws of the k images (default 5)")
+    transfer.add_argument("--fractal-root", help="cache folder of the fractals "
+                          "(default data/fractals)")
+    parser.add_argument("--output", help="folder of the runs, the JSON and the figure "
+                        "(default output/scaling, or output/transfer with --pretrain)")
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
-    from ..engine.scaling import default_plan, format_results, run_scaling
-
     config = config_from_args(args)
-    plan = default_plan(args.models or [config.model.name, "ResNet20"], args.fractions,
-                        args.seeds, args.epochs, args.min_steps)
+    models = args.models or [config.model.name, "ResNet20"]
 
     def progress(stage, done, total):
         print(f"[{done}/{total}] {stage}", file=sys.stderr, flush=True)
 
-    result = run_scaling(config, plan, Path(args.output), progress)
-    print(format_results(result["results"]))
+    if args.pretrain:
+        from ..engine.scaling import format_transfer, run_transfer, transfer_plan
+
+        output = Path(args.output or "output/transfer")
+        plan = transfer_plan(models=models, sizes=args.sizes, classes=args.classes,
+                             pretrain_steps=args.pretrain_steps, seeds=args.seeds,
+                             finetune_fraction=args.finetune_fraction,
+                             finetune_epochs=args.epochs, finetune_min_steps=args.min_steps,
+                             shots=args.shots, draws=args.draws,
+                             fractal_root=args.fractal_root)
+        result = run_transfer(config, plan, output, progress)
+        print(format_transfer(result["results"]))
+    else:
+        from ..engine.scaling import default_plan, format_results, run_scaling
+
+        output = Path(args.output or "output/scaling")
+        plan = default_plan(models, args.fractions, args.seeds, args.epochs, args.min_steps)
+        result = run_scaling(config, plan, output, progress)
+        print(format_results(result["results"]))
     print(f"\nfigure: {result['figure']}\nnumbers: {result['json']}")
-    print(f"curves of any two points: python tools/compare.py {args.output}/<run> "
-          f"{args.output}/<run>")
+    print(f"curves of any two runs: python tools/compare.py {output}/<run> {output}/<run>")
     return 0
 
 

@@ -40,7 +40,8 @@ class DataConfig:
     # the names live in one place, the data-source registry (vit/data/sources.py)
     source: str = _key("digits", "where the images come from (`vit.data.source_names()`)")
     root: Optional[str] = _key(None, "folder of the data set (folder, list) or cache folder "
-                                     "(downloaded sources; default data/<source>)")
+                                     "(downloaded and generated sources; default "
+                                     "data/<source>)")
     archive: Optional[str] = _key(None, "local archive of a paddle.vision data set, used "
                                         "instead of downloading")
     download: bool = _key(True, "download a missing archive of a paddle.vision data set")
@@ -52,6 +53,11 @@ class DataConfig:
     test_list: Optional[str] = _key(None, "list source: test list file")
     label_names: Optional[str] = _key(None, "list source: file with one class name per line "
                                             "(line i names label i)")
+    fractal_classes: int = _key(100, "fractals source: classes, each a random iterated "
+                                     "function system")
+    fractal_per_class: int = _key(100, "fractals source: images rendered per class")
+    fractal_size: int = _key(32, "fractals source: side of the rendered images in pixels")
+    fractal_seed: int = _key(0, "fractals source: seed of the classes and their images")
     val_fraction: float = _key(0.1, "share of the data held out for validation when the "
                                     "source has no val split")
     test_fraction: float = _key(0.2, "share held out for testing when the source has no "
@@ -194,10 +200,13 @@ def check_config(config: Config):
              "keep both in [0, 1) with a sum below 1")
     _require(0 < data.train_fraction <= 1, f"data.train_fraction must be in (0, 1], got "
              f"{data.train_fraction}", "use 1.0 for the whole training split")
-    for key in ("batch_size", "max_image_pixels", "stats_max_images"):
+    for key in ("batch_size", "max_image_pixels", "stats_max_images", "fractal_classes",
+                "fractal_per_class"):
         _require(getattr(data, key) >= 1, f"data.{key} must be at least 1")
     _require(data.num_workers >= 0, "data.num_workers must be 0 or more")
     _require(data.image_size is None or data.image_size >= 1, "data.image_size must be positive")
+    _require(data.fractal_size >= 4, f"data.fractal_size must be at least 4, got "
+             f"{data.fractal_size}")
     for key in ("epochs", "accum_steps", "eval_every", "log_every"):
         _require(getattr(train, key) >= 1, f"train.{key} must be at least 1, got "
                  f"{getattr(train, key)}")

@@ -3,6 +3,7 @@
 A source turns the `data` config into train/val/test `ImageSet`s (`DataBundle`):
 - `digits`: scikit-learn's 1,797 handwritten digits, embedded, no network;
 - `folder`, `list`: image files on disk (file_sources.py);
+- `fractals`: FractalDB-style generated images, as many as asked (fractals.py);
 - `cifar10`, `cifar100`, `mnist`, `fashion_mnist`, `flowers102`: the archives that
   `paddle.vision.datasets` reads, from a local copy or downloaded and verified
   (paddle_sources.py).
@@ -20,6 +21,7 @@ from ..config import DataConfig
 from ..errors import ConfigError, DataError
 from ..progress import Progress
 from .datasets import ArrayImageSet, DataBundle, stratified_indices, take_fraction
+from .fractals import fractal_class_count, fractal_source
 from .file_sources import folder_class_count, folder_source, list_class_count, list_source
 from .paddle_sources import PADDLE_SOURCES
 
@@ -66,6 +68,9 @@ SOURCES: Dict[str, Source] = {source.name: source for source in (
            folder_source, folder_class_count),
     Source("list", "PaddleClas list files of 'relative/path.jpg label' lines", list_source,
            list_class_count),
+    Source("fractals", "generated FractalDB-style images: data.fractal_classes random "
+           "iterated function systems, data.fractal_per_class images each (no download)",
+           fractal_source, fractal_class_count),
     *(Source(s.name, s.description, s.build, _known(s.num_classes)) for s in PADDLE_SOURCES),
 )}
 

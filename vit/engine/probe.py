@@ -10,6 +10,7 @@ from typing import Dict, Sequence
 
 import numpy as np
 
+from ..config import DataConfig
 from ..data.sources import build_datasets
 from ..errors import ConfigError
 from ..progress import Progress
@@ -45,19 +46,27 @@ def few_shot_accuracy(loaded, shots: Sequence[int] = (1, 5, 10, 25), draws: int 
         dict with `source`, `num_classes`, `test_images`, `ridge` and `shots`: per k, the
         accuracy of every draw, their mean and sample standard deviation.
     """
-    if not hasattr(loaded.model, "forward_features"):
-        raise ConfigError(f"{type(loaded.model).__name__} has no features to probe",
+    return probe_features(loaded.model, loaded.preprocessing.eval_transform(),
+                          loaded.config.data, shots, draws, seed, batch_size, progress)
+
+
+def probe_features(model, transform, data_config: DataConfig,
+                   shots: Sequence[int] = (1, 5, 10, 25), draws: int = 5, seed: int = 0,
+                   batch_size: int = 128, progress: Progress = None) -> Dict[str, object]:
+    """`few_shot_accuracy` of any model with features (trained or not), its input made by
+    `transform`, on the data set of `data_config`."""
+    if not hasattr(model, "forward_features"):
+        raise ConfigError(f"{type(model).__name__} has no features to probe",
                           "probe a ViT or ResNet20 checkpoint")
-    data = build_datasets(loaded.config.data, progress)
+    data = build_datasets(data_config, progress)
     smallest = int(np.bincount(data.splits["train"].labels, minlength=data.num_classes).min())
     for k in shots:  # before any image goes through the model
         if not 1 <= k <= smallest:
             raise ConfigError(f"{k}-shot needs {k} training images of every class",
                               f"the smallest class has {smallest}")
-    transform = loaded.preprocessing.eval_transform()
-    train = feature_set(loaded.model, data.splits["train"].with_transform(transform),
+    train = feature_set(model, data.splits["train"].with_transform(transform),
                         batch_size, progress, "features of the training images")
-    test = feature_set(loaded.model, data.splits["test"].with_transform(transform),
+    test = feature_set(model, data.splits["test"].with_transform(transform),
                        batch_size, progress, "features of the test images")
     rng = np.random.default_rng(seed)
     by_class = [np.flatnonzero(train.labels == c) for c in range(data.num_classes)]
@@ -74,5 +83,5 @@ def few_shot_accuracy(loaded, shots: Sequence[int] = (1, 5, 10, 25), draws: int 
                                               test.features, test.labels, data.num_classes))
         results[str(k)] = {"accuracy": scores, "mean": float(np.mean(scores)),
                            "std": float(np.std(scores, ddof=1)) if draws > 1 else 0.0}
-    return {"source": loaded.config.data.source, "num_classes": data.num_classes,
+    return {"source": data_config.source, "num_classes": data.num_classes,
             "test_images": len(test), "ridge": RIDGE, "draws": draws, "shots": results}

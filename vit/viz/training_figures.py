@@ -104,3 +104,46 @@ def plot_scaling(results: dict) -> Figure:
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right")
     return figure
+
+
+def plot_transfer(results: dict) -> Figure:
+    """The transfer experiment's `transfer.json`: fine-tuned top-1 (left) and linear k-shot
+    accuracy of the frozen features (right) against pre-training size, per model, mean and
+    sample standard deviation over seeds; dashed lines are each model without pre-training
+    (fine-tuned from scratch, probed at random initialisation)."""
+    figure = Figure(figsize=(11.0, 4.4))
+    left, right = figure.subplots(1, 2)
+    sizes = [p["pretrain_images"] for p in next(iter(results["models"].values()))["points"]]
+    markers = "osD^v"
+    for index, (name, model) in enumerate(results["models"].items()):
+        color, points = f"C{index}", model["points"]
+        left.errorbar(sizes, [p["finetune_top1"]["mean"] for p in points],
+                      yerr=[p["finetune_top1"]["std"] for p in points], fmt="o-", capsize=4,
+                      color=color, label=f"{name} ({model['parameters'] / 1e6:.2f} M)")
+        left.axhline(model["scratch_top1"]["mean"], color=color, linestyle="--", alpha=0.7,
+                     label=f"{name} from scratch")
+        for shot, k in enumerate(results["shots"]):
+            right.errorbar(sizes, [p["probe"][str(k)]["mean"] for p in points],
+                           yerr=[p["probe"][str(k)]["std"] for p in points],
+                           fmt=f"{markers[shot % len(markers)]}-", capsize=4, color=color,
+                           alpha=1.0 - 0.3 * shot, label=f"{name}, {k}-shot")
+            right.axhline(model["random_probe"][str(k)]["mean"], color=color, linestyle="--",
+                          alpha=0.5 - 0.15 * shot)
+    seeds = len(results["seeds"])
+    for axes, title in (
+            (left, f"fine-tuned on {results['finetune_images']} {results['source']} images"),
+            (right, f"linear few-shot on {results['source']}, frozen features "
+                    "(dashed: random init)")):
+        axes.set_xscale("log")
+        axes.set_xticks(sizes)
+        axes.set_xticklabels([f"{s:,}" for s in sizes])
+        axes.minorticks_off()
+        axes.set_xlabel(f"pre-training images ({results['classes']} fractal classes, log scale)")
+        axes.set_ylabel("test top-1")
+        axes.set_title(title, fontsize=10)
+        axes.grid(alpha=0.3)
+        axes.legend(loc="lower right", fontsize=8)
+    figure.suptitle(f"Pre-train on generated fractals, then transfer ({results['pretrain_steps']}"
+                    f" pre-training steps at every size, {seeds} seed{'s' * (seeds != 1)})",
+                    fontsize=11)
+    return figure

@@ -73,3 +73,11 @@ def test_the_data_report_describes_fractals(tmp_path):
     result = run_tool("train", "--stats-only", *[a for o in overrides for a in ("-o", o)])
     assert result.returncode == 0, result.stderr
     assert "3 classes" in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_the_data_benchmark_times_the_renderer(tmp_path):
+    result = run_tool("benchmark_data", "-o", "data.source=fractals",
+                      "-o", f"data.root={tmp_path}", "-o", "data.fractal_classes=4",
+                      "-o", "data.fractal_per_class=10", "--workers", "0", "--epochs", "1")
+    assert result.returncode == 0, result.stderr
+    assert "rendering the fractals:" in result.stdout and "40 images of 32x32" in result.stdout

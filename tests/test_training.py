@@ -207,9 +207,10 @@ def test_compare_tool_overlays_two_runs(finished_run, tmp_path):
     assert (tmp_path / "cmp" / "comparison.csv").read_text().count("\n") == 3
 
 
-def test_a_resnet_trains_on_files_warning_once_and_its_checkpoint_fine_tunes(tmp_path):
-    """Paddle's BatchNorm warns on every training forward; Python shows it once, unless
-    something resets its memory of warnings (a `catch_warnings` block per decoded image did).
+def test_a_resnet_trains_on_files_without_warnings_and_its_checkpoint_fine_tunes(tmp_path):
+    """Paddle's BatchNorm warns on every training forward that it tracks running statistics
+    (what the model wants); Python shows it once only until a filter changes, so it is
+    silenced where the model is defined.
     The checkpoint then starts another run through --pretrained, as a ViT's does: a new class
     count gets a fresh head; a model of another architecture is refused with the table."""
     rng = np.random.default_rng(0)
@@ -222,7 +223,7 @@ def test_a_resnet_trains_on_files_warning_once_and_its_checkpoint_fine_tunes(tmp
                       "-o", "data.batch_size=8", "-o", "train.epochs=2",
                       "-o", "optim.warmup_epochs=0", "-o", f"output.dir={tmp_path / 'out'}")
     assert result.returncode == 0, result.stderr
-    assert result.stderr.count("always track global mean and variance") == 1, result.stderr
+    assert "Warning" not in result.stderr, result.stderr
     checkpoint = next((tmp_path / "out").glob("*/checkpoints/best.pdparams"))
     tuned = run_tool("train", *train_args(tmp_path / "out", "tuned"), "-o", "train.epochs=1",
                      "-o", "optim.warmup_epochs=0", "-o", "model.name=ResNet20",

@@ -17,12 +17,13 @@ from .common import AppFolders, data_overrides, user_errors
 def data_tab(folders: AppFolders) -> Dict[str, gr.components.Component]:
     """Build the Data tab; return the fields the other tabs read (the data set's settings)."""
     gr.Markdown("### 1. Data acquisition\nPick where the images come from and load them. "
-                "`digits` is embedded; `folder` and `list` read your files; the "
+                "`digits` is embedded; `fractals` are generated (FractalDB-style, "
+                "rendered once into the cache); `folder` and `list` read your files; the "
                 "`paddle.vision` sets download, or read a local archive.")
     with gr.Row():
         source = gr.Dropdown(source_names(), value="digits", label="source",
                              elem_id="data-source")
-        root = gr.Textbox(label="data.root (folder of a folder/list set, or download cache)")
+        root = gr.Textbox(label="data.root (folder of a folder/list set, or download and fractals cache)")
         archive = gr.Textbox(label="data.archive (local archive of a paddle.vision set)")
     with gr.Row():
         train_list = gr.Textbox(label="data.train_list (list source)")

@@ -1,6 +1,6 @@
 """`python tools/benchmark_data.py [-c CONFIG] [-o ...] [--workers 0 2 4] [--epochs 2]`: images/s
 of the training input pipeline (decode, augment, collate; no model) for each number of
-DataLoader workers."""
+DataLoader workers; for `data.source=fractals` also the rendering of the images themselves."""
 
 import argparse
 import sys
@@ -34,6 +34,13 @@ def main(argv=None) -> int:
     for row in result["rows"]:
         print(f"  workers {row['num_workers']}: {row['images_per_s']:>9,.0f} images/s "
               f"({row['images']} images in {row['seconds']} s)")
+    if "render" in result:
+        render, served = result["render"], result["rows"][0]
+        ratio = served["images_per_s"] / render["images_per_s"]
+        print(f"  rendering the fractals: {render['images_per_s']:>9,.0f} images/s "
+              f"({render['images']} images of {render['size']}x{render['size']} in "
+              f"{render['seconds']} s: {ratio:.2f}x the time the pipeline takes to serve as "
+              "many with workers " f"{served['num_workers']})")
     return 0
 
 

@@ -8,10 +8,19 @@ image's resolution: a 3x3 stem, then three stages of n basic blocks with 16, 32 
 layers. ResNet-20 (n = 3) has 0.27 M parameters, the size of the CPU-sized ViTs.
 """
 
+import warnings
+
 import paddle.nn as nn
 from paddle.vision.models.resnet import BasicBlock
 
 from ..errors import ModelError
+
+# Paddle's BatchNorm warns on every training forward that it tracks the running statistics,
+# which is what this model wants. Python shows a warning once per place only until a filter
+# changes, and the training loop's libraries change filters, so a ResNet run printed it again
+# and again; this filter is the one place that silences it.
+warnings.filterwarnings("ignore", message="When training, we now always track global mean",
+                        category=UserWarning)
 
 
 class SmallImageResNet(nn.Layer):

@@ -1,7 +1,8 @@
 # Two commands from a fresh machine: `make demo` and `make test`.
 # Both create .venv when it is absent and install the package with Paddle's CPU build into it;
-# `make test` adds the test tools (pytest, torch + transformers as reference implementations,
-# Playwright) and Debian's chromium for the web app's browser test.
+# `make test` adds the ONNX path (paddle2onnx, onnxruntime) and the test tools (pytest, torch +
+# transformers as reference implementations, Playwright) and Debian's chromium for the web
+# app's browser test.
 
 PYTHON ?= python3
 VENV := .venv
@@ -21,7 +22,7 @@ $(RUNTIME): setup.py
 	touch $(RUNTIME)
 
 $(DEV): $(RUNTIME)
-	$(PY) -m pip install --quiet -e '.[cpu,dev]'
+	$(PY) -m pip install --quiet -e '.[cpu,onnx,dev]'
 	command -v chromium >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 		echo "chromium could not be installed (apt-get needs root): the browser test will skip"

@@ -53,6 +53,8 @@ setup(
     ],
     extras_require={
         "cpu": ["paddlepaddle==3.3.1"],
+        # the ONNX path: tools/export.py --format onnx, tools/infer.py --onnx
+        "onnx": ["paddle2onnx==2.1.0", "onnxruntime>=1.20"],
         # test-only references: torch (CPU wheel) and transformers check the converters
         # ... and Playwright drives Debian's chromium for the web app's browser test
         "dev": ["pytest>=7.0", "torch==2.13.0", "transformers>=4.40", "playwright>=1.50"],

@@ -227,3 +227,50 @@ def test_the_probe_tool_prints_few_shot_accuracy_and_writes_json(trained, tmp_pa
     assert all(len(s["accuracy"]) == 2 and 0 <= s["mean"] <= 1 for s in record["shots"].values())
     assert_one_line_error(run_tool("probe", "--weights", trained, "--shots", "500"),
                           "500-shot needs 500 training images of every class")
+
+
+def test_the_onnx_export_checks_itself_and_evaluates_like_the_checkpoint(trained, tmp_path):
+    import onnxruntime
+    import yaml
+
+    export = tmp_path / "export"
+    result = run_tool("export", "--weights", trained, "--output", export, "--format", "onnx")
+    assert result.returncode == 0, result.stderr
+    assert "max |logit difference|" in result.stdout
+    record = yaml.safe_load((export / "inference.yml").read_text())["onnx"]
+    assert record["file"] == "model.onnx" and record["max_abs_logit_difference"] <= 1e-4
+    session = onnxruntime.InferenceSession(str(export / "model.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    for batch in (1, 5):  # the batch axis is dynamic
+        images = np.zeros((batch, 3, 16, 16), np.float32)
+        assert session.run(None, {session.get_inputs()[0].name: images})[0].shape == (batch, 10)
+    eager = run_tool("infer", "--weights", trained, "--eval", "--output", tmp_path / "eager")
+    served = run_tool("infer", "--onnx", export, "--eval", "--output", tmp_path / "onnx")
+    assert eager.returncode == 0 and served.returncode == 0, served.stderr
+    mine = json.loads((tmp_path / "onnx" / "metrics.json").read_text())
+    theirs = json.loads((tmp_path / "eager" / "metrics.json").read_text())
+    assert mine["top1"] == theirs["top1"] and mine["confusion_matrix"] == theirs["confusion_matrix"]
+    assert abs(mine["loss"] - theirs["loss"]) < 1e-4
+    predicted = run_tool("infer", "--onnx", export, "--images", write_image(tmp_path / "a.png"),
+                         "--output", tmp_path / "pred")
+    assert predicted.returncode == 0 and "1 of 1 images predicted" in predicted.stdout
+    # a Paddle-only export has no model.onnx: named, with the fix
+    assert run_tool("export", "--weights", trained, "--output", tmp_path / "plain").returncode == 0
+    assert_one_line_error(run_tool("infer", "--onnx", tmp_path / "plain", "--eval"),
+                          "model.onnx is missing", "--format onnx")
+
+
+def test_the_onnx_path_without_its_packages_is_one_line_and_writes_nothing(trained, tmp_path,
+                                                                         monkeypatch):
+    import sys
+
+    from vit.engine.export import export_inference_model
+    from vit.engine.inference import load_for_inference
+    from vit.errors import VitError
+
+    loaded = load_for_inference(trained)
+    monkeypatch.setitem(sys.modules, "paddle2onnx", None)  # as if not installed
+    with pytest.raises(VitError, match="needs paddle2onnx and onnxruntime") as error:
+        export_inference_model(loaded, tmp_path / "export", fmt="onnx")
+    assert "pip install -e '.[cpu,onnx]'" in error.value.hint
+    assert not (tmp_path / "export").exists()

@@ -3,6 +3,7 @@
     python tools/infer.py --weights output/<run>/checkpoints/best.pdparams --images a.jpg dir/
     python tools/infer.py --weights output/<run>/checkpoints/best.pdparams --eval [--split test]
     python tools/infer.py --inference-model output/<run>/export --images dir/   (or --eval)
+    python tools/infer.py --onnx output/<run>/export --images dir/   (ONNX Runtime, or --eval)
 """
 
 import argparse
@@ -23,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     source = add_weights_args(parser)
     source.add_argument("--inference-model", metavar="DIR",
                         help="folder written by tools/export.py (Paddle Inference)")
+    source.add_argument("--onnx", metavar="DIR",
+                        help="folder written by tools/export.py --format onnx (ONNX Runtime)")
     task = parser.add_mutually_exclusive_group(required=True)
     task.add_argument("--images", nargs="+", metavar="PATH",
                       help="image files or folders (searched recursively)")
@@ -48,13 +51,16 @@ def main(argv=None) -> int:
     if args.top_k < 1 or args.batch_size < 1:
         raise VitError("--top-k and --batch-size must be at least 1")
     config, overrides = recorded_config_args(args)
-    if args.inference_model:
+    exported = args.inference_model or args.onnx
+    if exported:
         from ..engine.export import InferenceModel
 
-        predictor = InferenceModel(args.inference_model, config=config, overrides=overrides,
-                                   precision=args.precision)
+        predictor = InferenceModel(exported, config=config, overrides=overrides,
+                                   precision=args.precision,
+                                   runtime="onnx" if args.onnx else "paddle")
+        name = f"eval_{args.split}" if args.eval else "predictions"
         output = Path(args.output) if args.output else \
-            Path(args.inference_model) / (f"eval_{args.split}" if args.eval else "predictions")
+            Path(exported) / (f"{name}_onnx" if args.onnx else name)
     else:
         if args.precision not in (None, "fp32"):
             raise VitError(f"--precision {args.precision} works with --inference-model",

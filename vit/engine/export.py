@@ -7,9 +7,10 @@
   settings, class names) and the training config (so `--eval` finds the data set), PaddleClas's
   idea;
 - `model.safetensors`: the weights with the model's metadata, loadable without running code.
+- with `--format onnx`, `model.onnx` too (onnx_export.py).
 `InferenceModel` loads such a folder with `paddle.inference` (oneDNN on CPU, in float32 or, where
-the CPU has native bfloat16, bf16) and is a predictor (inference.py): it predicts files and
-evaluates splits like the eager model.
+the CPU has native bfloat16, bf16), or its `model.onnx` with ONNX Runtime, and is a predictor
+(inference.py): it predicts files and evaluates splits like the eager model.
 """
 
 import json
@@ -33,8 +34,11 @@ from .runtime import gpu_available
 log = logging.getLogger(__name__)
 
 
+FORMATS = ("paddle", "onnx")
+
+
 def export_inference_model(loaded: LoadedModel, output_dir,
-                           precision: str = "fp32") -> dict:
+                           precision: str = "fp32", fmt: str = "paddle") -> dict:
     """Save `loaded` as a static inference model plus `inference.yml` and safetensors weights.
 
     Args:
@@ -42,11 +46,19 @@ def export_inference_model(loaded: LoadedModel, output_dir,
         output_dir: the folder to write.
         precision: the precision `inference.yml` records as the one to run the model at
             (`tools/infer.py --precision` overrides it); the graph itself stays float32.
+        fmt: `paddle`, or `onnx`: also `model.onnx`, converted from the Paddle graph and
+            checked against the eager model (onnx_export.py).
 
     Returns:
         paths of the written files by name.
     """
     check_precision(precision)
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown export format '{fmt}'", f"use one of {', '.join(FORMATS)}")
+    if fmt == "onnx":
+        from .onnx_export import require_onnx
+
+        require_onnx()  # before anything is written
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     channels = input_size(loaded.model)[0]
@@ -57,13 +69,20 @@ def export_inference_model(loaded: LoadedModel, output_dir,
             "precision": precision,
             "preprocessing": loaded.preprocessing.to_dict(),
             "source_checkpoint": str(loaded.weights), "config": loaded.config.to_dict()}
+    paths = {}
+    if fmt == "onnx":
+        from .onnx_export import export_onnx
+
+        info["onnx"] = export_onnx(output_dir, graph_file(output_dir), loaded.logits,
+                                   (channels, size, size))
+        paths["onnx"] = output_dir / info["onnx"]["file"]
     (output_dir / "inference.yml").write_text(yaml.safe_dump(info, sort_keys=False,
                                                              allow_unicode=True), encoding="utf-8")
     metadata = {"format": "vit-paddle", "model": json.dumps(loaded.meta["model"]),
                 "preprocessing": json.dumps(loaded.preprocessing.to_dict())}
     weights = save_safetensors(loaded.model.state_dict(), output_dir / "model.safetensors", metadata)
     return {"folder": output_dir, "inference_yml": output_dir / "inference.yml",
-            "graph": graph_file(output_dir), "safetensors": weights}
+            "graph": graph_file(output_dir), **paths, "safetensors": weights}
 
 
 def graph_file(folder: Path) -> Path:
@@ -152,10 +171,12 @@ class InferenceModel:
         config: replaces the training config recorded in `inference.yml` (data to evaluate on).
         overrides: `-o section.key=value` changes to the recorded config.
         precision: fp32, bf16 or fp16; None: the one recorded at export (fp32 by default).
+        runtime: `paddle` (Paddle Inference) or `onnx` (ONNX Runtime on `model.onnx`, fp32).
     """
 
     def __init__(self, folder, num_threads: int = 0, config: Optional[Config] = None,
-                 overrides: Sequence[str] = (), precision: Optional[str] = None):
+                 overrides: Sequence[str] = (), precision: Optional[str] = None,
+                 runtime: str = "paddle"):
         self.folder = Path(folder)
         info_path = self.folder / "inference.yml"
         if not info_path.is_file():
@@ -168,9 +189,20 @@ class InferenceModel:
         if config is None and "config" in self.info:
             self._config = config_from_dict(self.info["config"], "export", str(info_path),
                                             overrides)
-        self.runner = PaddlePredictor(graph_file(self.folder), self.folder / "model.pdiparams",
-                                      precision or self.info.get("precision", "fp32"),
-                                      num_threads)
+        if runtime == "onnx":
+            from .onnx_export import ONNX_FILE, OnnxPredictor
+
+            if precision not in (None, "fp32"):
+                raise ConfigError(f"--precision {precision} is not an ONNX Runtime path here",
+                                  "run model.onnx in fp32, or Paddle Inference with "
+                                  "--inference-model")
+            self.runner = OnnxPredictor(self.folder / self.info.get("onnx", {}).get(
+                "file", ONNX_FILE), num_threads)
+        else:
+            self.runner = PaddlePredictor(graph_file(self.folder),
+                                          self.folder / "model.pdiparams",
+                                          precision or self.info.get("precision", "fp32"),
+                                          num_threads)
 
     @property
     def class_names(self):

@@ -1,0 +1,145 @@
+"""ONNX: the exported static graph converted by `paddle2onnx` into `model.onnx`, run by ONNX
+Runtime (the path to TensorRT, OpenVINO, browsers and most servers outside Paddle's own).
+
+The conversion checks itself: ONNX Runtime's logits of a sample batch must equal the eager
+model's within `TOLERANCE` (relative to the largest logit), or no `model.onnx` is left behind.
+Both packages are the `onnx` extra (`pip install -e '.[cpu,onnx]'`).
+"""
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .. import cpu
+from ..errors import CheckpointError, VitError
+
+OPSET = 17  # LayerNormalization is one ONNX op from opset 17 on
+TOLERANCE = 1e-4  # max |logit difference| / max(1, max |logit|) accepted at export
+ONNX_FILE = "model.onnx"
+
+
+def require_onnx():
+    """The two packages of the ONNX path, or one line naming the fix."""
+    try:
+        import onnxruntime
+        import paddle2onnx
+    except ImportError as error:
+        raise VitError(f"the ONNX path needs paddle2onnx and onnxruntime ({error.name} is not "
+                       "installed)", "pip install -e '.[cpu,onnx]'") from None
+    return paddle2onnx, onnxruntime
+
+
+@contextlib.contextmanager
+def _captured_output():
+    """Send what C++ and Python print to the two file descriptors into a temporary file
+    (paddle2onnx and Polygraphy log every pass); yield the file, to quote on failure."""
+    with tempfile.TemporaryFile(mode="w+") as sink:
+        saved = [os.dup(1), os.dup(2)]
+        try:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            yield sink
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+def convert_to_onnx(graph: Path, params: Path, output: Path) -> Path:
+    """`paddle2onnx` of the static graph into `output` (written atomically: a failed
+    conversion leaves nothing)."""
+    paddle2onnx, _ = require_onnx()
+    temporary = output.with_name(f".{output.name}.tmp-{os.getpid()}")
+    try:
+        with _captured_output() as log:
+            try:
+                paddle2onnx.export(str(graph), str(params), str(temporary),
+                                   opset_version=OPSET, enable_onnx_checker=True)
+                failure = None
+            except Exception as error:  # the converter raises anything; quote it
+                failure = error
+            log.seek(0)
+            lines = [line for line in log.read().splitlines() if line.strip()]
+        if failure is not None or not temporary.is_file():
+            detail = str(failure) if failure is not None else (lines[-1] if lines else "")
+            raise CheckpointError(f"paddle2onnx could not convert {graph} ({detail})",
+                                  "report the Paddle and paddle2onnx versions; the Paddle "
+                                  "Inference export in the same folder still works")
+        os.replace(temporary, output)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return output
+
+
+class OnnxPredictor:
+    """`model.onnx` run by ONNX Runtime on the CPU.
+
+    Args:
+        path: the `.onnx` file.
+        num_threads: threads of one operator (0: vit's default, one per core).
+    """
+
+    def __init__(self, path, num_threads: int = 0):
+        _, onnxruntime = require_onnx()
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"{path} is missing",
+                                  "export the model with tools/export.py --format onnx")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = cpu.thread_count(num_threads)
+        options.log_severity_level = 3  # errors only
+        try:
+            self.session = onnxruntime.InferenceSession(str(path), options,
+                                                        providers=["CPUExecutionProvider"])
+        except Exception as error:
+            raise CheckpointError(f"ONNX Runtime cannot load {path} ({error})",
+                                  "export the model again with tools/export.py --format onnx") \
+                from None
+        self.input_name = self.session.get_inputs()[0].name
+        self.precision = "fp32"
+
+    def logits(self, images) -> np.ndarray:
+        """Outputs [B, K] for a preprocessed batch [B, C, H, W] (array or tensor)."""
+        images = np.ascontiguousarray(np.asarray(images.numpy() if hasattr(images, "numpy")
+                                                 else images, dtype=np.float32))
+        return self.session.run(None, {self.input_name: images})[0]
+
+
+def onnx_difference(predictor: OnnxPredictor, reference, sample: np.ndarray):
+    """(max |logit difference| between ONNX Runtime and `reference`, a logits function, on
+    `sample`; the largest |reference logit|)."""
+    expected = np.asarray(reference(sample), dtype=np.float64)
+    got = predictor.logits(sample).astype(np.float64)
+    return float(np.abs(got - expected).max()), float(np.abs(expected).max())
+
+
+def export_onnx(folder: Path, graph: Path, reference, input_shape) -> dict:
+    """Convert the static graph in `folder` into `model.onnx` and check it against
+    `reference` (the eager model's logits) on two seeded random images of `input_shape`
+    (C, H, W), at two batch sizes (the batch axis is dynamic).
+
+    Returns:
+        what `inference.yml` records under `onnx`.
+
+    Raises:
+        CheckpointError: the conversion failed, or ONNX Runtime disagrees beyond `TOLERANCE`
+            (then `model.onnx` is removed).
+    """
+    paddle2onnx, onnxruntime = require_onnx()
+    path = convert_to_onnx(graph, folder / "model.pdiparams", folder / ONNX_FILE)
+    predictor = OnnxPredictor(path)
+    sample = np.random.default_rng(0).standard_normal((3, *input_shape)).astype(np.float32)
+    worst, scale = max(onnx_difference(predictor, reference, batch)
+                       for batch in (sample[:1], sample))
+    if worst > TOLERANCE * max(1.0, scale):
+        path.unlink()
+        raise CheckpointError(f"ONNX Runtime's logits differ from Paddle's by {worst:.2e} "
+                              f"(more than {TOLERANCE:g} of the largest, {scale:.3g}); "
+                              "model.onnx was not kept",
+                              "report the Paddle and paddle2onnx versions")
+    return {"file": ONNX_FILE, "opset": OPSET, "max_abs_logit_difference": worst,
+            "paddle2onnx": paddle2onnx.__version__, "onnxruntime": onnxruntime.__version__}

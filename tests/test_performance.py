@@ -53,16 +53,24 @@ def test_benchmark_tool_prints_the_table_with_pytorch_and_writes_json(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     header = next(line for line in lines if line.startswith("path"))
-    assert "vs PyTorch" in header and "GFLOP/s" in header
+    assert "vs PyTorch" in header and "GFLOP/s" in header and "same prec." in header
     for path in ("paddle eager", "paddle.jit.to_static", "paddle inference fp32",
-                 "paddle inference bf16", "pytorch eager (transformers)",
+                 "paddle inference bf16", "onnxruntime fp32", "pytorch eager (transformers)",
                  "paddle eager training", "pytorch eager training (transformers)"):
         assert any(line.startswith(path) for line in lines), path
+    from vit.cpu import vector_flags
+    from vit.engine.export import native_bf16
+
+    if native_bf16():  # each precision against PyTorch at the same one
+        assert any(line.startswith("pytorch eager bf16 autocast") for line in lines)
+        bf16 = next(line for line in lines if line.startswith("paddle inference bf16"))
+        assert bf16.split()[-1].endswith("x") and bf16.split()[-2].endswith("x"), bf16
     assert "matrix-product ceiling" in result.stdout
     record = json.loads(next(tmp_path.glob("ViT_tiny_patch4_16-*.json")).read_text())
     eager = [r for r in record["rows"] if r["path"] == "paddle eager"]
     assert [r["batch"] for r in eager] == [1, 4] and all(r["seconds"] > 0 for r in eager)
     assert record["matmul_gflops"]["numpy"] > 0 and record["threads"] >= 1
+    assert record["cpu_flags"] == vector_flags()
     assert "[1/" in result.stderr  # progress goes to stderr, the table to stdout
 
 

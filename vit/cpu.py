@@ -45,6 +45,25 @@ def cpu_vendor() -> str:
     return ""
 
 
+# the instruction sets that decide which kernels are fast: /proc/cpuinfo flag -> name
+VECTOR_FLAGS = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_bf16": "AVX512-BF16",
+                "avx512_vnni": "AVX512-VNNI", "avx_vnni": "AVX-VNNI", "amx_bf16": "AMX-BF16",
+                "amx_int8": "AMX-INT8"}
+
+
+def vector_flags() -> list:
+    """Which of `VECTOR_FLAGS` this CPU has, by name; [] where /proc/cpuinfo cannot be read."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    present = set(line.split(":", 1)[1].split())
+                    return [name for flag, name in VECTOR_FLAGS.items() if flag in present]
+    except OSError:
+        pass
+    return []
+
+
 def recommended_environment() -> Dict[str, str]:
     """The variables `apply_environment` sets where the user has not."""
     settings = {

@@ -51,7 +51,8 @@ def main(argv=None) -> int:
         print(f"training {args.train_model}, batch {args.train_batch}", file=sys.stderr)
         rows += training_timings(args.train_model, args.train_batch)
     print(f"{args.model} inference, {args.train_model} training; {cpu.thread_count()} threads, "
-          f"{platform.processor() or platform.machine()} ({cpu.cpu_vendor() or 'unknown'})")
+          f"{platform.processor() or platform.machine()} ({cpu.cpu_vendor() or 'unknown'}; "
+          f"{', '.join(cpu.vector_flags()) or 'no AVX2'})")
     print(format_timings(rows, ceiling))
     path = _save(args, rows, ceiling)
     print(f"\nnumbers: {path}")
@@ -67,7 +68,8 @@ def _save(args, rows, ceiling) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{args.model}-{datetime.datetime.now():%Y%m%d-%H%M%S}.json"
     record = {"model": args.model, "train_model": args.train_model, "threads": cpu.thread_count(),
-              "cpu_vendor": cpu.cpu_vendor(), "paddle": paddle.__version__,
+              "cpu_vendor": cpu.cpu_vendor(), "cpu_flags": cpu.vector_flags(),
+              "paddle": paddle.__version__,
               "matmul_gflops": ceiling,
               "rows": [{"path": r.path, "batch": r.batch, "seconds": r.seconds,
                         "images_per_s": r.images_per_s, "gflops": r.gflops, "note": r.note}

@@ -123,7 +123,20 @@ def _paths(model, size, folder: Path) -> Dict[str, object]:
             graph, folder / "model.pdiparams", "bf16").logits
     else:
         paths["paddle inference bf16"] = "this CPU has no native bfloat16 (AVX512-BF16/AMX)"
+    paths["onnxruntime fp32"] = _onnx_runner(graph, folder)
     return paths
+
+
+def _onnx_runner(graph: Path, folder: Path):
+    """ONNX Runtime on the graph converted by paddle2onnx, or why it cannot run here."""
+    from ..errors import VitError
+    from .onnx_export import ONNX_FILE, OnnxPredictor, convert_to_onnx
+
+    try:
+        return OnnxPredictor(convert_to_onnx(graph, folder / "model.pdiparams",
+                                             folder / ONNX_FILE)).logits
+    except VitError as error:
+        return str(error)
 
 
 def torch_vit(args: dict, num_classes: Optional[int] = None):
@@ -163,6 +176,14 @@ def pytorch_inference_timings(args: dict, batch: int, repeats: int, warmup: int,
         with torch.no_grad():
             seconds = median_seconds(lambda: model(pixel_values=images), repeats, warmup)
         rows.append(Timing("pytorch eager (transformers)", b, seconds, gflop))
+        if native_bf16():  # PyTorch's reduced precision on a CPU: autocast to bfloat16
+
+            def bf16_forward():
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    return model(pixel_values=images)
+            with torch.no_grad():
+                seconds = median_seconds(bf16_forward, repeats, warmup)
+            rows.append(Timing("pytorch eager bf16 autocast", b, seconds, gflop))
     return rows
 
 
@@ -238,24 +259,37 @@ def _torch_step(model, images, labels, label_smoothing):
     return step
 
 
+def precision_of(path: str) -> str:
+    """The arithmetic a benchmark row runs in, from its name: bf16, fp16, int8 or fp32."""
+    return next((kind for kind in ("bf16", "fp16", "int8") if kind in path), "fp32")
+
+
 def format_timings(rows: List[Timing], ceiling: Dict[str, float]) -> str:
-    """The rows as an aligned table, with each path's time as a ratio to PyTorch's."""
-    torch_time = {(r.batch, "training" in r.path): r.seconds for r in rows
-                  if r.path.startswith("pytorch") and r.seconds}
+    """The rows as an aligned table: each path's time as a ratio to PyTorch's fp32 time and to
+    PyTorch's at the same precision (where PyTorch has that row), and its GFLOP/s as a share
+    of Paddle's float32 matrix-product ceiling."""
+    torch_time = {(r.batch, "training" in r.path, precision_of(r.path)): r.seconds
+                  for r in rows if r.path.startswith("pytorch") and r.seconds}
     header = f"{'path':<40}{'batch':>6}{'ms/batch':>11}{'images/s':>10}{'GFLOP/s':>9}" \
-             f"{'vs PyTorch':>12}  note"
+             f"{'ceiling':>9}{'vs PyTorch':>12}{'same prec.':>12}  note"
     lines = [header, "-" * len(header)]
     for row in rows:
-        reference = torch_time.get((row.batch, "training" in row.path))
-        ratio = f"{row.seconds / reference:.2f}x" if row.seconds and reference else "-"
+        kind = ("training" in row.path)
+        fp32 = torch_time.get((row.batch, kind, "fp32"))
+        same = torch_time.get((row.batch, kind, precision_of(row.path)))
+        ratio = f"{row.seconds / fp32:.2f}x" if row.seconds and fp32 else "-"
+        peer = f"{row.seconds / same:.2f}x" if row.seconds and same else "-"
+        share = f"{row.gflops / ceiling['paddle']:.0%}" if row.seconds else "-"
         lines.append(
             f"{row.path:<40}{row.batch:>6}"
             f"{(f'{row.seconds * 1000:.1f}' if row.seconds else '-'):>11}"
             f"{(f'{row.images_per_s:.1f}' if row.seconds else '-'):>10}"
-            f"{(f'{row.gflops:.0f}' if row.seconds else '-'):>9}{ratio:>12}  {row.note}")
+            f"{(f'{row.gflops:.0f}' if row.seconds else '-'):>9}{share:>9}{ratio:>12}"
+            f"{peer:>12}  {row.note}")
     lines.append(f"matrix-product ceiling (float32, 2048^3): NumPy {ceiling['numpy']:.0f} "
-                 f"GFLOP/s, Paddle {ceiling['paddle']:.0f} GFLOP/s; ratios are time / PyTorch's "
-                 "time (below 1: faster)")
+                 f"GFLOP/s, Paddle {ceiling['paddle']:.0f} GFLOP/s ('ceiling': the row's GFLOP/s "
+                 "as a share of Paddle's); ratios are time / PyTorch's time (below 1: faster), "
+                 "against fp32 and against PyTorch at the row's precision")
     return "\n".join(lines)
 
 

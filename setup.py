@@ -35,7 +35,8 @@ setup(
     python_requires=">=3.9",
     packages=find_packages(include=["vit", "vit.*"]),
     # the ImageNet-1k class names, taken from the list Gradio ships (gradio/media_assets)
-    package_data={"vit.models": ["imagenet1k_classes.txt"]},
+    package_data={"vit.models": ["imagenet1k_classes.txt"],
+                  "vit.app": ["messages.yaml", "glossary.yaml"]},
     cmdclass={"build_py": BuildWithConfigs},
     # Paddle itself is not here: CPU users take the `cpu` extra, GPU users install
     # paddlepaddle-gpu for their CUDA version first, as Paddle's install guide says.

@@ -141,6 +141,45 @@ def test_four_tabs_end_to_end_in_a_real_browser(app, tmp_path):
         assert (shots / f"{name}.png").stat().st_size > 10_000
 
 
+def test_the_app_speaks_the_browsers_language(app, tmp_path):
+    """A browser set to Chinese sees the four parts under their Chinese names and Chinese
+    buttons, and a prediction works there with Chinese table headers; set to English, the
+    same page is English. (Screenshots go to VIT_APP_SCREENSHOTS when it is set.)"""
+    from playwright.sync_api import expect, sync_playwright
+
+    weights = app["folder"] / "output" / "e2e" / "checkpoints" / "best.pdparams"
+    if not weights.is_file():
+        pytest.skip("needs the end-to-end test's run")
+    shots = Path(os.environ.get("VIT_APP_SCREENSHOTS", tmp_path))
+    expected = {"zh-CN": (["1. 数据获取", "2. 数据预处理", "3. 模型训练", "4. 模型推理"],
+                          ["加载数据", "预测", "评估"], "第 1 名（概率）"),
+                "en-US": (["1. Data", "2. Preprocessing", "3. Training", "4. Inference"],
+                          ["Load data", "Predict", "Evaluate"], "top-1 (probability)")}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        for locale, (tabs, buttons, header) in expected.items():
+            page = browser.new_context(locale=locale,
+                                       viewport={"width": 1280, "height": 1000}).new_page()
+            page.goto(app["url"])
+            expect(page.get_by_role("tab").first).to_have_text(tabs[0], timeout=30_000)
+            assert [tab.inner_text() for tab in page.get_by_role("tab").all()] == tabs
+            expect(page.locator("#load-data")).to_have_text(buttons[0])
+            page.screenshot(path=str(shots / f"app_{locale}_data.png"))
+            page.get_by_role("tab", name=tabs[3]).click()
+            expect(page.locator("#predict")).to_have_text(buttons[1])
+            expect(page.locator("#evaluate")).to_have_text(buttons[2])
+            page.locator("#model-choice input").fill(str(weights))
+            page.locator("#model-choice input").press("Enter")
+            page.locator("#upload-images input[type=file]").set_input_files(
+                [str(digit_image(tmp_path / "three.png"))])
+            page.click("#predict")
+            expect(page.locator("#top5")).to_contain_text("%", timeout=60_000)
+            expect(page.locator("#predictions")).to_contain_text(header, timeout=30_000)
+            expect(page.locator("#predictions")).to_contain_text("three.png")
+            page.screenshot(path=str(shots / f"app_{locale}_inference.png"))
+        browser.close()
+
+
 def test_the_training_tab_runs_the_chosen_config_plus_only_what_was_changed(app, tmp_path):
     """Choosing a config fills the form with its settings; Start sends only the field the user
     changed (the data source, so that nothing is downloaded), and the command shown is the one

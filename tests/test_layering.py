@@ -138,6 +138,8 @@ def test_a_wheel_installed_elsewhere_runs_from_another_folder(tmp_path):
     where = subprocess.run([sys.executable, "-c", "import vit; print(vit.__file__)"], cwd=elsewhere,
                            env=env, capture_output=True, text=True, check=True).stdout
     assert where.startswith(str(target)), where  # the wheel's copy, not this checkout
+    for data in ("models/imagenet1k_classes.txt", "app/messages.yaml", "app/glossary.yaml"):
+        assert (target / "vit" / data).is_file(), data  # the package's own data files
     result = subprocess.run([str(target / "bin" / "vit-train"), "--stats-only",
                              "-o", "output.run_name=report"], cwd=elsewhere, env=env,
                             capture_output=True, text=True, timeout=300)

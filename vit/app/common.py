@@ -12,6 +12,7 @@ import gradio as gr
 
 from ..config import parse_yaml
 from ..errors import VitError
+from .i18n import AppError, Key, request_language
 
 
 @dataclass(frozen=True)
@@ -30,35 +31,41 @@ class AppFolders:
 
 
 def user_errors(handler: Callable) -> Callable:
-    """Show a VitError (a user's mistake) as one line on the page; the app stays usable."""
+    """Show a VitError (a user's mistake) as one line on the page; the app stays usable. The
+    app's own checks (AppError) speak the language of the handler's gr.Request, the library's
+    messages English."""
     @functools.wraps(handler)
     def wrapped(*args, **kwargs):
         try:
             return handler(*args, **kwargs)
+        except AppError as error:
+            language = request_language(args, kwargs) or "en"
+            raise gr.Error(error.in_language(language), print_exception=False) from None
         except VitError as error:
             raise gr.Error(str(error), print_exception=False) from None
     return wrapped
 
 
-def existing_path(value: Optional[str], what: str) -> Optional[str]:
+def existing_path(value: Optional[str], what: Key) -> Optional[str]:
     """A typed path, stripped, that must exist; None when the field is empty.
 
     Raises:
-        VitError: naming the field and the path.
+        AppError: naming the field (`what`, a message key) and the path.
     """
     value = (value or "").strip()
     if not value:
         return None
     if not Path(value).expanduser().exists():
-        raise VitError(f"{what} '{value}' does not exist", "check the path")
+        raise AppError("error.path_missing", what=what, path=value)
     return str(Path(value).expanduser())
 
 
 # The Data tab's fields, in order, by the config key each one shows.
 DATA_FIELD_KEYS = ("data.source", "data.root", "data.archive", "data.train_list",
                    "data.label_names")
-_PATH_FIELDS = {"data.root": "data folder", "data.archive": "archive",
-                "data.train_list": "list file", "data.label_names": "class-names file"}
+_PATH_FIELDS = {"data.root": Key("field.data_folder"), "data.archive": Key("field.archive"),
+                "data.train_list": Key("field.list_file"),
+                "data.label_names": Key("field.class_names_file")}
 
 
 def data_overrides(*values) -> List[str]:
@@ -88,7 +95,7 @@ def changed_overrides(config, keys: Sequence[str], values: Sequence) -> List[str
     shows the chosen config and sends only what the user changed.
 
     Raises:
-        VitError: an empty number field, or a changed path that does not exist.
+        AppError: an empty number field, or a changed path that does not exist.
     """
     overrides = []
     for key, value in zip(keys, values):
@@ -105,7 +112,7 @@ def changed_overrides(config, keys: Sequence[str], values: Sequence) -> List[str
                 overrides.append(f"{key}={_yaml_string(text) if text else 'null'}")
             continue
         if value is None or value == "":
-            raise VitError(f"the {key} field is empty", "fill it in, or choose the config again")
+            raise AppError("error.field_empty", key=key)
         if isinstance(current, bool):
             if bool(value) != current:
                 overrides.append(f"{key}={str(bool(value)).lower()}")

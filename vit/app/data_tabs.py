@@ -7,53 +7,56 @@ import gradio as gr
 
 from ..config import load_default_config
 from ..data.builder import prepare_data
-from ..data.sources import SOURCES, source_names
+from ..data.sources import source_names
 from ..data.stats import format_stats
 from ..engine.builders import resolve_image_size
 from ..engine.data_report import write_data_report
 from .common import AppFolders, data_overrides, user_errors
+from .i18n import language_of, say, t
 
 
 def data_tab(folders: AppFolders) -> Dict[str, gr.components.Component]:
     """Build the Data tab; return the fields the other tabs read (the data set's settings)."""
-    gr.Markdown("### 1. Data acquisition\nPick where the images come from and load them. "
-                "`digits` is embedded; `fractals` are generated (FractalDB-style, "
-                "rendered once into the cache); `folder` and `list` read your files; the "
-                "`paddle.vision` sets download, or read a local archive.")
+    gr.Markdown(t("data.intro"))
     with gr.Row():
-        source = gr.Dropdown(source_names(), value="digits", label="source",
+        source = gr.Dropdown(source_names(), value="digits", label=t("data.source"),
                              elem_id="data-source")
-        root = gr.Textbox(label="data.root (folder of a folder/list set, or download and fractals cache)")
-        archive = gr.Textbox(label="data.archive (local archive of a paddle.vision set)")
+        root = gr.Textbox(label=t("data.root"))
+        archive = gr.Textbox(label=t("data.archive"))
     with gr.Row():
-        train_list = gr.Textbox(label="data.train_list (list source)")
-        label_names = gr.Textbox(label="data.label_names (list source)")
-    about = gr.Markdown(SOURCES["digits"].description)
-    load = gr.Button("Load data", variant="primary", elem_id="load-data")
+        train_list = gr.Textbox(label=t("data.train_list"))
+        label_names = gr.Textbox(label=t("data.label_names"))
+    about = gr.Markdown(t("source.digits"), elem_id="source-about")
+    load = gr.Button(t("data.load"), variant="primary", elem_id="load-data")
     summary = gr.Markdown(elem_id="data-summary")
-    counts = gr.Dataframe(label="images per class and split", interactive=False,
-                          elem_id="class-counts")
+    counts = gr.Dataframe(label=t("data.counts"), interactive=False, elem_id="class-counts")
     with gr.Row():
-        histogram = gr.Image(label="class counts", type="filepath", elem_id="class-histogram")
-        samples = gr.Image(label="samples", type="filepath", elem_id="data-samples")
-    source.change(lambda name: SOURCES[name].description, source, about)
+        histogram = gr.Image(label=t("data.class_counts"), type="filepath",
+                             elem_id="class-histogram")
+        samples = gr.Image(label=t("data.samples"), type="filepath", elem_id="data-samples")
+    source.change(lambda name: t(f"source.{name}"), source, about)
     fields = [source, root, archive, train_list, label_names]
 
     @user_errors
-    def on_load(*values):
+    def on_load(request: gr.Request, *values):
+        language = language_of(request)
         config = load_default_config(data_overrides(*values))
         data = prepare_data(config, resolve_image_size(config))
         paths = write_data_report(data, folders.scratch / "data" / config.data.source,
                                   config.data.split_seed)
         stats = data.stats
         splits = stats["splits"]
-        text = (f"**{stats['source']}**: {stats['num_classes']} classes, "
-                f"{stats['total_images']:,} images — " + ", ".join(
-                    f"{split} {info['num_images']:,}" for split, info in splits.items()) +
-                (f"; {len(stats['skipped'])} files skipped" if stats["skipped"] else ""))
+        per_split = [f"{say(language, f'split.{split}')} {info['num_images']:,}"
+                     for split, info in splits.items()]
+        text = say(language, "data.summary", source=stats["source"],
+                   classes=stats["num_classes"], images=f"{stats['total_images']:,}",
+                   splits=say(language, "list.separator").join(per_split))
+        if stats["skipped"]:
+            text += say(language, "data.skipped", count=len(stats["skipped"]))
         table = [[name, *(splits[s]["per_class"][name] for s in splits)]
                  for name in stats["class_names"]]
-        return (text, gr.update(value=table, headers=["class", *splits]),
+        headers = [say(language, "data.class"), *(say(language, f"split.{s}") for s in splits)]
+        return (text, gr.update(value=table, headers=headers),
                 str(paths["class_histogram"]), str(paths["samples"]))
 
     load.click(on_load, fields, [summary, counts, histogram, samples])
@@ -64,37 +67,37 @@ def preprocessing_tab(folders: AppFolders, data_fields) -> None:
     """Build the Preprocessing tab over the Data tab's data set."""
     defaults = load_default_config()
     augment = defaults.augment
-    gr.Markdown("### 2. Preprocessing and information about the data set\nImages are resized "
-                "to the model's input, augmented while training, and normalised. The table "
-                "and figures are the ones `tools/train.py --stats-only` writes.")
+    gr.Markdown(t("preprocessing.intro"))
     with gr.Row():
         size = gr.Number(value=resolve_image_size(defaults), precision=0,
-                         label="image size (pixels)")
-        crop = gr.Checkbox(value=augment.random_resized_crop, label="random resized crop")
+                         label=t("preprocessing.size"))
+        crop = gr.Checkbox(value=augment.random_resized_crop, label=t("preprocessing.crop"))
         scale = gr.Slider(0.05, 1.0, value=augment.crop_scale[0], step=0.05,
-                          label="crop: smallest area")
+                          label=t("preprocessing.scale"))
         padding = gr.Number(value=augment.crop_padding, precision=0,
-                            label="random shift (padding, pixels)")
+                            label=t("preprocessing.padding"))
     with gr.Row():
-        flip = gr.Slider(0.0, 1.0, value=augment.hflip, step=0.1, label="horizontal flip")
+        flip = gr.Slider(0.0, 1.0, value=augment.hflip, step=0.1, label=t("preprocessing.flip"))
         rand_n = gr.Number(value=augment.rand_augment_n, precision=0,
-                           label="RandAugment operations (0: off)")
+                           label=t("preprocessing.rand_n"))
         rand_m = gr.Slider(0, 10, value=augment.rand_augment_m, step=1,
-                           label="RandAugment magnitude")
-        norm = gr.Radio(["0.5 / 0.5 (ViT)", "measured on the data set"],
-                        value="0.5 / 0.5 (ViT)", label="normalisation")
-    apply = gr.Button("Show preprocessing", variant="primary", elem_id="show-preprocessing")
-    report = gr.Textbox(label="data set information", lines=14, elem_id="data-report")
+                           label=t("preprocessing.rand_m"))
+        norm = gr.Radio([(t("preprocessing.norm_vit"), "vit"),
+                         (t("preprocessing.norm_dataset"), "dataset")], value="vit",
+                        label=t("preprocessing.normalisation"))
+    apply = gr.Button(t("preprocessing.show"), variant="primary", elem_id="show-preprocessing")
+    report = gr.Textbox(label=t("preprocessing.report"), lines=14, elem_id="data-report")
     with gr.Row():
-        histogram = gr.Image(label="class counts", type="filepath")
-        sizes = gr.Image(label="image sizes", type="filepath")
+        histogram = gr.Image(label=t("data.class_counts"), type="filepath")
+        sizes = gr.Image(label=t("preprocessing.sizes"), type="filepath")
     with gr.Row():
-        before = gr.Image(label="as stored", type="filepath", elem_id="samples-before")
-        after = gr.Image(label="after the training pipeline", type="filepath",
+        before = gr.Image(label=t("preprocessing.before"), type="filepath",
+                          elem_id="samples-before")
+        after = gr.Image(label=t("preprocessing.after"), type="filepath",
                          elem_id="samples-after")
 
     @user_errors
-    def on_apply(*values):
+    def on_apply(request: gr.Request, *values):
         data_values, (image_size, random_crop, smallest, shift, hflip, ops, magnitude,
                       normalisation) = values[:5], values[5:]
         overrides = data_overrides(*data_values) + [
@@ -103,7 +106,7 @@ def preprocessing_tab(folders: AppFolders, data_fields) -> None:
             f"augment.crop_scale=[{smallest}, 1.0]", f"augment.crop_padding={int(shift)}",
             f"augment.hflip={hflip}", f"augment.rand_augment_n={int(ops)}",
             f"augment.rand_augment_m={int(magnitude)}"]
-        if normalisation.startswith("measured"):
+        if normalisation == "dataset":
             overrides += ["augment.mean=dataset", "augment.std=dataset"]
         config = load_default_config(overrides)
         data = prepare_data(config, int(image_size))

@@ -13,10 +13,10 @@ from ..engine.evaluation import evaluate_model
 from ..engine.inference import load_for_inference, load_published, predict_paths
 from ..models.pretrained import find_weights, list_pretrained
 from ..engine.inspection import explain_image, has_attention
-from ..errors import VitError
 from ..viz import save_figure
 from ..viz.attention_figures import plot_rollout
 from .common import AppFolders, stamp, user_errors
+from .i18n import AppError, language_of, say, t
 
 MAX_IMAGES = 16
 TOP_K = 5  # classes shown per image
@@ -65,15 +65,18 @@ def model_choices(output: Path) -> List[str]:
 
 def inference_tab(folders: AppFolders, predictors: Predictors) -> dict:
     """Build the Inference tab; returns the handler that refreshes the model list on load."""
-    gr.Markdown("### 4. Inference\nA checkpoint (`best.pdparams`) or an exported model "
-                "(`export/inference.yml`) from `output/`, or published weights by name "
-                "(ImageNet classes; downloaded once). Attention maps need a checkpoint or "
-                "published weights.")
+    gr.Markdown(t("inference.intro"))
     with gr.Row():
-        model = gr.Dropdown([], label="model", elem_id="model-choice", allow_custom_value=True)
-        refresh = gr.Button("Refresh the list")
-    _prediction_section(folders, predictors, model)
+        model = gr.Dropdown([], label=t("inference.model"), elem_id="model-choice",
+                            allow_custom_value=True)
+        refresh = gr.Button(t("inference.refresh"))
+    table = _prediction_section(folders, predictors, model)
     _evaluation_section(folders, predictors, model)
+
+    def headers(request: gr.Request):
+        """The empty table's headers in the page's language."""
+        return gr.update(value={"data": [], "headers": prediction_headers(
+            TOP_K, language_of(request))})
 
     def listing():
         choices, published = model_choices(folders.output), set(list_pretrained())
@@ -82,34 +85,34 @@ def inference_tab(folders: AppFolders, predictors: Predictors) -> dict:
         return gr.update(choices=choices, value=local[0] if local else None)
 
     refresh.click(listing, None, model)
-    return {"load": [(listing, None, model)]}
+    return {"load": [(listing, None, model), (headers, None, table)]}
 
 
 def _prediction_section(folders: AppFolders, predictors: Predictors, model):
     """Upload images; see the top 5 and the rollout of the first, and a row for each."""
-    uploads = gr.File(file_count="multiple", file_types=["image"], label="images",
+    uploads = gr.File(file_count="multiple", file_types=["image"], label=t("inference.images"),
                       elem_id="upload-images")
-    predict = gr.Button("Predict", variant="primary", elem_id="predict")
+    predict = gr.Button(t("inference.predict"), variant="primary", elem_id="predict")
     with gr.Row():
-        best = gr.Label(num_top_classes=TOP_K, label="top 5 (first image)", elem_id="top5")
-        overlay = gr.Image(label="attention rollout (first image)", type="filepath",
-                           elem_id="rollout")
-    table = gr.Dataframe(label="every image", interactive=False, elem_id="predictions",
-                         headers=["image", *(f"top-{i} (probability)" for i in
-                                             range(1, TOP_K + 1)), "error"])
+        best = gr.Label(num_top_classes=TOP_K, label=t("inference.top5"), elem_id="top5")
+        overlay = gr.Image(label=t("inference.rollout"), type="filepath", elem_id="rollout")
+    table = gr.Dataframe(label=t("inference.table"), interactive=False, elem_id="predictions",
+                         headers=prediction_headers(TOP_K))
 
     @user_errors
-    def on_predict(path, files):
+    def on_predict(path, files, request: gr.Request):
         images = [Path(f if isinstance(f, str) else f.name) for f in (files or [])][:MAX_IMAGES]
         if not images:
-            raise gr.Error("upload one or more images")
+            raise AppError("error.no_images")
         with predictors.using(_checked(path)) as predictor:
-            return predict_uploads(predictor, images, folders.scratch / "predictions")
+            return predict_uploads(predictor, images, folders.scratch / "predictions",
+                                   language_of(request))
 
     predict.click(on_predict, [model, uploads], [best, overlay, table])
+    return table
 
 
-def predict_uploads(predictor, images: List[Path], figures: Path):
+def predict_uploads(predictor, images: List[Path], figures: Path, language: str = "en"):
     """What `tools/infer.py --images` answers: the readable images predicted, each unreadable
     one named in its own row; the top 5 and the rollout (saved under `figures`) of the first
     good one. Returns (label, rollout figure or None, table update)."""
@@ -123,28 +126,33 @@ def predict_uploads(predictor, images: List[Path], figures: Path):
         figure = str(save_figure(plot_rollout(
             explained["image"], explained["rollout"],
             caption=f"predicted {name} ({probability:.0%})"), figures / f"rollout-{stamp()}.png"))
-    return label, figure, gr.update(value=prediction_table(rows, predictor),
-                                    headers=prediction_headers(predictor))
+    shown = min(TOP_K, len(predictor.preprocessing.class_names))
+    return label, figure, gr.update(value=prediction_table(rows, shown),
+                                    headers=prediction_headers(shown, language))
 
 
 def _evaluation_section(folders: AppFolders, predictors: Predictors, model):
     """Evaluate on a split: accuracy, confusion matrix, mistakes and the per-class report."""
     with gr.Row():
-        split = gr.Dropdown(["test", "val", "train"], value="test", label="split")
-        evaluate = gr.Button("Evaluate", variant="primary", elem_id="evaluate")
+        split = gr.Dropdown([(t(f"split.{name}"), name) for name in ("test", "val", "train")],
+                            value="test", label=t("inference.split"))
+        evaluate = gr.Button(t("inference.evaluate"), variant="primary", elem_id="evaluate")
     accuracy = gr.Markdown(elem_id="eval-accuracy")
     with gr.Row():
-        confusion = gr.Image(label="confusion matrix", type="filepath", elem_id="confusion")
-        mistakes = gr.Image(label="most confident mistakes", type="filepath")
-    report = gr.Textbox(label="per-class report", lines=14, elem_id="class-report")
+        confusion = gr.Image(label=t("inference.confusion"), type="filepath",
+                             elem_id="confusion")
+        mistakes = gr.Image(label=t("inference.mistakes"), type="filepath")
+    report = gr.Textbox(label=t("inference.report"), lines=14, elem_id="class-report")
 
     @user_errors
-    def on_evaluate(path, split_name):
+    def on_evaluate(path, split_name, request: gr.Request):
         with predictors.using(_checked(path)) as predictor:
             metrics = evaluate_model(predictor, split_name, folders.scratch / "evaluations" /
                                      f"{split_name}-{stamp()}")
-        text = (f"**{split_name} split**: top-1 **{metrics['top1']:.4f}**, top-5 "
-                f"{metrics['top5']:.4f}, on {metrics['num_samples']} images")
+        language = language_of(request)
+        text = say(language, "inference.accuracy", split=say(language, f"split.{split_name}"),
+                   top1=f"{metrics['top1']:.4f}", top5=f"{metrics['top5']:.4f}",
+                   count=metrics["num_samples"])
         return (text, metrics["paths"]["confusion_png"], metrics["paths"]["mistakes"],
                 metrics["report"])
 
@@ -154,25 +162,24 @@ def _evaluation_section(folders: AppFolders, predictors: Predictors, model):
 def _checked(path) -> str:
     """A chosen (or typed) model: a checkpoint, an export, or published weights by name."""
     if not path:
-        raise VitError("no model is chosen", "train one in the Training tab, or refresh the list")
+        raise AppError("error.no_model")
     published = not Path(path).exists() and find_weights(path) is not None
     if not published and (not Path(path).is_file() or
                           not path.endswith((".pdparams", "inference.yml"))):
-        raise VitError(f"model '{path}' is neither a checkpoint (.pdparams), an exported model "
-                       "(inference.yml) nor a published name", "pick one from the list")
+        raise AppError("error.not_a_model", path=path)
     return path
 
 
-def prediction_headers(predictor) -> List[str]:
-    """The columns of the every-image table: the file, its top classes, and why it could not
-    be read."""
-    shown = min(TOP_K, len(predictor.preprocessing.class_names))
-    return ["image", *(f"top-{i} (probability)" for i in range(1, shown + 1)), "error"]
+def prediction_headers(shown: int, language: str = "en") -> List[str]:
+    """The columns of the every-image table: the file, its `shown` top classes, and why it
+    could not be read."""
+    return [say(language, "inference.image"),
+            *(say(language, "inference.rank", rank=i) for i in range(1, shown + 1)),
+            say(language, "inference.error")]
 
 
-def prediction_table(rows: List[dict], predictor) -> List[List[str]]:
-    """One row per image of `predict_paths`' rows, the same number of cells in each."""
-    shown = len(prediction_headers(predictor)) - 2
+def prediction_table(rows: List[dict], shown: int) -> List[List[str]]:
+    """One row per image of `predict_paths`' rows, `shown` top classes in each."""
     table = []
     for row in rows:
         top = [f"{name} ({p:.3f})" for name, p in row.get("top", [])][:shown]

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from ..engine.run_log import read_status
-from ..errors import VitError
 from ..files import write_text_atomic
+from .i18n import AppError
 
 ACTIVE_STATES = ("starting", "preparing", "running")
 CONSOLE = "console.log"
@@ -60,15 +60,14 @@ class TrainingRuns:
         """Start a training process for run folder `output_dir/run_name`.
 
         Raises:
-            VitError: a run is already going, or the folder already holds a run.
+            AppError: a run is already going, or the folder already holds a run.
         """
         active = self.active()
         if active is not None:
-            raise VitError(f"a run is already training: {active.name}",
-                           "wait for it to finish, or stop it first")
+            raise AppError("error.run_active", run=active.name)
         run_dir = self.output_dir / run_name
         if (run_dir / "metrics.json").exists() or (run_dir / "checkpoints").exists():
-            raise VitError(f"{run_dir} already holds a run", "choose another run name")
+            raise AppError("error.run_exists", path=run_dir)
         return self._launch(run_dir, self.command(config_path,
                                                   self.launch_overrides(overrides, run_name)))
 
@@ -81,10 +80,9 @@ class TrainingRuns:
         run_dir = Path(run_dir)
         active = self.active()
         if active is not None:
-            raise VitError(f"a run is already training: {active.name}", "stop it first")
+            raise AppError("error.run_active", run=active.name)
         if not (run_dir / "config.yaml").is_file():
-            raise VitError(f"{run_dir} has no config.yaml to resume with",
-                           "pick a run folder written by the trainer")
+            raise AppError("error.no_config", path=run_dir)
         return self._launch(run_dir, self.command(run_dir / "config.yaml", [
             f"train.resume={run_dir}", f"output.dir={run_dir.parent}",
             f"output.run_name={run_dir.name}"]))
@@ -105,12 +103,13 @@ class TrainingRuns:
         return run_dir
 
     def stop(self, run_dir) -> str:
-        """Ask the run to stop (SIGINT): it saves a checkpoint at its next step."""
+        """Ask the run to stop (SIGINT): it saves a checkpoint at its next step. Returns the
+        run's name."""
         status = self.status(run_dir)
         if status["state"] not in ACTIVE_STATES:
-            raise VitError(f"{Path(run_dir).name} is not running ({status['state']})")
+            raise AppError("error.not_running", run=Path(run_dir).name, state=status["state"])
         os.kill(int(status["pid"]), signal.SIGINT)
-        return f"stop requested: {Path(run_dir).name} saves a checkpoint at its next step"
+        return Path(run_dir).name
 
     def status(self, run_dir) -> dict:
         """The run's `status.json`, corrected for a process that died without saying so."""

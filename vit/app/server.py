@@ -1,6 +1,7 @@
 """The web app: four tabs over the library, served on this machine only, with nothing fetched
 from the internet (Gradio serves its own scripts and fonts; analytics, share links, the
-monitoring endpoint and the browser's run history are off)."""
+monitoring endpoint and the browser's run history are off), in English or Chinese by the
+browser's language (i18n.py)."""
 
 import logging
 import os
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from ..errors import VitError
 from .common import AppFolders
+from .i18n import i18n, t
 
 # Gradio asks this variable each time it would send a usage report (Blocks also gets
 # analytics_enabled=False); `launch_app` sets GRADIO_TEMP_DIR, which each component reads when it
@@ -30,17 +32,15 @@ def build_app(folders: AppFolders):
 
     runs, predictors = TrainingRuns(folders.output), Predictors()
     with gr.Blocks(title="vit-paddle", analytics_enabled=False) as app:
-        gr.Markdown("# vit-paddle\nThe Vision Transformer in PaddlePaddle: data, "
-                    "preprocessing, training and inference, each the same function the "
-                    "command-line tools call.")
+        gr.Markdown(t("app.intro"))
         with gr.Tabs():
-            with gr.Tab("1. Data", id="data"):
+            with gr.Tab(t("tab.data"), id="data"):
                 data = data_tab(folders)
-            with gr.Tab("2. Preprocessing", id="preprocessing"):
+            with gr.Tab(t("tab.preprocessing"), id="preprocessing"):
                 preprocessing_tab(folders, data["fields"])
-            with gr.Tab("3. Training", id="training"):
+            with gr.Tab(t("tab.training"), id="training"):
                 training = training_tab(folders, runs, data["fields"])
-            with gr.Tab("4. Inference", id="inference"):
+            with gr.Tab(t("tab.inference"), id="inference"):
                 inference = inference_tab(folders, predictors)
         for handler, inputs, outputs in training["load"] + inference["load"]:
             app.load(handler, inputs, outputs)
@@ -77,5 +77,5 @@ def launch_app(host: str = "127.0.0.1", port: int = 7860, output_dir="output",
                prevent_thread_lock=not block, show_error=True, quiet=True,
                allowed_paths=folders.served(), max_file_size=max_upload,
                enable_monitoring=False, run_history=False, ssr_mode=False, pwa=False,
-               mcp_server=False, footer_links=["settings"], css=TABLE_TEXT_CSS)
+               mcp_server=False, footer_links=["settings"], css=TABLE_TEXT_CSS, i18n=i18n())
     return app

@@ -214,17 +214,23 @@ def test_the_probe_tool_prints_few_shot_accuracy_and_writes_json(trained, tmp_pa
 
 
 def test_the_exported_models_evaluate_like_the_checkpoint(trained, tmp_path):
-    """One export with --format onnx writes both graphs: Paddle Inference's and model.onnx,
-    which checked itself against the eager model; both evaluate like the checkpoint."""
+    """One export with --format onnx --precision int8 writes three graphs: Paddle Inference's,
+    model.onnx (checked against the eager model) and model.int8.onnx (calibrated on training
+    images); the float32 ones evaluate exactly like the checkpoint, the int8 one close to it."""
     import onnxruntime
     import yaml
 
     export = tmp_path / "export"
-    result = run_tool("export", "--weights", trained, "--output", export, "--format", "onnx")
+    result = run_tool("export", "--weights", trained, "--output", export, "--format", "onnx",
+                      "--precision", "int8")
     assert result.returncode == 0, result.stderr
-    assert "max |logit difference|" in result.stdout
-    record = yaml.safe_load((export / "inference.yml").read_text())["onnx"]
+    assert "max |logit difference|" in result.stdout and "top-1 agreement" in result.stdout
+    info = yaml.safe_load((export / "inference.yml").read_text())
+    record = info["onnx"]
     assert record["file"] == "model.onnx" and record["max_abs_logit_difference"] <= 1e-4
+    assert info["precision"] == "int8" and record["int8"]["file"] == "model.int8.onnx"
+    assert record["int8"]["calibration_images"] == 32 and record["int8"]["checked_images"] == 270
+    assert record["int8"]["top1_agreement"] >= 0.9
     session = onnxruntime.InferenceSession(str(export / "model.onnx"),
                                            providers=["CPUExecutionProvider"])
     for batch in (1, 5):  # the batch axis is dynamic
@@ -233,8 +239,9 @@ def test_the_exported_models_evaluate_like_the_checkpoint(trained, tmp_path):
     eager = run_tool("infer", "--weights", trained, "--eval", "--output", tmp_path / "eager")
     assert eager.returncode == 0, eager.stderr
     theirs = json.loads((tmp_path / "eager" / "metrics.json").read_text())
-    for runtime in ("--inference-model", "--onnx"):
-        served = run_tool("infer", runtime, export, "--eval", "--output", tmp_path / runtime)
+    for runtime in ("--inference-model", "--onnx"):  # float32 of both
+        served = run_tool("infer", runtime, export, "--eval", "--precision", "fp32",
+                          "--output", tmp_path / runtime)
         assert served.returncode == 0, served.stderr
         mine = json.loads((tmp_path / runtime / "metrics.json").read_text())
         assert mine["top1"] == theirs["top1"] and mine["num_samples"] == 359, runtime
@@ -243,14 +250,22 @@ def test_the_exported_models_evaluate_like_the_checkpoint(trained, tmp_path):
         for name in ("confusion_matrix.png", "confusion_matrix.csv", "report.txt",
                      "mistakes.png"):
             assert (tmp_path / runtime / name).is_file(), (runtime, name)
+    low = run_tool("infer", "--onnx", export, "--eval")  # the recorded precision: int8
+    assert low.returncode == 0, low.stderr
+    int8 = json.loads((export / "eval_test_onnx_int8" / "metrics.json").read_text())
+    assert abs(int8["top1"] - theirs["top1"]) <= 0.05 and int8["num_samples"] == 359
+    assert_one_line_error(run_tool("infer", "--inference-model", export, "--eval"),
+                          "int8 runs on ONNX Runtime", "--onnx")
     predicted = run_tool("infer", "--onnx", export, "--images", write_image(tmp_path / "a.png"),
                          "--output", tmp_path / "pred")
     assert predicted.returncode == 0 and "1 of 1 images predicted" in predicted.stdout
     export_plain = tmp_path / "plain"  # a Paddle-only export has no model.onnx: named, with the fix
-    (export_plain).mkdir()
+    export_plain.mkdir()
     (export_plain / "inference.yml").write_text((export / "inference.yml").read_text())
-    assert_one_line_error(run_tool("infer", "--onnx", export_plain, "--eval"),
-                          "model.onnx is missing", "--format onnx")
+    assert_one_line_error(run_tool("infer", "--onnx", export_plain, "--eval", "--precision",
+                                   "fp32"), "model.onnx is missing", "--format onnx")
+    assert_one_line_error(run_tool("export", "--weights", trained, "--output", tmp_path / "x",
+                                   "--precision", "int8"), "int8", "--format onnx")
 
 
 def test_the_onnx_path_without_its_packages_is_one_line_and_writes_nothing(trained, tmp_path,

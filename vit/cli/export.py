@@ -14,10 +14,12 @@ def build_parser() -> argparse.ArgumentParser:
                                      "Paddle Inference (static graph + inference.yml + safetensors).")
     add_weights_args(parser)
     parser.add_argument("--output", help="folder to write (default: <run>/export)")
-    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16", "int8"),
+                        default="fp32",
                         help="the precision inference.yml records for tools/infer.py (the "
-                             "graph stays float32): bf16 for CPUs with native bfloat16, fp16 "
-                             "for GPUs")
+                             "Paddle graph stays float32): bf16 for CPUs with native bfloat16, "
+                             "fp16 for GPUs; int8 (with --format onnx) also writes "
+                             "model.int8.onnx, calibrated on training images")
     parser.add_argument("--format", choices=("paddle", "onnx"), default="paddle",
                         help="onnx: also model.onnx (paddle2onnx), checked against the eager "
                              "model with ONNX Runtime; needs pip install -e '.[cpu,onnx]'")
@@ -45,6 +47,12 @@ def main(argv=None) -> int:
         print(f"   or: python tools/infer.py --onnx {output} --images IMAGES\n"
               f"ONNX Runtime against eager Paddle on a sample: max |logit difference| "
               f"{check['max_abs_logit_difference']:.2e}")
+        if "int8" in check:
+            low = check["int8"]
+            print(f"int8 ({low['format']}, calibrated on {low['calibration_images']} training "
+                  f"images) against float32 on {low['checked_images']} validation images: "
+                  f"top-1 agreement {low['top1_agreement']:.4f}, max |logit difference| "
+                  f"{low['max_abs_logit_difference']:.3f}")
     return 0
 
 

@@ -36,10 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", help="folder for the results (default: beside the "
                                          "checkpoint's run, or output/infer-<date-time>)")
     parser.add_argument("--vdl-dir", help="also log the evaluation to this VisualDL folder")
-    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"),
-                        help="with --inference-model: run at this precision (default: the one "
-                             "recorded at export); bf16 needs a CPU with native bfloat16, fp16 a "
-                             "GPU")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16", "int8"),
+                        help="with --inference-model or --onnx: run at this precision "
+                             "(default: the one recorded at export); bf16 needs a CPU with "
+                             "native bfloat16, fp16 a GPU, int8 --onnx and an int8 export")
     add_config_args(parser)
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
@@ -59,8 +59,9 @@ def main(argv=None) -> int:
                                    precision=args.precision,
                                    runtime="onnx" if args.onnx else "paddle")
         name = f"eval_{args.split}" if args.eval else "predictions"
-        output = Path(args.output) if args.output else \
-            Path(exported) / (f"{name}_onnx" if args.onnx else name)
+        if args.onnx:
+            name += "_onnx" + ("_int8" if predictor.precision == "int8" else "")
+        output = Path(args.output) if args.output else Path(exported) / name
     else:
         if args.precision not in (None, "fp32"):
             raise VitError(f"--precision {args.precision} works with --inference-model",

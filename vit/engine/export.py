@@ -55,6 +55,9 @@ def export_inference_model(loaded: LoadedModel, output_dir,
     check_precision(precision)
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format '{fmt}'", f"use one of {', '.join(FORMATS)}")
+    if precision == "int8" and fmt != "onnx":
+        raise ConfigError("--precision int8 is ONNX Runtime's static quantisation",
+                          "add --format onnx")
     if fmt == "onnx":
         from .onnx_export import require_onnx
 
@@ -76,6 +79,13 @@ def export_inference_model(loaded: LoadedModel, output_dir,
         info["onnx"] = export_onnx(output_dir, graph_file(output_dir), loaded.logits,
                                    (channels, size, size))
         paths["onnx"] = output_dir / info["onnx"]["file"]
+        if precision == "int8":
+            from .onnx_export import quantize_onnx
+
+            info["onnx"]["int8"] = quantize_onnx(
+                output_dir, sample_images(loaded, "train", CALIBRATION_IMAGES),
+                sample_images(loaded, "val", CHECK_IMAGES))
+            paths["onnx_int8"] = output_dir / info["onnx"]["int8"]["file"]
     (output_dir / "inference.yml").write_text(yaml.safe_dump(info, sort_keys=False,
                                                              allow_unicode=True), encoding="utf-8")
     metadata = {"format": "vit-paddle", "model": json.dumps(loaded.meta["model"]),
@@ -83,6 +93,26 @@ def export_inference_model(loaded: LoadedModel, output_dir,
     weights = save_safetensors(loaded.model.state_dict(), output_dir / "model.safetensors", metadata)
     return {"folder": output_dir, "inference_yml": output_dir / "inference.yml",
             "graph": graph_file(output_dir), **paths, "safetensors": weights}
+
+
+def sample_images(loaded: LoadedModel, split: str, count: int, seed: int = 0) -> np.ndarray:
+    """Up to `count` readable images of `split` of the model's config's data set, seeded,
+    preprocessed for evaluation: [N, C, H, W] float32."""
+    from ..data.sources import build_datasets
+
+    images = build_datasets(loaded.config.data).splits[split].with_transform(
+        loaded.preprocessing.eval_transform())
+    picked = []
+    for index in np.random.default_rng(seed).permutation(len(images)):
+        sample = images[int(index)]
+        if isinstance(sample, tuple):  # not a skipped file
+            picked.append(np.asarray(sample[0], dtype=np.float32))
+        if len(picked) == count:
+            break
+    if not picked:
+        raise ConfigError(f"the {split} split has no readable image to calibrate int8 with",
+                          "check data.* of the config (-c/-o)")
+    return np.stack(picked)
 
 
 def graph_file(folder: Path) -> Path:
@@ -95,7 +125,9 @@ def graph_file(folder: Path) -> Path:
                           "export the model with tools/export.py")
 
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")  # int8: ONNX Runtime's static quantisation
+CALIBRATION_IMAGES = 32  # training images that set the int8 activation ranges
+CHECK_IMAGES = 512  # validation images on which int8 is compared with float32
 
 
 def check_precision(precision: str):
@@ -130,6 +162,10 @@ class PaddlePredictor:
         check_precision(precision)
         settings = inference.Config(str(graph), str(params))
         settings.disable_glog_info()
+        if precision == "int8":
+            raise ConfigError("int8 runs on ONNX Runtime here, not Paddle Inference",
+                              "run the folder with --onnx (model.int8.onnx), or pass "
+                              "--precision fp32")
         if gpu_available():
             kinds = {"fp32": inference.PrecisionType.Float32, "fp16": inference.PrecisionType.Half,
                      "bf16": inference.PrecisionType.Bfloat16}
@@ -192,12 +228,18 @@ class InferenceModel:
         if runtime == "onnx":
             from .onnx_export import ONNX_FILE, OnnxPredictor
 
-            if precision not in (None, "fp32"):
+            record = self.info.get("onnx", {})
+            precision = precision or self.info.get("precision", "fp32")
+            if precision == "int8" and "int8" not in record:
+                raise ConfigError(f"{self.folder} holds no int8 model",
+                                  "export it with --format onnx --precision int8")
+            if precision not in ("fp32", "int8"):
                 raise ConfigError(f"--precision {precision} is not an ONNX Runtime path here",
-                                  "run model.onnx in fp32, or Paddle Inference with "
-                                  "--inference-model")
-            self.runner = OnnxPredictor(self.folder / self.info.get("onnx", {}).get(
-                "file", ONNX_FILE), num_threads)
+                                  "use fp32 or int8 with --onnx, or Paddle Inference "
+                                  "(--inference-model) for bf16 and fp16")
+            chosen = record["int8"]["file"] if precision == "int8" else record.get(
+                "file", ONNX_FILE)
+            self.runner = OnnxPredictor(self.folder / chosen, num_threads, precision)
         else:
             self.runner = PaddlePredictor(graph_file(self.folder),
                                           self.folder / "model.pdiparams",

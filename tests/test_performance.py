@@ -55,7 +55,8 @@ def test_benchmark_tool_prints_the_table_with_pytorch_and_writes_json(tmp_path):
     header = next(line for line in lines if line.startswith("path"))
     assert "vs PyTorch" in header and "GFLOP/s" in header and "same prec." in header
     for path in ("paddle eager", "paddle.jit.to_static", "paddle inference fp32",
-                 "paddle inference bf16", "onnxruntime fp32", "pytorch eager (transformers)",
+                 "paddle inference bf16", "onnxruntime fp32", "onnxruntime int8",
+                 "pytorch eager (transformers)",
                  "paddle eager training", "pytorch eager training (transformers)"):
         assert any(line.startswith(path) for line in lines), path
     from vit.cpu import vector_flags

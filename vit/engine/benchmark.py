@@ -73,7 +73,8 @@ def matmul_ceiling(size: int = 2048, repeats: int = 5) -> Dict[str, float]:
 def inference_timings(name: str, batch: int = 8, repeats: int = 5, warmup: int = 2,
                       progress: Progress = None, **model_overrides) -> List[Timing]:
     """Batch-1 latency and batch-`batch` throughput of model `name` on every path this machine
-    can run: eager, `paddle.jit.to_static`, Paddle Inference fp32 and bf16, GPU AMP."""
+    can run: eager, `paddle.jit.to_static`, Paddle Inference fp32 and bf16, GPU AMP, ONNX
+    Runtime fp32 and int8, and PyTorch fp32 and bf16."""
     args = model_args(name, **model_overrides)
     with paddle.utils.unique_name.guard():
         model = create_model(name, **model_overrides)
@@ -123,20 +124,25 @@ def _paths(model, size, folder: Path) -> Dict[str, object]:
             graph, folder / "model.pdiparams", "bf16").logits
     else:
         paths["paddle inference bf16"] = "this CPU has no native bfloat16 (AVX512-BF16/AMX)"
-    paths["onnxruntime fp32"] = _onnx_runner(graph, folder)
+    paths["onnxruntime fp32"], paths["onnxruntime int8"] = _onnx_runners(graph, folder, size)
     return paths
 
 
-def _onnx_runner(graph: Path, folder: Path):
-    """ONNX Runtime on the graph converted by paddle2onnx, or why it cannot run here."""
+def _onnx_runners(graph: Path, folder: Path, size):
+    """ONNX Runtime on the graph converted by paddle2onnx, in float32 and statically
+    quantised to int8 (calibrated on random images: the speed does not depend on them), or
+    why they cannot run here."""
     from ..errors import VitError
-    from .onnx_export import ONNX_FILE, OnnxPredictor, convert_to_onnx
+    from .onnx_export import INT8_FILE, ONNX_FILE, OnnxPredictor, convert_to_onnx, quantize_onnx
 
     try:
-        return OnnxPredictor(convert_to_onnx(graph, folder / "model.pdiparams",
-                                             folder / ONNX_FILE)).logits
+        fp32 = OnnxPredictor(convert_to_onnx(graph, folder / "model.pdiparams",
+                                             folder / ONNX_FILE))
+        images = np.random.default_rng(0).standard_normal((4, 3, *size)).astype(np.float32)
+        quantize_onnx(folder, images, images[:1])
+        return fp32.logits, OnnxPredictor(folder / INT8_FILE, precision="int8").logits
     except VitError as error:
-        return str(error)
+        return str(error), str(error)
 
 
 def torch_vit(args: dict, num_classes: Optional[int] = None):

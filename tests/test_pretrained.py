@@ -62,10 +62,10 @@ def test_the_registry_lists_every_published_set_by_name():
 
 def test_weights_by_name_download_once_cache_and_refuse_a_damaged_copy(home, server,
                                                                        monkeypatch):
-    """`create_model(name, pretrained=True)`: PaddleClas's file through the mirror, into the
-    cache, equal logits; a new class count gets a zero head from the cached file; with the
+    """`create_model(name, pretrained=True)`: PaddleClas's file (of its smallest ViT, to keep
+    the suite quick) through the mirror, into the cache, equal logits; a new class count gets a zero head from the cached file; with the
     server gone the cache serves; a truncated cache file is never loaded."""
-    source, entry = served_weights(server, "ViT_base_patch16_384")
+    source, entry = served_weights(server, "ViT_small_patch16_224")
     requests, original = [], server.RequestHandlerClass.do_GET
 
     def counting(handler):
@@ -74,15 +74,16 @@ def test_weights_by_name_download_once_cache_and_refuse_a_damaged_copy(home, ser
     monkeypatch.setattr(server.RequestHandlerClass, "do_GET", counting)
     monkeypatch.setenv("VIT_PADDLE_WEIGHTS_MIRROR", server.base)
     images = paddle.to_tensor(np.random.default_rng(0).standard_normal(
-        (1, 3, 384, 384)).astype("float32"))
-    model = create_model("ViT_base_patch16_384", pretrained=True)
+        (1, 3, 224, 224)).astype("float32"))
+    model = create_model("ViT_small_patch16_224", pretrained=True)
     model.eval()
     with paddle.no_grad():
         np.testing.assert_array_equal(model(images).numpy(), source(images).numpy())
-    cached = home / "ViT_base_patch16_384" / "ViT_base_patch16_384_pretrained.pdparams"
+    cached = home / "ViT_small_patch16_224" / "ViT_small_patch16_224_pretrained.pdparams"
     assert cached.is_file() and cached.with_name(cached.name + ".sha256").is_file()
-    server.shutdown()  # from now on only the cache can serve
-    ten = create_model("ViT_base_patch16_384", pretrained=True, num_classes=10)
+    server.shutdown()  # from now on only the cache can serve: the server refuses at once
+    server.server_close()
+    ten = create_model("ViT_small_patch16_224", pretrained=True, num_classes=10)
     assert not ten.head.weight.numpy().any() and list(ten.head.weight.shape) == [768, 10]
     np.testing.assert_array_equal(ten.blocks[5].attn.qkv.weight.numpy(),
                                   source.blocks[5].attn.qkv.weight.numpy())
@@ -90,8 +91,8 @@ def test_weights_by_name_download_once_cache_and_refuse_a_damaged_copy(home, ser
     with open(cached, "r+b") as handle:  # a copy cut short, as by a full disk
         handle.truncate(cached.stat().st_size // 2)
     with pytest.raises(CheckpointError) as error:
-        create_model("ViT_base_patch16_384", pretrained=True)
-    assert f"{server.base}/dygraph/ViT_base_patch16_384_pretrained.pdparams" in str(error.value)
+        create_model("ViT_small_patch16_224", pretrained=True)
+    assert f"{server.base}/dygraph/ViT_small_patch16_224_pretrained.pdparams" in str(error.value)
     assert str(cached) in str(error.value)  # where to put the file by hand
 
 

@@ -131,16 +131,13 @@ def summarize_points(config: Config, plan: ScalingPlan, sizes: Dict[float, int],
     (n - 1 in the denominator; 0 for a single seed)."""
     models = {}
     for model in plan.models:
-        kwargs = model_kwargs_from_config(config_from_dict(
-            config.to_dict(), overrides=[f"model.name={model}"]), num_classes)
         points = []
         for fraction in plan.fractions:
             scores = [load_metrics(output_dir / point_name(model, fraction, seed))["test"]["top1"]
                       for seed in plan.seeds]
             points.append({"fraction": fraction, "train_images": sizes[fraction],
-                           "test_top1": scores, "mean": float(np.mean(scores)),
-                           "std": float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0})
-        models[model] = {"parameters": count_parameters(create_model(model, **kwargs)),
+                           "test_top1": scores, **_mean_and_std(scores)})
+        models[model] = {"parameters": _parameters(config, model, num_classes),
                          "points": points}
     return {"source": config.data.source, "epochs": plan.epochs, "min_steps": plan.min_steps,
             "batch_size": config.data.batch_size, "seeds": list(plan.seeds),
@@ -148,6 +145,19 @@ def summarize_points(config: Config, plan: ScalingPlan, sizes: Dict[float, int],
                            f"least {plan.min_steps} optimizer steps; warmup is 10 % of the run's "
                            "steps; optimizer, schedule and augmentation are the config's",
             "models": models}
+
+
+def _mean_and_std(scores) -> Dict[str, float]:
+    """The mean and the sample standard deviation (n - 1; 0 for a single score)."""
+    return {"mean": float(np.mean(scores)),
+            "std": float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0}
+
+
+def _parameters(config: Config, model: str, num_classes: int) -> int:
+    """Parameters of `model` built as the config builds it, with `num_classes` outputs."""
+    kwargs = model_kwargs_from_config(config_from_dict(
+        config.to_dict(), overrides=[f"model.name={model}"]), num_classes)
+    return count_parameters(create_model(model, **kwargs))
 
 
 def format_results(results: Dict[str, object]) -> str:
@@ -395,8 +405,7 @@ def summarize_transfer(config: Config, plan: TransferPlan, train_images: int,
     top-1 and the k-shot probes, each over seeds (mean and sample standard deviation)."""
 
     def spread(scores):
-        return {"per_seed": scores, "mean": float(np.mean(scores)),
-                "std": float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0}
+        return {"per_seed": scores, **_mean_and_std(scores)}
 
     def probes(size, model):
         found = [json.loads(_probe_file(output_dir, model, size, seed).read_text())["shots"]
@@ -408,8 +417,6 @@ def summarize_transfer(config: Config, plan: TransferPlan, train_images: int,
 
     models = {}
     for model in plan.models:
-        kwargs = model_kwargs_from_config(config_from_dict(
-            config.to_dict(), overrides=[f"model.name={model}"]), num_classes)
         points = []
         for size in plan.sizes:
             first = output_dir / pretrain_name(model, size, plan.seeds[0])
@@ -426,7 +433,7 @@ def summarize_transfer(config: Config, plan: TransferPlan, train_images: int,
                                          for s in plan.seeds]),
                 "probe": probes(size, model)})
         models[model] = {
-            "parameters": count_parameters(create_model(model, **kwargs)),
+            "parameters": _parameters(config, model, num_classes),
             "scratch_top1": spread([top1(finetune_name(model, None, s)) for s in plan.seeds]),
             "random_probe": probes(None, model),
             "points": points}

@@ -40,7 +40,7 @@ def main(argv=None) -> int:
         print(f"  rendering the fractals: {render['images_per_s']:>9,.0f} images/s "
               f"({render['images']} images of {render['size']}x{render['size']} in "
               f"{render['seconds']} s: {ratio:.2f}x the time the pipeline takes to serve as "
-              "many with workers " f"{served['num_workers']})")
+              f"many with workers {served['num_workers']})")
     return 0
 
 

@@ -39,7 +39,8 @@ def main(argv=None) -> int:
     paths = export_inference_model(loaded, output, args.precision, args.format)
     for name, path in paths.items():
         print(f"{name + ':':15}{path}")
-    print(f"\nrun it: python tools/infer.py --inference-model {output} --images IMAGES")
+    paddle_run = f"python tools/infer.py --inference-model {output} --images IMAGES"
+    print(f"\nrun it: {paddle_run}" + (" --precision fp32" if args.precision == "int8" else ""))
     if args.format == "onnx":
         import yaml
 

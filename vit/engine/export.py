@@ -206,8 +206,10 @@ class InferenceModel:
         num_threads: CPU math threads (0: vit's default, one per core).
         config: replaces the training config recorded in `inference.yml` (data to evaluate on).
         overrides: `-o section.key=value` changes to the recorded config.
-        precision: fp32, bf16 or fp16; None: the one recorded at export (fp32 by default).
-        runtime: `paddle` (Paddle Inference) or `onnx` (ONNX Runtime on `model.onnx`, fp32).
+        precision: fp32, bf16 or fp16 (Paddle Inference), fp32 or int8 (ONNX Runtime); None:
+            the one recorded at export (fp32 by default).
+        runtime: `paddle` (Paddle Inference) or `onnx` (ONNX Runtime on `model.onnx`, or
+            `model.int8.onnx` for int8).
     """
 
     def __init__(self, folder, num_threads: int = 0, config: Optional[Config] = None,

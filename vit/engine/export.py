@@ -80,11 +80,13 @@ def export_inference_model(loaded: LoadedModel, output_dir,
                                    (channels, size, size))
         paths["onnx"] = output_dir / info["onnx"]["file"]
         if precision == "int8":
+            from ..data.sources import build_datasets
             from .onnx_export import quantize_onnx
 
+            splits = build_datasets(loaded.config.data).splits  # read once, for both samples
             info["onnx"]["int8"] = quantize_onnx(
-                output_dir, sample_images(loaded, "train", CALIBRATION_IMAGES),
-                sample_images(loaded, "val", CHECK_IMAGES))
+                output_dir, sample_images(loaded, splits, "train", CALIBRATION_IMAGES),
+                sample_images(loaded, splits, "val", CHECK_IMAGES))
             paths["onnx_int8"] = output_dir / info["onnx"]["int8"]["file"]
     (output_dir / "inference.yml").write_text(yaml.safe_dump(info, sort_keys=False,
                                                              allow_unicode=True), encoding="utf-8")
@@ -95,13 +97,11 @@ def export_inference_model(loaded: LoadedModel, output_dir,
             "graph": graph_file(output_dir), **paths, "safetensors": weights}
 
 
-def sample_images(loaded: LoadedModel, split: str, count: int, seed: int = 0) -> np.ndarray:
-    """Up to `count` readable images of `split` of the model's config's data set, seeded,
-    preprocessed for evaluation: [N, C, H, W] float32."""
-    from ..data.sources import build_datasets
-
-    images = build_datasets(loaded.config.data).splits[split].with_transform(
-        loaded.preprocessing.eval_transform())
+def sample_images(loaded: LoadedModel, splits, split: str, count: int,
+                  seed: int = 0) -> np.ndarray:
+    """Up to `count` readable images of `splits[split]` (the model's config's data set),
+    seeded, preprocessed for the model's evaluation: [N, C, H, W] float32."""
+    images = splits[split].with_transform(loaded.preprocessing.eval_transform())
     picked = []
     for index in np.random.default_rng(seed).permutation(len(images)):
         sample = images[int(index)]

@@ -167,7 +167,8 @@ def quantize_onnx(folder: Path, calibration: np.ndarray, check: np.ndarray) -> d
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     source, target = folder / ONNX_FILE, folder / INT8_FILE
-    input_name = OnnxPredictor(source).input_name
+    full = OnnxPredictor(source)
+    input_name = full.input_name
 
     class Images(CalibrationDataReader):
         def __init__(self):
@@ -195,8 +196,8 @@ def quantize_onnx(folder: Path, calibration: np.ndarray, check: np.ndarray) -> d
             raise CheckpointError(f"ONNX Runtime could not quantise {source} ({failure})",
                                   "export without --precision int8; model.onnx is kept")
         os.replace(temporary, target)
-    full, low = OnnxPredictor(source).logits(check), OnnxPredictor(target).logits(check)
+    expected, low = full.logits(check), OnnxPredictor(target).logits(check)
     return {"file": INT8_FILE, "format": "QDQ, S8S8, per-channel weights",
             "calibration_images": len(calibration), "checked_images": len(check),
-            "top1_agreement": float((full.argmax(1) == low.argmax(1)).mean()),
-            "max_abs_logit_difference": float(np.abs(full - low).max())}
+            "top1_agreement": float((expected.argmax(1) == low.argmax(1)).mean()),
+            "max_abs_logit_difference": float(np.abs(expected - low).max())}

@@ -37,6 +37,12 @@ def least_squares_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.nda
     return float(((design(test_x) @ weights).argmax(1) == test_y).mean())
 
 
+def mean_and_std(scores) -> Dict[str, float]:
+    """The mean and the sample standard deviation (n - 1; 0 for a single score)."""
+    return {"mean": float(np.mean(scores)),
+            "std": float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0}
+
+
 def few_shot_accuracy(loaded, shots: Sequence[int] = (1, 5, 10, 25), draws: int = 5,
                       seed: int = 0, batch_size: int = 128,
                       progress: Progress = None) -> Dict[str, object]:
@@ -81,7 +87,6 @@ def probe_features(model, transform, data_config: DataConfig,
                                      for members in by_class])
             scores.append(least_squares_probe(train.features[chosen], train.labels[chosen],
                                               test.features, test.labels, data.num_classes))
-        results[str(k)] = {"accuracy": scores, "mean": float(np.mean(scores)),
-                           "std": float(np.std(scores, ddof=1)) if draws > 1 else 0.0}
+        results[str(k)] = {"accuracy": scores, **mean_and_std(scores)}
     return {"source": data_config.source, "num_classes": data.num_classes,
             "test_images": len(test), "ridge": RIDGE, "draws": draws, "shots": results}

@@ -22,8 +22,6 @@ import math
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
-
 from ..config import Config, config_from_dict
 from ..data.sources import build_datasets
 from ..errors import ConfigError
@@ -33,7 +31,7 @@ from ..progress import Progress
 from ..viz import save_figure
 from ..viz.training_figures import plot_scaling, plot_transfer
 from .builders import model_kwargs_from_config, resolve_image_size
-from .probe import few_shot_accuracy, probe_features
+from .probe import few_shot_accuracy, mean_and_std, probe_features
 from .run_log import load_metrics
 from .trainer import train
 
@@ -104,11 +102,8 @@ def run_scaling(config: Config, plan: ScalingPlan, output_dir,
         if progress:
             progress(f"{point_name(model, fraction, seed)} ({sizes[fraction]} images)", done,
                      len(points))
-        run_dir = output_dir / point_name(model, fraction, seed)
-        if _finished(run_dir):
-            log.info("%s is finished; kept", run_dir)
-            continue
-        train(point_config(config, plan, model, fraction, seed, sizes[fraction], output_dir))
+        _train_unless_finished(point_config(config, plan, model, fraction, seed,
+                                            sizes[fraction], output_dir))
     if progress:
         progress("done", len(points), len(points))
     results = summarize_points(config, plan, sizes, num_classes, output_dir)
@@ -125,6 +120,15 @@ def _finished(run_dir: Path) -> bool:
         return False
 
 
+def _train_unless_finished(config: Config):
+    """Train the run `config` describes, unless its folder already holds a finished run."""
+    run_dir = Path(config.output.dir) / config.output.run_name
+    if _finished(run_dir):
+        log.info("%s is finished; kept", run_dir)
+        return
+    train(config)
+
+
 def summarize_points(config: Config, plan: ScalingPlan, sizes: Dict[float, int],
                      num_classes: int, output_dir: Path) -> Dict[str, object]:
     """Test top-1 per model and share: every seed, the mean and the sample standard deviation
@@ -136,7 +140,7 @@ def summarize_points(config: Config, plan: ScalingPlan, sizes: Dict[float, int],
             scores = [load_metrics(output_dir / point_name(model, fraction, seed))["test"]["top1"]
                       for seed in plan.seeds]
             points.append({"fraction": fraction, "train_images": sizes[fraction],
-                           "test_top1": scores, **_mean_and_std(scores)})
+                           "test_top1": scores, **mean_and_std(scores)})
         models[model] = {"parameters": _parameters(config, model, num_classes),
                          "points": points}
     return {"source": config.data.source, "epochs": plan.epochs, "min_steps": plan.min_steps,
@@ -145,12 +149,6 @@ def summarize_points(config: Config, plan: ScalingPlan, sizes: Dict[float, int],
                            f"least {plan.min_steps} optimizer steps; warmup is 10 % of the run's "
                            "steps; optimizer, schedule and augmentation are the config's",
             "models": models}
-
-
-def _mean_and_std(scores) -> Dict[str, float]:
-    """The mean and the sample standard deviation (n - 1; 0 for a single score)."""
-    return {"mean": float(np.mean(scores)),
-            "std": float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0}
 
 
 def _parameters(config: Config, model: str, num_classes: int) -> int:
@@ -309,14 +307,14 @@ def run_transfer(config: Config, plan: TransferPlan, output_dir,
                                                             output_dir, None)))
             tasks.append((f"random_{model}_s{seed} (probe, no pre-training)",
                           lambda m=model, s=seed: _probe_random(config, plan, m, s,
-                                                                output_dir)))
+                                                                train_images, output_dir)))
             for size in plan.sizes:
                 tasks.append((f"{pretrain_name(model, size, seed)} ({size} fractals)",
-                              lambda m=model, n=size, s=seed: _pretrain(config, plan, m, n, s,
-                                                                        output_dir)))
+                              lambda m=model, n=size, s=seed: _train_unless_finished(
+                                  pretrain_config(config, plan, m, n, s, output_dir))))
                 tasks.append((f"{pretrain_name(model, size, seed)} (probe)",
                               lambda m=model, n=size, s=seed: _probe_pretrained(
-                                  config, plan, m, n, s, output_dir)))
+                                  config, plan, m, n, s, train_images, output_dir)))
                 tasks.append((f"{finetune_name(model, size, seed)} (fine-tune)",
                               lambda m=model, n=size, s=seed: _finetune(
                                   config, plan, m, s, train_images, output_dir, n)))
@@ -334,20 +332,9 @@ def run_transfer(config: Config, plan: TransferPlan, output_dir,
     return {"results": results, "json": json_path, "figure": figure}
 
 
-def _pretrain(config, plan, model, size, seed, output_dir):
-    run_dir = output_dir / pretrain_name(model, size, seed)
-    if _finished(run_dir):
-        log.info("%s is finished; kept", run_dir)
-        return
-    train(pretrain_config(config, plan, model, size, seed, output_dir))
-
-
 def _finetune(config, plan, model, seed, train_images, output_dir, size):
-    run_dir = output_dir / finetune_name(model, size, seed)
-    if _finished(run_dir):
-        log.info("%s is finished; kept", run_dir)
-        return
-    train(downstream_config(config, plan, model, seed, train_images, output_dir, size))
+    _train_unless_finished(downstream_config(config, plan, model, seed, train_images,
+                                             output_dir, size))
 
 
 def _probe_file(output_dir: Path, model: str, size: Optional[int], seed: int) -> Path:
@@ -360,42 +347,34 @@ def _write_probe(path: Path, result: dict):
     write_text_atomic(path, json.dumps(result, indent=1) + "\n")
 
 
-def _probe_pretrained(config, plan, model, size, seed, output_dir):
+def _probe_pretrained(config, plan, model, size, seed, train_images, output_dir):
     from .inference import load_for_inference
 
     path = _probe_file(output_dir, model, size, seed)
     if path.is_file():
         return
-    target = downstream_config(config, plan, model, seed, 1, output_dir, None)
+    target = downstream_config(config, plan, model, seed, train_images, output_dir, None)
     loaded = load_for_inference(output_dir / pretrain_name(model, size, seed) / "checkpoints"
                                 / "best.pdparams", config=target)
     _write_probe(path, few_shot_accuracy(loaded, plan.shots, plan.draws, seed))
 
 
-def _probe_random(config, plan, model, seed, output_dir):
+def _probe_random(config, plan, model, seed, train_images, output_dir):
     """The probe of a randomly initialised model: what features are worth before any
-    training."""
+    training, its input preprocessed as the run from scratch preprocesses it."""
     import paddle
 
-    from ..data.transforms import build_eval_transform
+    from ..data.builder import prepare_data
 
     path = _probe_file(output_dir, model, None, seed)
     if path.is_file():
         return
-    target = downstream_config(config, plan, model, seed, 1, output_dir, None)
+    target = downstream_config(config, plan, model, seed, train_images, output_dir, None)
+    data = prepare_data(target, resolve_image_size(target))
     paddle.seed(seed)
-    network = create_model(model, **model_kwargs_from_config(target, downstream_classes(target)))
-    augment = target.augment
-    transform = build_eval_transform(resolve_image_size(target), augment.mean, augment.std,
-                                     augment.interpolation, augment.crop_pct)
-    _write_probe(path, probe_features(network, transform, target.data, plan.shots, plan.draws,
-                                      seed))
-
-
-def downstream_classes(config: Config) -> int:
-    from ..data.sources import count_classes
-
-    return count_classes(config.data)
+    network = create_model(model, **model_kwargs_from_config(target, data.num_classes))
+    _write_probe(path, probe_features(network, data.preprocessing.eval_transform(),
+                                      target.data, plan.shots, plan.draws, seed))
 
 
 def summarize_transfer(config: Config, plan: TransferPlan, train_images: int,
@@ -405,7 +384,7 @@ def summarize_transfer(config: Config, plan: TransferPlan, train_images: int,
     top-1 and the k-shot probes, each over seeds (mean and sample standard deviation)."""
 
     def spread(scores):
-        return {"per_seed": scores, **_mean_and_std(scores)}
+        return {"per_seed": scores, **mean_and_std(scores)}
 
     def probes(size, model):
         found = [json.loads(_probe_file(output_dir, model, size, seed).read_text())["shots"]

@@ -67,9 +67,9 @@ def inference_tab(folders: AppFolders, predictors: Predictors) -> dict:
     """Build the Inference tab; returns the handler that refreshes the model list on load."""
     gr.Markdown(t("inference.intro"))
     with gr.Row():
-        model = gr.Dropdown([], label=t("inference.model"), elem_id="model-choice",
+        model = gr.Dropdown([], label=t("model"), elem_id="model-choice",
                             allow_custom_value=True)
-        refresh = gr.Button(t("inference.refresh"))
+        refresh = gr.Button(t("refresh"))
     table = _prediction_section(folders, predictors, model)
     _evaluation_section(folders, predictors, model)
 

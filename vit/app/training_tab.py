@@ -141,7 +141,7 @@ def _settings(configs: dict):
                              elem_id="config-choice")
         fields = [
             gr.Dropdown(list_models() + list(BASELINES), value=values["model.name"],
-                        label=t("training.model"), elem_id="model-name"),
+                        label=t("model"), elem_id="model-name"),
             gr.Textbox(value=values["model.pretrained"], label=t("training.pretrained"),
                        placeholder=t("training.from_scratch"), elem_id="pretrained"),
             gr.Number(value=values["train.epochs"], precision=0, label=t("training.epochs"),
@@ -175,7 +175,7 @@ def _comparison(folders: AppFolders, runs: TrainingRuns):
     with gr.Row():
         chosen = gr.Dropdown([], multiselect=True, label=t("compare.runs"),
                              elem_id="compare-runs")
-        refresh = gr.Button(t("compare.refresh"))
+        refresh = gr.Button(t("refresh"))
         compare = gr.Button(t("compare.compare"), elem_id="compare")
     figure = gr.Image(label=t("compare.figure"), type="filepath", elem_id="comparison-figure")
     table = gr.Dataframe(label=t("compare.numbers"), interactive=False)

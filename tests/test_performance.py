@@ -15,7 +15,17 @@ import paddle
 import vit
 from vit import cpu
 omp = ctypes.CDLL(os.path.join(os.path.dirname(paddle.__file__), "libs", "libiomp5.so"))
-print(json.dumps({"threads": omp.omp_get_max_threads(),
+libc = ctypes.CDLL(None)
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks",
+                "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc.mallinfo2.restype, libc.malloc.restype = MallInfo2, ctypes.c_void_p
+mapped_before = libc.mallinfo2().hblks  # blocks malloc took from the system with mmap
+block = libc.malloc(64 << 20)  # a tensor of 16M floats
+mapped_blocks = libc.mallinfo2().hblks - mapped_before
+libc.free(ctypes.c_void_p(block))
+print(json.dumps({"threads": omp.omp_get_max_threads(), "mapped_blocks": mapped_blocks,
+                  "free_kept": libc.mallinfo2().fordblks >= 64 << 20,
                   "stride": paddle.get_flags(["FLAGS_use_stride_kernel"])["FLAGS_use_stride_kernel"],
                   "mkl": os.environ.get("MKL_DEBUG_CPU_TYPE"), "vendor": cpu.cpu_vendor(),
                   "cores": cpu.available_cores()}))
@@ -26,7 +36,8 @@ def probe(**env):
     """What a user's script sees after `import paddle; import vit`, with `env` added."""
     full = {k: v for k, v in os.environ.items()
             if k not in ("MKL_DEBUG_CPU_TYPE", "FLAGS_use_stride_kernel", "OMP_NUM_THREADS",
-                         "VIT_PADDLE_CPU_DEFAULTS", "VIT_PADDLE_NUM_THREADS")}
+                         "VIT_PADDLE_CPU_DEFAULTS", "VIT_PADDLE_NUM_THREADS", "LD_PRELOAD")
+            and not k.startswith("MALLOC_")}
     result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
                             env={**full, **env}, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -38,13 +49,18 @@ def test_importing_vit_takes_the_fast_settings_even_after_paddle():
     assert seen["threads"] == seen["cores"]  # Paddle alone pins itself to 1
     assert seen["stride"] is False
     assert seen["mkl"] == ("5" if seen["vendor"] == "AuthenticAMD" else None)
+    # a freed 64 MiB tensor stays in the heap for the next one (vit.cpu.apply_allocator)
+    assert (seen["mapped_blocks"], seen["free_kept"]) == (0, True)
 
 
 def test_the_users_environment_wins_and_the_defaults_can_be_turned_off():
-    mine = probe(FLAGS_use_stride_kernel="1", MKL_DEBUG_CPU_TYPE="4", VIT_PADDLE_NUM_THREADS="1")
+    mine = probe(FLAGS_use_stride_kernel="1", MKL_DEBUG_CPU_TYPE="4", VIT_PADDLE_NUM_THREADS="1",
+                 MALLOC_ARENA_MAX="2")
     assert (mine["threads"], mine["stride"], mine["mkl"]) == (1, True, "4")
+    assert mine["mapped_blocks"] == 1  # a MALLOC_* variable: glibc's own behaviour, untouched
     off = probe(VIT_PADDLE_CPU_DEFAULTS="0")
     assert (off["threads"], off["stride"], off["mkl"]) == (1, True, None)
+    assert off["mapped_blocks"] == 1
 
 
 def test_benchmark_tool_prints_the_table_with_pytorch_and_writes_json(tmp_path):
@@ -59,7 +75,7 @@ def test_benchmark_tool_prints_the_table_with_pytorch_and_writes_json(tmp_path):
                  "pytorch eager (transformers)",
                  "paddle eager training", "pytorch eager training (transformers)"):
         assert any(line.startswith(path) for line in lines), path
-    from vit.cpu import vector_flags
+    from vit.cpu import allocator_settings, vector_flags
     from vit.engine.export import native_bf16
 
     if native_bf16():  # each precision against PyTorch at the same one
@@ -72,6 +88,7 @@ def test_benchmark_tool_prints_the_table_with_pytorch_and_writes_json(tmp_path):
     assert [r["batch"] for r in eager] == [1, 4] and all(r["seconds"] > 0 for r in eager)
     assert record["matmul_gflops"]["numpy"] > 0 and record["threads"] >= 1
     assert record["cpu_flags"] == vector_flags()
+    assert record["malloc"] == allocator_settings()
     assert "[1/" in result.stderr  # progress goes to stderr, the table to stdout
 
 

@@ -69,7 +69,7 @@ def _save(args, rows, ceiling) -> Path:
     path = folder / f"{args.model}-{datetime.datetime.now():%Y%m%d-%H%M%S}.json"
     record = {"model": args.model, "train_model": args.train_model, "threads": cpu.thread_count(),
               "cpu_vendor": cpu.cpu_vendor(), "cpu_flags": cpu.vector_flags(),
-              "paddle": paddle.__version__,
+              "malloc": cpu.allocator_settings(), "paddle": paddle.__version__,
               "matmul_gflops": ceiling,
               "rows": [{"path": r.path, "batch": r.batch, "seconds": r.seconds,
                         "images_per_s": r.images_per_s, "gflops": r.gflops, "note": r.note}

@@ -116,6 +116,50 @@ def test_every_parameter_receives_a_gradient():
         assert float(paddle.abs(param.grad).sum()) > 0, name
 
 
+def _layer_norm_gradients(x, weight, upstream, epsilon):
+    """Float64 gradients of layer norm over the last axis: (d_x, d_weight, d_bias)."""
+    centred = x - x.mean(-1, keepdims=True)
+    inv_std = 1 / np.sqrt((centred ** 2).mean(-1, keepdims=True) + epsilon)
+    normed, scaled = centred * inv_std, upstream * weight
+    d_x = (scaled - scaled.mean(-1, keepdims=True)
+           - normed * (scaled * normed).mean(-1, keepdims=True)) * inv_std
+    rows = tuple(range(x.ndim - 1))
+    return d_x, (upstream * normed).sum(rows), upstream.sum(rows)
+
+
+@pytest.mark.parametrize("frozen", ["nothing", "weight", "both"])
+def test_layer_norm_gradient_on_cpu_is_layer_norms(frozen):
+    """The model's LayerNorm computes its CPU gradient itself (vit/models/layers.py): Paddle's
+    output, the float64 layer-norm gradients, and None for parameters that do not learn. (With
+    the weight frozen, Paddle 3.3.1's own CPU kernel gives the input gradient as if the weight
+    were 1, so the reference is computed here, not taken from paddle.nn.LayerNorm.)"""
+    from vit.models.layers import LayerNorm
+
+    rng = np.random.default_rng(0)
+    weight, bias = rng.uniform(0.5, 1.5, 48), rng.standard_normal(48)
+    inputs = 3 * rng.standard_normal((5, 7, 48)) + 1
+    upstream = rng.standard_normal((5, 7, 48))
+    layer, paddles = LayerNorm(48, epsilon=1e-6), paddle.nn.LayerNorm(48, epsilon=1e-6)
+    layer.set_state_dict({"weight": paddle.to_tensor(weight.astype("float32")),
+                          "bias": paddle.to_tensor(bias.astype("float32"))})
+    paddles.set_state_dict(layer.state_dict())
+    layer.train()
+    layer.weight.stop_gradient = frozen in ("weight", "both")
+    layer.bias.stop_gradient = frozen == "both"
+    x = paddle.to_tensor(inputs.astype("float32"), stop_gradient=False)
+    out = layer(x)
+    out.backward(paddle.to_tensor(upstream.astype("float32")))
+
+    np.testing.assert_allclose(out.numpy(), paddles(x).numpy(), rtol=0, atol=1e-6)
+    expected = _layer_norm_gradients(inputs, weight, upstream, 1e-6)
+    for got, want, learns in zip((x.grad, layer.weight.grad, layer.bias.grad), expected,
+                                 (True, frozen == "nothing", frozen != "both")):
+        if not learns:
+            assert got is None
+            continue
+        np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=1e-5 * np.abs(want).max())
+
+
 def test_initialisation_follows_the_paper():
     paddle.seed(3)
     model = create_model("ViT_tiny_patch4_32", num_classes=10)

@@ -14,6 +14,7 @@ from typing import Optional, Tuple
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
+from paddle.autograd import PyLayer
 
 from ..errors import ModelError
 
@@ -42,6 +43,74 @@ class Linear(nn.Linear):
         flat = x.reshape([-1, x.shape[-1]])  # [B*N, in]
         out = paddle.addmm(self.bias, flat, self.weight)  # [B*N, out]
         return out.reshape([*x.shape[:-1], out.shape[-1]])
+
+
+class _LayerNormGradOnCPU(PyLayer):
+    """Layer norm whose gradient is built from matrix products and same-shape element-wise
+    operations, the CPU kernels of Paddle's that are fast.
+
+    Paddle's CPU `layer_norm_grad` took 15-20x its forward (8.0 ms for a [4160, 192] batch,
+    its forward 0.1 ms), and so most of a small ViT's backward pass; its broadcasting and
+    reducing element-wise kernels are 5-8x slower than same-shape ones. Here the forward is
+    Paddle's own kernel; the backward recomputes the normalised input from x, sums rows and
+    columns as products with a vector of ones, and broadcasts by `expand`: 2.8 ms for that
+    batch. It also gives the right input gradient when the weight is frozen, where Paddle
+    3.3.1's CPU kernel computes it as if the weight were 1 (tests/test_models.py checks both
+    against a float64 layer-norm gradient).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, epsilon):
+        ctx.save_for_backward(x, weight)
+        ctx.epsilon = epsilon
+        # Paddle wants None, not a gradient, for an input that does not learn (a frozen norm)
+        ctx.learns = [not tensor.stop_gradient for tensor in (x, weight, bias)]
+        return F.layer_norm(x, x.shape[-1:], weight, bias, epsilon)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensor()
+        shape, width = x.shape, x.shape[-1]
+        x, grad = x.reshape([-1, width]), grad.reshape([-1, width])  # [M, D]
+        full = x.shape
+        row_mean = paddle.full([width, 1], 1.0 / width, x.dtype)  # x @ row_mean: [M, 1]
+        centred = x - paddle.matmul(x, row_mean).expand(full)
+        inv_std = paddle.rsqrt(paddle.matmul(centred * centred, row_mean)
+                               + ctx.epsilon).expand(full)
+        normed = centred * inv_std
+        x_learns, weight_learns, bias_learns = ctx.learns
+        d_x = d_weight = d_bias = None
+        if x_learns:
+            scaled = grad * weight.expand(full)
+            d_x = ((scaled - paddle.matmul(scaled, row_mean).expand(full)
+                    - normed * paddle.matmul(scaled * normed, row_mean).expand(full))
+                   * inv_std).reshape(shape)
+        column_sum = paddle.ones([1, full[0]], x.dtype)  # column_sum @ m: [1, D]
+        if weight_learns:
+            d_weight = paddle.matmul(column_sum, grad * normed).reshape([width])
+        if bias_learns:
+            d_bias = paddle.matmul(column_sum, grad).reshape([width])
+        return d_x, d_weight, d_bias
+
+
+class LayerNorm(nn.LayerNorm):
+    """`paddle.nn.LayerNorm`, whose gradient on CPU is `_LayerNormGradOnCPU`.
+
+    The parameters, their key names and the summary table's `LayerNorm-N` row are those of
+    `paddle.nn.LayerNorm` (docs/contract.md). Inference, static graphs and other devices run
+    Paddle's own layer norm, as does a norm without weight or bias or over more than one axis.
+    """
+
+    def __init__(self, normalized_shape, *args, **kwargs):
+        super().__init__(normalized_shape, *args, **kwargs)
+        self._own_gradient = (self.weight is not None and self.bias is not None
+                              and len(self._normalized_shape) == 1)
+
+    def forward(self, x):
+        if (self._own_gradient and self.training and paddle.in_dynamic_mode()
+                and paddle.is_grad_enabled() and x.place.is_cpu_place()):
+            return _LayerNormGradOnCPU.apply(x, self.weight, self.bias, self._epsilon)
+        return super().forward(x)
 
 
 class PatchEmbed(nn.Layer):
@@ -217,12 +286,12 @@ class Block(nn.Layer):
     def __init__(self, dim, num_heads, mlp_ratio=4.0, qkv_bias=False, qk_scale=None, drop=0.0,
                  attn_drop=0.0, drop_path=0.0, epsilon=1e-5):
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim, epsilon=epsilon)
+        self.norm1 = LayerNorm(dim, epsilon=epsilon)
         self.attn = Attention(dim, num_heads=num_heads, qkv_bias=qkv_bias, qk_scale=qk_scale,
                               attn_drop=attn_drop, proj_drop=drop)
         # ONE drop-path layer serves both residuals: the contract prints one Identity per block
         self.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
-        self.norm2 = nn.LayerNorm(dim, epsilon=epsilon)
+        self.norm2 = LayerNorm(dim, epsilon=epsilon)
         self.mlp = Mlp(in_features=dim, hidden_features=int(dim * mlp_ratio), drop=drop)
 
     def forward(self, x):

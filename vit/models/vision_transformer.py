@@ -15,7 +15,7 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
-from .layers import Block, Linear, PatchEmbed, PreLogits
+from .layers import Block, LayerNorm, Linear, PatchEmbed, PreLogits
 
 # Cut at two standard deviations. Paddle's `a`/`b` are absolute bounds, so PaddleClas's
 # TruncatedNormal(std=0.02), like timm's trunc_normal_(std=.02), is never actually truncated.
@@ -73,7 +73,7 @@ class VisionTransformer(nn.Layer):
                   drop_path=float(drop_path_rates[i]), epsilon=epsilon)
             for i in range(depth)
         ])
-        self.norm = nn.LayerNorm(embed_dim, epsilon=epsilon)
+        self.norm = LayerNorm(embed_dim, epsilon=epsilon)
 
         if representation_size:
             self.pre_logits = PreLogits(embed_dim, representation_size)

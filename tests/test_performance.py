@@ -92,6 +92,24 @@ def test_benchmark_tool_prints_the_table_with_pytorch_and_writes_json(tmp_path):
     assert "[1/" in result.stderr  # progress goes to stderr, the table to stdout
 
 
+def test_the_benchmarks_eager_path_stays_eager_after_every_path_is_built(tmp_path):
+    import paddle
+
+    from vit.engine.benchmark import _paths
+    from vit.models import create_model
+
+    model = create_model("ViT_tiny_patch4_16")
+    model.eval()
+    built = {path: build() for path, build in _paths(model, (16, 16), tmp_path).items()}
+    assert built["paddle eager"] is model
+    # to_static given the Layer itself would have swapped its forward for the static graph
+    assert type(model.forward).__name__ == "method", type(model.forward)
+    images = paddle.randn([2, 3, 16, 16])
+    with paddle.no_grad():
+        eager, static = model(images).numpy(), built["paddle.jit.to_static"](images).numpy()
+    assert abs(eager - static).max() < 1e-5
+
+
 def test_benchmark_tool_names_an_unknown_model():
     assert_one_line_error(run_tool("benchmark", "-m", "ViT_base_patch16_38", "--no-training"),
                           "unknown model 'ViT_base_patch16_38'", "ViT_base_patch16_384")

@@ -8,6 +8,7 @@ multiply-add of the project's own FLOP count (`count_flops`).
 """
 
 import dataclasses
+import functools
 import logging
 import tempfile
 import time
@@ -86,9 +87,10 @@ def inference_timings(name: str, batch: int = 8, repeats: int = 5, warmup: int =
     rows = []
     with tempfile.TemporaryDirectory(prefix="vit-bench-") as folder:  # the exported graph
         paths = _paths(model, size, Path(folder))
-        for done, (path, runner) in enumerate(paths.items()):
+        for done, (path, build) in enumerate(paths.items()):
             if progress:
                 progress(f"timing {path}", done, len(paths))
+            runner = build()
             for b in sorted({1, batch}):
                 if isinstance(runner, str):  # why this path cannot run here
                     rows.append(Timing(path, b, None, gflop, runner))
@@ -100,31 +102,43 @@ def inference_timings(name: str, batch: int = 8, repeats: int = 5, warmup: int =
     return rows + torch_rows
 
 
-def _paths(model, size, folder: Path) -> Dict[str, object]:
-    """Path name -> callable(batch tensor), or a string saying why it cannot run here; the
-    exported graph that Paddle Inference runs is saved into `folder`."""
+def _paths(model, size, folder: Path) -> Dict[str, Callable[[], object]]:
+    """Path name -> a builder of its callable(batch tensor), or of a string saying why it cannot
+    run here. The caller builds each just before timing it, so a path is timed with only the
+    ones before it loaded. `paddle.jit.to_static` converts `model.forward`, not the model: given
+    a Layer it converts that Layer in place, and "paddle eager" would then run the static graph.
+    The graph that Paddle Inference and ONNX Runtime run is saved into `folder` once."""
     spec = [paddle.static.InputSpec([None, 3, *size], "float32", "images")]
-    paths = {"paddle eager": model,
-             "paddle.jit.to_static": paddle.jit.to_static(model, input_spec=spec,
-                                                          full_graph=True)}
-    paddle.jit.save(model, str(folder / "model"), input_spec=spec)
-    graph = graph_file(folder)
-    fp32 = PaddlePredictor(graph, folder / "model.pdiparams", "fp32")
-    paths["paddle inference fp32"] = fp32.logits
-    if gpu_available():
-        paths["paddle inference fp16 (GPU)"] = PaddlePredictor(
-            graph, folder / "model.pdiparams", "fp16").logits
 
-        def amp(images):
-            with paddle.amp.auto_cast(dtype="float16"):
-                return model(images)
-        paths["paddle eager AMP fp16 (GPU)"] = amp
+    @functools.lru_cache(maxsize=None)
+    def graph() -> Path:
+        paddle.jit.save(model, str(folder / "model"), input_spec=spec)
+        return graph_file(folder)
+
+    def predictor(precision: str):
+        return lambda: PaddlePredictor(graph(), folder / "model.pdiparams", precision).logits
+
+    @functools.lru_cache(maxsize=None)
+    def onnx():
+        return _onnx_runners(graph(), folder, size)
+
+    def amp(images):
+        with paddle.amp.auto_cast(dtype="float16"):
+            return model(images)
+
+    paths = {"paddle eager": lambda: model,
+             "paddle.jit.to_static": lambda: paddle.jit.to_static(
+                 model.forward, input_spec=spec, full_graph=True),
+             "paddle inference fp32": predictor("fp32")}
+    if gpu_available():
+        paths["paddle inference fp16 (GPU)"] = predictor("fp16")
+        paths["paddle eager AMP fp16 (GPU)"] = lambda: amp
     elif native_bf16():
-        paths["paddle inference bf16"] = PaddlePredictor(
-            graph, folder / "model.pdiparams", "bf16").logits
+        paths["paddle inference bf16"] = predictor("bf16")
     else:
-        paths["paddle inference bf16"] = "this CPU has no native bfloat16 (AVX512-BF16/AMX)"
-    paths["onnxruntime fp32"], paths["onnxruntime int8"] = _onnx_runners(graph, folder, size)
+        paths["paddle inference bf16"] = lambda: "this CPU has no native bfloat16 (AVX512-BF16/AMX)"
+    paths["onnxruntime fp32"] = lambda: onnx()[0]
+    paths["onnxruntime int8"] = lambda: onnx()[1]
     return paths
 
 

@@ -92,7 +92,7 @@ def test_benchmark_tool_prints_the_table_with_pytorch_and_writes_json(tmp_path):
     assert "[1/" in result.stderr  # progress goes to stderr, the table to stdout
 
 
-def test_the_benchmarks_eager_path_stays_eager_after_every_path_is_built(tmp_path):
+def test_the_benchmarks_eager_path_stays_eager_after_the_paddle_paths_are_built(tmp_path):
     import paddle
 
     from vit.engine.benchmark import _paths
@@ -100,7 +100,8 @@ def test_the_benchmarks_eager_path_stays_eager_after_every_path_is_built(tmp_pat
 
     model = create_model("ViT_tiny_patch4_16")
     model.eval()
-    built = {path: build() for path, build in _paths(model, (16, 16), tmp_path).items()}
+    built = {path: build() for path, build in _paths(model, (16, 16), tmp_path).items()
+             if not path.startswith("onnxruntime")}  # they run a saved graph, not the model
     assert built["paddle eager"] is model
     # to_static given the Layer itself would have swapped its forward for the static graph
     assert type(model.forward).__name__ == "method", type(model.forward)

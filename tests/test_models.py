@@ -160,6 +160,38 @@ def test_layer_norm_gradient_on_cpu_is_layer_norms(frozen):
         np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=1e-5 * np.abs(want).max())
 
 
+@pytest.mark.parametrize("frozen", ["nothing", "weight", "both", "input"])
+def test_linear_gradient_on_cpu_is_a_linear_layers(frozen):
+    """The model's Linear computes its CPU training gradient itself (vit/models/layers.py):
+    Paddle's output, the float64 gradients of b + x W, and None for what does not learn."""
+    from vit.models.layers import Linear
+
+    rng = np.random.default_rng(1)
+    weight, bias = rng.standard_normal((48, 20)), rng.standard_normal(20)
+    inputs, upstream = rng.standard_normal((5, 7, 48)), rng.standard_normal((5, 7, 20))
+    layer, paddles = Linear(48, 20), paddle.nn.Linear(48, 20)
+    layer.set_state_dict({"weight": paddle.to_tensor(weight.astype("float32")),
+                          "bias": paddle.to_tensor(bias.astype("float32"))})
+    paddles.set_state_dict(layer.state_dict())
+    layer.train()
+    layer.weight.stop_gradient = frozen in ("weight", "both")
+    layer.bias.stop_gradient = frozen == "both"
+    x = paddle.to_tensor(inputs.astype("float32"), stop_gradient=frozen == "input")
+    out = layer(x)
+    out.backward(paddle.to_tensor(upstream.astype("float32")))
+
+    np.testing.assert_allclose(out.numpy(), paddles(x).numpy(), rtol=0, atol=1e-5)
+    rows = upstream.reshape(-1, 20)
+    expected = (upstream @ weight.T, inputs.reshape(-1, 48).T @ rows, rows.sum(0))
+    for got, want, learns in zip((x.grad, layer.weight.grad, layer.bias.grad), expected,
+                                 (frozen != "input", frozen in ("nothing", "input"),
+                                  frozen != "both")):
+        if not learns:
+            assert got is None
+            continue
+        np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=1e-5 * np.abs(want).max())
+
+
 def test_initialisation_follows_the_paper():
     paddle.seed(3)
     model = create_model("ViT_tiny_patch4_32", num_classes=10)

@@ -127,6 +127,33 @@ def _layer_norm_gradients(x, weight, upstream, epsilon):
     return d_x, (upstream * normed).sum(rows), upstream.sum(rows)
 
 
+def _train_step_through(layer, reference, weight, bias, inputs, upstream, frozen):
+    """`layer` given `weight` and `bias` and frozen as `frozen` says ("weight", "both" or
+    "input"), in train mode: its output, Paddle's own `reference` layer's output for the same
+    input and weights, and the gradients (x, weight, bias) of a backward pass from `upstream`."""
+    layer.set_state_dict({"weight": paddle.to_tensor(weight.astype("float32")),
+                          "bias": paddle.to_tensor(bias.astype("float32"))})
+    reference.set_state_dict(layer.state_dict())
+    layer.train()
+    layer.weight.stop_gradient = frozen in ("weight", "both")
+    layer.bias.stop_gradient = frozen == "both"
+    x = paddle.to_tensor(inputs.astype("float32"), stop_gradient=frozen == "input")
+    out = layer(x)
+    out.backward(paddle.to_tensor(upstream.astype("float32")))
+    return out.numpy(), reference(x).numpy(), (x.grad, layer.weight.grad, layer.bias.grad)
+
+
+def _assert_gradients(got, expected, frozen):
+    """Each gradient within 1e-5 of the largest expected value, and None where it does not learn."""
+    learns = (frozen != "input", frozen in ("nothing", "input"), frozen != "both")
+    for gradient, want, learning in zip(got, expected, learns):
+        if not learning:
+            assert gradient is None
+            continue
+        np.testing.assert_allclose(gradient.numpy(), want, rtol=0,
+                                   atol=1e-5 * np.abs(want).max())
+
+
 @pytest.mark.parametrize("frozen", ["nothing", "weight", "both"])
 def test_layer_norm_gradient_on_cpu_is_layer_norms(frozen):
     """The model's LayerNorm computes its CPU gradient itself (vit/models/layers.py): Paddle's
@@ -139,25 +166,12 @@ def test_layer_norm_gradient_on_cpu_is_layer_norms(frozen):
     weight, bias = rng.uniform(0.5, 1.5, 48), rng.standard_normal(48)
     inputs = 3 * rng.standard_normal((5, 7, 48)) + 1
     upstream = rng.standard_normal((5, 7, 48))
-    layer, paddles = LayerNorm(48, epsilon=1e-6), paddle.nn.LayerNorm(48, epsilon=1e-6)
-    layer.set_state_dict({"weight": paddle.to_tensor(weight.astype("float32")),
-                          "bias": paddle.to_tensor(bias.astype("float32"))})
-    paddles.set_state_dict(layer.state_dict())
-    layer.train()
-    layer.weight.stop_gradient = frozen in ("weight", "both")
-    layer.bias.stop_gradient = frozen == "both"
-    x = paddle.to_tensor(inputs.astype("float32"), stop_gradient=False)
-    out = layer(x)
-    out.backward(paddle.to_tensor(upstream.astype("float32")))
+    out, paddles, gradients = _train_step_through(
+        LayerNorm(48, epsilon=1e-6), paddle.nn.LayerNorm(48, epsilon=1e-6), weight, bias,
+        inputs, upstream, frozen)
 
-    np.testing.assert_allclose(out.numpy(), paddles(x).numpy(), rtol=0, atol=1e-6)
-    expected = _layer_norm_gradients(inputs, weight, upstream, 1e-6)
-    for got, want, learns in zip((x.grad, layer.weight.grad, layer.bias.grad), expected,
-                                 (True, frozen == "nothing", frozen != "both")):
-        if not learns:
-            assert got is None
-            continue
-        np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=1e-5 * np.abs(want).max())
+    np.testing.assert_allclose(out, paddles, rtol=0, atol=1e-6)
+    _assert_gradients(gradients, _layer_norm_gradients(inputs, weight, upstream, 1e-6), frozen)
 
 
 @pytest.mark.parametrize("frozen", ["nothing", "weight", "both", "input"])
@@ -169,27 +183,13 @@ def test_linear_gradient_on_cpu_is_a_linear_layers(frozen):
     rng = np.random.default_rng(1)
     weight, bias = rng.standard_normal((48, 20)), rng.standard_normal(20)
     inputs, upstream = rng.standard_normal((5, 7, 48)), rng.standard_normal((5, 7, 20))
-    layer, paddles = Linear(48, 20), paddle.nn.Linear(48, 20)
-    layer.set_state_dict({"weight": paddle.to_tensor(weight.astype("float32")),
-                          "bias": paddle.to_tensor(bias.astype("float32"))})
-    paddles.set_state_dict(layer.state_dict())
-    layer.train()
-    layer.weight.stop_gradient = frozen in ("weight", "both")
-    layer.bias.stop_gradient = frozen == "both"
-    x = paddle.to_tensor(inputs.astype("float32"), stop_gradient=frozen == "input")
-    out = layer(x)
-    out.backward(paddle.to_tensor(upstream.astype("float32")))
+    out, paddles, gradients = _train_step_through(
+        Linear(48, 20), paddle.nn.Linear(48, 20), weight, bias, inputs, upstream, frozen)
 
-    np.testing.assert_allclose(out.numpy(), paddles(x).numpy(), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(out, paddles, rtol=0, atol=1e-5)
     rows = upstream.reshape(-1, 20)
-    expected = (upstream @ weight.T, inputs.reshape(-1, 48).T @ rows, rows.sum(0))
-    for got, want, learns in zip((x.grad, layer.weight.grad, layer.bias.grad), expected,
-                                 (frozen != "input", frozen in ("nothing", "input"),
-                                  frozen != "both")):
-        if not learns:
-            assert got is None
-            continue
-        np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=1e-5 * np.abs(want).max())
+    _assert_gradients(gradients, (upstream @ weight.T, inputs.reshape(-1, 48).T @ rows,
+                                  rows.sum(0)), frozen)
 
 
 def test_initialisation_follows_the_paper():

@@ -254,6 +254,12 @@ def test_the_exported_models_evaluate_like_the_checkpoint(trained, tmp_path):
     assert low.returncode == 0, low.stderr
     int8 = json.loads((export / "eval_test_onnx_int8" / "metrics.json").read_text())
     assert abs(int8["top1"] - theirs["top1"]) <= 0.05 and int8["num_samples"] == 359
+    # compared with the float32 model it was quantised from, on the same test images
+    assert "int8 against fp32 on the same 359 images: top-1 agreement" in low.stdout
+    same = int8["agreement"]
+    assert (same["reference"], same["images"]) == ("fp32", 359)
+    assert same["top1_agreement"] >= 0.9 and 0 < same["max_abs_logit_difference"] < 5
+    assert "agreement" not in mine  # float32 has nothing to be compared with
     assert_one_line_error(run_tool("infer", "--inference-model", export, "--eval"),
                           "int8 runs on ONNX Runtime", "--onnx")
     predicted = run_tool("infer", "--onnx", export, "--images", write_image(tmp_path / "a.png"),

@@ -69,7 +69,11 @@ def main(argv=None) -> int:
         predictor = loaded_from_args(args)
         output = Path(args.output) if args.output else _default_output(predictor.weights, args)
     if args.eval:
-        return _evaluate(predictor, args, output)
+        reference = None
+        if args.onnx and predictor.precision == "int8":  # and the float32 model it came from
+            reference = InferenceModel(exported, config=config, overrides=overrides,
+                                       precision="fp32", runtime="onnx")
+        return _evaluate(predictor, args, output, reference)
     from ..engine.inference import predict_paths
 
     result = predict_paths(predictor, args.images, args.top_k, args.batch_size)
@@ -83,13 +87,19 @@ def _default_output(weights: Path, args) -> Path:
                       Path("output") / f"infer-{datetime.datetime.now():%Y%m%d-%H%M%S}")
 
 
-def _evaluate(predictor, args, output: Path) -> int:
+def _evaluate(predictor, args, output: Path, reference=None) -> int:
     from ..engine.evaluation import evaluate_model
 
-    metrics = evaluate_model(predictor, args.split, output, args.vdl_dir, args.batch_size)
+    metrics = evaluate_model(predictor, args.split, output, args.vdl_dir, args.batch_size,
+                             reference=reference)
     print(f"{args.split} split: top-1 {metrics['top1']:.4f}  top-5 {metrics['top5']:.4f}  "
           f"loss {metrics['loss']:.4f}  on {metrics['num_samples']} images "
           f"({metrics['images_per_s']:.0f} images/s)")
+    if "agreement" in metrics:
+        same = metrics["agreement"]
+        print(f"{predictor.precision} against {same['reference']} on the same {same['images']} "
+              f"images: top-1 agreement {same['top1_agreement']:.4f}, max |logit difference| "
+              f"{same['max_abs_logit_difference']:.3g}")
     print(f"\nper-class report:\n{metrics['report']}")
     for key, label in (("confusion_png", "confusion matrix"), ("confusion_csv", "confusion matrix (CSV)"),
                        ("mistakes", "mistakes"), ("metrics", "metrics")):

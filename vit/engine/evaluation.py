@@ -120,8 +120,11 @@ def _score_sums(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def evaluate_model(predictor, split: str = "test", output_dir=None, vdl_dir=None,
                    batch_size: int = 128, max_mistakes: int = 24,
-                   progress: Progress = None) -> dict:
+                   progress: Progress = None, reference=None) -> dict:
     """Evaluate `predictor` on `split` of its config's data set and write the report files.
+
+    `reference`, a second predictor (the float32 model an int8 one was quantised from), is run
+    on the same images and compared: `agreement` in the metrics.
 
     Returns:
         the metrics dict (also `metrics.json`), with `paths` of the written files,
@@ -143,6 +146,10 @@ def evaluate_model(predictor, split: str = "test", output_dir=None, vdl_dir=None
     logits, labels, kept = outputs.values, outputs.labels, outputs.indices
     metrics.update(_class_scores(logits, labels, names), split=split, weights=predictor.source,
                    images_per_s=round(len(labels) / max(seconds, 1e-9), 1))
+    if reference is not None:
+        theirs = collect_outputs(reference.logits, build_loader(dataset, batch_size, False),
+                                 len(names), progress, stage="evaluating the reference")
+        metrics["agreement"] = agreement(outputs, theirs, reference.precision)
     report = classification_report(labels, logits.argmax(1) if len(logits) else labels,
                                    labels=list(range(len(names))), target_names=names, digits=4,
                                    zero_division=0)
@@ -153,6 +160,17 @@ def evaluate_model(predictor, split: str = "test", output_dir=None, vdl_dir=None
             log_evaluation(vdl_dir, split, metrics)
     metrics["report"] = report
     return metrics
+
+
+def agreement(mine: Outputs, theirs: Outputs, reference: str) -> dict:
+    """How closely two models' logits on the same images agree: the share with the same top-1
+    class and the largest logit difference, over the images both could read."""
+    _, at_mine, at_theirs = np.intersect1d(mine.indices, theirs.indices, return_indices=True)
+    ours, others = mine.values[at_mine], theirs.values[at_theirs]
+    return {"reference": reference, "images": int(len(ours)),
+            "top1_agreement": float((ours.argmax(1) == others.argmax(1)).mean())
+            if len(ours) else 0.0,
+            "max_abs_logit_difference": float(np.abs(ours - others).max()) if len(ours) else 0.0}
 
 
 def _class_scores(logits: np.ndarray, labels: np.ndarray, names) -> dict:

@@ -31,7 +31,7 @@ from ..errors import CheckpointError
 from ..progress import Progress
 from ..viz import save_figure
 from ..viz.eval_figures import plot_confusion_matrix, plot_mistakes
-from .inference import softmax
+from .inference import logit_agreement, softmax
 from .run_log import log_evaluation
 
 log = logging.getLogger(__name__)
@@ -166,11 +166,8 @@ def agreement(mine: Outputs, theirs: Outputs, reference: str) -> dict:
     """How closely two models' logits on the same images agree: the share with the same top-1
     class and the largest logit difference, over the images both could read."""
     _, at_mine, at_theirs = np.intersect1d(mine.indices, theirs.indices, return_indices=True)
-    ours, others = mine.values[at_mine], theirs.values[at_theirs]
-    return {"reference": reference, "images": int(len(ours)),
-            "top1_agreement": float((ours.argmax(1) == others.argmax(1)).mean())
-            if len(ours) else 0.0,
-            "max_abs_logit_difference": float(np.abs(ours - others).max()) if len(ours) else 0.0}
+    return {"reference": reference, "images": int(len(at_mine)),
+            **logit_agreement(mine.values[at_mine], theirs.values[at_theirs])}
 
 
 def _class_scores(logits: np.ndarray, labels: np.ndarray, names) -> dict:

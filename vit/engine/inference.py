@@ -150,6 +150,15 @@ def top_classes(probabilities: np.ndarray, class_names: Sequence[str], k: int = 
     return [(class_names[i], float(probabilities[i])) for i in order]
 
 
+def logit_agreement(ours: np.ndarray, theirs: np.ndarray) -> dict:
+    """Two models' logits [N, K] for the same N images: the share with the same top-1 class and
+    the largest logit difference (both 0 for no images)."""
+    if not len(ours):
+        return {"top1_agreement": 0.0, "max_abs_logit_difference": 0.0}
+    return {"top1_agreement": float((ours.argmax(1) == theirs.argmax(1)).mean()),
+            "max_abs_logit_difference": float(np.abs(ours - theirs).max())}
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Class probabilities from logits [N, K], computed stably in float64."""
     logits = np.asarray(logits, dtype=np.float64)

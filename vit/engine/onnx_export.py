@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import cpu
 from ..errors import CheckpointError, VitError
+from .inference import logit_agreement
 
 OPSET = 17  # LayerNormalization is one ONNX op from opset 17 on
 TOLERANCE = 1e-4  # max |logit difference| / max(1, max |logit|) accepted at export
@@ -199,5 +200,4 @@ def quantize_onnx(folder: Path, calibration: np.ndarray, check: np.ndarray) -> d
     expected, low = full.logits(check), OnnxPredictor(target).logits(check)
     return {"file": INT8_FILE, "format": "QDQ, S8S8, per-channel weights",
             "calibration_images": len(calibration), "checked_images": len(check),
-            "top1_agreement": float((expected.argmax(1) == low.argmax(1)).mean()),
-            "max_abs_logit_difference": float(np.abs(expected - low).max())}
+            **logit_agreement(low, expected)}

@@ -45,7 +45,7 @@ class _LinearGradOnCPU(PyLayer):
     """b + x W as one `addmm`, whose gradient is three matrix products.
 
     Paddle's `addmm` gradient sums the bias gradient with its reducing kernel; with a product
-    with ones (`_column_sums`) the default model's training step is 8-10 % faster on CPU.
+    with ones (`_column_sums`) the default model's training step is 4-10 % faster on CPU.
     """
 
     @staticmethod

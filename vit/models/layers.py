@@ -41,6 +41,12 @@ def _column_sums(matrix):
     return paddle.matmul(paddle.ones([1, matrix.shape[0]], matrix.dtype), matrix)
 
 
+def _learning(*tensors):
+    """Which of a PyLayer's inputs get a gradient: its backward must return None, not a
+    gradient, for one that does not learn (a frozen layer)."""
+    return [not tensor.stop_gradient for tensor in tensors]
+
+
 class _LinearGradOnCPU(PyLayer):
     """b + x W as one `addmm`, whose gradient is three matrix products.
 
@@ -51,8 +57,7 @@ class _LinearGradOnCPU(PyLayer):
     @staticmethod
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
-        # Paddle wants None, not a gradient, for an input that does not learn (a frozen layer)
-        ctx.learns = [not tensor.stop_gradient for tensor in (x, weight, bias)]
+        ctx.learns = _learning(x, weight, bias)
         return paddle.addmm(bias, x, weight)
 
     @staticmethod
@@ -104,8 +109,7 @@ class _LayerNormGradOnCPU(PyLayer):
     def forward(ctx, x, weight, bias, epsilon):
         ctx.save_for_backward(x, weight)
         ctx.epsilon = epsilon
-        # Paddle wants None, not a gradient, for an input that does not learn (a frozen norm)
-        ctx.learns = [not tensor.stop_gradient for tensor in (x, weight, bias)]
+        ctx.learns = _learning(x, weight, bias)
         return F.layer_norm(x, x.shape[-1:], weight, bias, epsilon)
 
     @staticmethod

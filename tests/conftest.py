@@ -11,6 +11,17 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent
 
 
+def pytest_sessionstart(session):
+    """Build vit's fused CPU kernels before any test (about 30 s on a fresh machine, nothing
+    after), into the one folder every test and every tool it starts then loads them from:
+    tests that move HOME would otherwise build their own, and a tool's first build would add
+    its note to output that a test checks line by line."""
+    from vit.models import cpu_kernels
+
+    os.environ.setdefault(cpu_kernels.HOME, str(cpu_kernels.kernels_home()))
+    cpu_kernels.available()
+
+
 def run_tool(tool: str, *args, cwd=None, timeout=600, env=None):
     """Run `python tools/<tool>.py ARGS` as a user would; return the CompletedProcess."""
     full_env = {**os.environ, **(env or {})}

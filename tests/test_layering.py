@@ -20,7 +20,7 @@ MAY_IMPORT = {
     "download": {"errors", "files"},
     "config": {"errors"},
     "serialization": {"errors", "files"},
-    "models": {"errors", "files", "serialization", "download"},
+    "models": {"errors", "files", "serialization", "download", "cpu"},
     "data": {"errors", "files", "config", "progress", "download"},
     "viz": set(),
     "analysis": {"errors"},

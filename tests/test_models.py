@@ -1,5 +1,8 @@
 """The model's behaviour: shapes, modes, gradients, initialisation, errors and state-dict keys."""
 
+import os
+import shutil
+
 import numpy as np
 import paddle
 import pytest
@@ -154,14 +157,42 @@ def _assert_gradients(got, expected, frozen):
                                    atol=1e-5 * np.abs(want).max())
 
 
+@pytest.fixture(params=["fused kernel", "python"])
+def cpu_path(request, monkeypatch):
+    """Each of the layers' two CPU paths: vit's fused kernels (vit/models/cpu_kernels.py),
+    which must build wherever a C++ compiler is, and the fallback without them."""
+    from vit.models import cpu_kernels
+
+    if request.param == "python":
+        monkeypatch.setattr(cpu_kernels, "available", lambda: False)
+    elif not cpu_kernels.available():
+        if shutil.which("c++") or shutil.which("g++"):
+            pytest.fail("the fused CPU kernels did not build although a C++ compiler is here")
+        pytest.skip("no C++ compiler to build the fused CPU kernels")
+    return request.param
+
+
+def _counting_calls(monkeypatch, module, name):
+    """Wrap module.name so that the returned list grows by one entry per call."""
+    calls, original = [], getattr(module, name)
+
+    def counted(*args):
+        calls.append(name)
+        return original(*args)
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
 @pytest.mark.parametrize("frozen", ["nothing", "weight", "both"])
-def test_layer_norm_gradient_on_cpu_is_layer_norms(frozen):
+def test_layer_norm_gradient_on_cpu_is_layer_norms(frozen, cpu_path, monkeypatch):
     """The model's LayerNorm computes its CPU gradient itself (vit/models/layers.py): Paddle's
     output, the float64 layer-norm gradients, and None for parameters that do not learn. (With
     the weight frozen, Paddle 3.3.1's own CPU kernel gives the input gradient as if the weight
     were 1, so the reference is computed here, not taken from paddle.nn.LayerNorm.)"""
+    from vit.models import cpu_kernels
     from vit.models.layers import LayerNorm
 
+    calls = _counting_calls(monkeypatch, cpu_kernels, "layer_norm_backward")
     rng = np.random.default_rng(0)
     weight, bias = rng.uniform(0.5, 1.5, 48), rng.standard_normal(48)
     inputs = 3 * rng.standard_normal((5, 7, 48)) + 1
@@ -172,6 +203,88 @@ def test_layer_norm_gradient_on_cpu_is_layer_norms(frozen):
 
     np.testing.assert_allclose(out, paddles, rtol=0, atol=1e-6)
     _assert_gradients(gradients, _layer_norm_gradients(inputs, weight, upstream, 1e-6), frozen)
+    assert len(calls) == (cpu_path == "fused kernel")
+
+
+def _softmax(scores):
+    shifted = np.exp(scores - scores.max(-1, keepdims=True))
+    return shifted / shifted.sum(-1, keepdims=True)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 17, 17), (1, 2, 5, 577), (4, 1)])
+def test_attention_softmax_on_cpu_is_softmax(shape, cpu_path, monkeypatch):
+    """The attention's softmax over the keys, forward and gradient, against float64, on short
+    and long rows and rows of one; scores far apart (up to 1e4) neither overflow nor give NaN."""
+    from vit.models import cpu_kernels
+    from vit.models.layers import softmax
+
+    calls = _counting_calls(monkeypatch, cpu_kernels, "softmax")
+    rng = np.random.default_rng(2)
+    scores = 8 * rng.standard_normal(shape)
+    scores[..., 0, :1] = 1e4  # one row with a huge gap between its largest score and the rest
+    upstream = rng.standard_normal(shape)
+    x = paddle.to_tensor(scores.astype("float32"), stop_gradient=False)
+    out = softmax(x)
+    out.backward(paddle.to_tensor(upstream.astype("float32")))
+    with paddle.no_grad():
+        without_gradient = softmax(x).numpy()
+
+    expected = _softmax(scores)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(without_gradient, out.numpy())
+    d_x = expected * (upstream - (upstream * expected).sum(-1, keepdims=True))
+    np.testing.assert_allclose(x.grad.numpy(), d_x, rtol=0, atol=1e-5 * np.abs(d_x).max() + 1e-7)
+    assert len(calls) == (2 if cpu_path == "fused kernel" else 0)
+
+
+def test_gelu_on_cpu_is_the_exact_gelu(cpu_path, monkeypatch):
+    """The MLP's GELU, forward and gradient, against float64's x * Phi(x) on a tensor large
+    enough for the fused kernel, including values far into both tails."""
+    from scipy.special import erf
+
+    from vit.models import cpu_kernels
+    from vit.models.layers import GELU, GELU_KERNEL_FROM
+
+    calls = _counting_calls(monkeypatch, cpu_kernels, "gelu")
+    rng = np.random.default_rng(3)
+    values = 3 * rng.standard_normal(GELU_KERNEL_FROM)
+    values[:6] = [0.0, 1e-30, -30.0, 30.0, -1e30, 1e30]
+    upstream = rng.standard_normal(values.shape)
+    x = paddle.to_tensor(values.astype("float32"), stop_gradient=False)
+    out = GELU()(x)
+    out.backward(paddle.to_tensor(upstream.astype("float32")))
+
+    cdf = 0.5 * (1 + erf(values / np.sqrt(2)))
+    density = np.exp(-0.5 * np.minimum(values ** 2, 1e4)) / np.sqrt(2 * np.pi)
+    np.testing.assert_allclose(out.numpy(), values * cdf, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), upstream * (cdf + values * density),
+                               rtol=0, atol=1e-6)
+    assert len(calls) == (cpu_path == "fused kernel")
+
+
+def test_the_fused_kernels_fall_back_with_one_note_when_they_cannot_be_built(tmp_path):
+    """No working compiler: the first process says so in one line (plus the note that the
+    build started) and trains on Paddle's kernels; the next ones do not try again and say
+    nothing; `python -m vit.models.cpu_kernels` tries again and exits 1."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "VIT_PADDLE_KERNELS": str(tmp_path), "CC": "false", "CXX": "false"}
+    step = ("from vit.models import create_model; import paddle; "
+            "model = create_model('ViT_tiny_patch4_16', num_classes=3); model.train(); "
+            "model(paddle.randn([2, 3, 16, 16])).mean().backward(); print('trained')")
+    first, second = (subprocess.run([sys.executable, "-c", step], env=env, capture_output=True,
+                                    text=True, timeout=300) for _ in range(2))
+    assert first.returncode == 0 and first.stdout.strip() == "trained", first.stderr
+    notes = [line for line in first.stderr.splitlines() if line.startswith("vit: ")]
+    assert len(notes) == 2 and "compiling" in notes[0], first.stderr
+    assert "unavailable" in notes[1] and "build-failed.log" in notes[1], notes
+    assert "Traceback" not in first.stderr
+    assert second.returncode == 0 and second.stdout.strip() == "trained", second.stderr
+    assert "vit: " not in second.stderr
+    retry = subprocess.run([sys.executable, "-m", "vit.models.cpu_kernels"], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert retry.returncode == 1 and "unavailable" in retry.stderr
 
 
 @pytest.mark.parametrize("frozen", ["nothing", "weight", "both", "input"])

@@ -77,6 +77,7 @@ def test_benchmark_tool_prints_the_table_with_pytorch_and_writes_json(tmp_path):
         assert any(line.startswith(path) for line in lines), path
     from vit.cpu import allocator_settings, vector_flags
     from vit.engine.export import native_bf16
+    from vit.models import cpu_kernels
 
     if native_bf16():  # each precision against PyTorch at the same one
         assert any(line.startswith("pytorch eager bf16 autocast") for line in lines)
@@ -89,6 +90,9 @@ def test_benchmark_tool_prints_the_table_with_pytorch_and_writes_json(tmp_path):
     assert record["matmul_gflops"]["numpy"] > 0 and record["threads"] >= 1
     assert record["cpu_flags"] == vector_flags()
     assert record["malloc"] == allocator_settings()
+    assert record["fused_cpu_kernels"] is cpu_kernels.available()
+    assert ("fused CPU kernels on" if cpu_kernels.available() else "fused CPU kernels off") \
+        in result.stdout
     assert "[1/" in result.stderr  # progress goes to stderr, the table to stdout
 
 

@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     from .. import cpu
     from ..engine.benchmark import (format_timings, inference_timings, matmul_ceiling,
                                     training_timings)
-    from ..models import model_args
+    from ..models import cpu_kernels, model_args
 
     model_args(args.model)  # an unknown name is refused before anything is timed
     model_args(args.train_model)
@@ -52,7 +52,8 @@ def main(argv=None) -> int:
         rows += training_timings(args.train_model, args.train_batch)
     print(f"{args.model} inference, {args.train_model} training; {cpu.thread_count()} threads, "
           f"{platform.processor() or platform.machine()} ({cpu.cpu_vendor() or 'unknown'}; "
-          f"{', '.join(cpu.vector_flags()) or 'no AVX2'})")
+          f"{', '.join(cpu.vector_flags()) or 'no AVX2'}); fused CPU kernels "
+          f"{'on' if cpu_kernels.available() else 'off'}")
     print(format_timings(rows, ceiling))
     path = _save(args, rows, ceiling)
     print(f"\nnumbers: {path}")
@@ -63,6 +64,7 @@ def _save(args, rows, ceiling) -> Path:
     import paddle
 
     from .. import cpu
+    from ..models import cpu_kernels
 
     folder = Path(args.output)
     folder.mkdir(parents=True, exist_ok=True)
@@ -70,6 +72,7 @@ def _save(args, rows, ceiling) -> Path:
     record = {"model": args.model, "train_model": args.train_model, "threads": cpu.thread_count(),
               "cpu_vendor": cpu.cpu_vendor(), "cpu_flags": cpu.vector_flags(),
               "malloc": cpu.allocator_settings(), "paddle": paddle.__version__,
+              "fused_cpu_kernels": cpu_kernels.available(),
               "matmul_gflops": ceiling,
               "rows": [{"path": r.path, "batch": r.batch, "seconds": r.seconds,
                         "images_per_s": r.images_per_s, "gflops": r.gflops, "note": r.note}

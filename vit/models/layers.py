@@ -9,6 +9,7 @@ layers, their names and their order stay exactly as they are. See docs/contract.
 splitting or renaming any layer here.
 """
 
+import math
 from typing import Optional, Tuple
 
 import paddle
@@ -17,6 +18,7 @@ import paddle.nn.functional as F
 from paddle.autograd import PyLayer
 
 from ..errors import ModelError
+from . import cpu_kernels
 
 
 def to_2tuple(value) -> Tuple[int, int]:
@@ -92,17 +94,18 @@ class Linear(nn.Linear):
 
 
 class _LayerNormGradOnCPU(PyLayer):
-    """Layer norm whose gradient is built from matrix products and same-shape element-wise
-    operations, the CPU kernels of Paddle's that are fast.
+    """Layer norm with Paddle's forward and a gradient of its own: vit's fused kernel
+    (cpu_kernels.py) for float32 where it is built, else one made of matrix products and
+    same-shape element-wise operations, the CPU kernels of Paddle's that are fast.
 
     Paddle's CPU `layer_norm_grad` took 15-20x its forward (8.0 ms for a [4160, 192] batch,
     its forward 0.1 ms), and so most of a small ViT's backward pass; its broadcasting and
-    reducing element-wise kernels are 5-8x slower than same-shape ones. Here the forward is
-    Paddle's own kernel; the backward recomputes the normalised input from x, sums rows and
-    columns as products with a vector of ones, and broadcasts by `expand`: 2.8 ms for that
-    batch. It also gives the right input gradient when the weight is frozen, where Paddle
-    3.3.1's CPU kernel computes it as if the weight were 1 (tests/test_models.py checks both
-    against a float64 layer-norm gradient).
+    reducing element-wise kernels are 5-8x slower than same-shape ones. The Python gradient
+    recomputes the normalised input from x, sums rows and columns as products with a vector of
+    ones, and broadcasts by `expand`: 2.8 ms for that batch, about 25 operations; the fused
+    kernel is one pass over each row. Both give the right input gradient when the weight is
+    frozen, where Paddle 3.3.1's CPU kernel computes it as if the weight were 1
+    (tests/test_models.py checks both against a float64 layer-norm gradient).
     """
 
     @staticmethod
@@ -115,6 +118,11 @@ class _LayerNormGradOnCPU(PyLayer):
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensor()
+        x_learns, weight_learns, bias_learns = ctx.learns
+        if cpu_kernels.usable(grad, x, weight):
+            d_x, d_weight, d_bias = cpu_kernels.layer_norm_backward(grad, x, weight, ctx.epsilon)
+            return (d_x if x_learns else None, d_weight if weight_learns else None,
+                    d_bias if bias_learns else None)
         shape, width = x.shape, x.shape[-1]
         x, grad = x.reshape([-1, width]), grad.reshape([-1, width])  # [M, D]
         full = x.shape
@@ -123,7 +131,6 @@ class _LayerNormGradOnCPU(PyLayer):
         inv_std = paddle.rsqrt(paddle.matmul(centred * centred, row_mean)
                                + ctx.epsilon).expand(full)
         normed = centred * inv_std
-        x_learns, weight_learns, bias_learns = ctx.learns
         d_x = d_weight = d_bias = None
         if x_learns:
             scaled = grad * weight.expand(full)
@@ -215,6 +222,32 @@ class PatchEmbed(nn.Layer):
         )
 
 
+class _SoftmaxOnCPU(PyLayer):
+    """Softmax over the last axis as the fused CPU kernel, forward and gradient."""
+
+    @staticmethod
+    def forward(ctx, scores):
+        probabilities = cpu_kernels.softmax(scores)
+        ctx.save_for_backward(probabilities)
+        return probabilities
+
+    @staticmethod
+    def backward(ctx, grad):
+        (probabilities,) = ctx.saved_tensor()
+        return cpu_kernels.softmax_backward(probabilities, grad)
+
+
+def softmax(scores):
+    """Softmax over the last axis (the keys): vit's fused kernel for eager float32 on the CPU
+    (cpu_kernels.py; Paddle's CPU softmax runs on one thread and slowly on short rows), Paddle's
+    own everywhere else, static graphs and exports included."""
+    if not cpu_kernels.usable(scores):
+        return F.softmax(scores, axis=-1)
+    if paddle.is_grad_enabled() and not scores.stop_gradient:
+        return _SoftmaxOnCPU.apply(scores)
+    return cpu_kernels.softmax(scores)
+
+
 class Attention(nn.Layer):
     """Multi-head self-attention (Eq. 2; the paper's Appendix A).
 
@@ -249,13 +282,48 @@ class Attention(nn.Layer):
         q, k, v = qkv.transpose((2, 0, 3, 1, 4)).unbind(0)  # each [B, H, N, D/H]
         # scaling q rather than q k^T (as timm does) touches N x D/H numbers instead of N x N
         attn = (q * self.scale).matmul(k, transpose_y=True)  # [B, H, N, N]
-        # functional softmax: an nn.Softmax layer would add a row to the contract
-        attn = F.softmax(attn, axis=-1)
+        # a function, not an nn.Softmax layer, which would add a row to the contract
+        attn = softmax(attn)
         # attn_drop's input is this softmax: a forward hook on attn_drop sees the attention
         # map without any change to the model (docs/contract.md)
         attn = self.attn_drop(attn)
         x = attn.matmul(v).transpose((0, 2, 1, 3)).reshape((-1, num_tokens, dim))  # [B, N, D]
         return self.proj_drop(self.proj(x))
+
+
+class _GeluOnCPU(PyLayer):
+    """The exact GELU as the fused CPU kernel, forward and gradient."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return cpu_kernels.gelu(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensor()
+        return cpu_kernels.gelu_backward(x, grad)
+
+
+# Below this many elements Paddle's single-threaded GELU is as fast as the kernel's one thread
+# (0.18-0.22 against 0.25-0.28 ms for the default model's [64, 17, 128]); above, the kernel
+# runs on every core ([8, 577, 3072]: 13-16 ms against Paddle's 35).
+GELU_KERNEL_FROM = 1 << 18
+
+
+class GELU(nn.GELU):
+    """`paddle.nn.GELU` (its summary row `GELU-N`), computed in eager float32 on the CPU by
+    vit's fused kernel (cpu_kernels.py) for tensors of `GELU_KERNEL_FROM` elements or more:
+    Paddle's CPU GELU and its gradient run on one thread. The tanh approximation, small
+    tensors, static graphs and other devices run Paddle's own."""
+
+    def forward(self, x):
+        if (self._approximate not in (False, "none") or not cpu_kernels.usable(x)
+                or math.prod(x.shape) < GELU_KERNEL_FROM):
+            return super().forward(x)
+        if paddle.is_grad_enabled() and not x.stop_gradient:
+            return _GeluOnCPU.apply(x)
+        return cpu_kernels.gelu(x)
 
 
 class Mlp(nn.Layer):
@@ -273,7 +341,7 @@ class Mlp(nn.Layer):
         hidden_features = hidden_features or in_features
         out_features = out_features or in_features
         self.fc1 = Linear(in_features, hidden_features)
-        self.act = nn.GELU()
+        self.act = GELU()
         self.fc2 = Linear(hidden_features, out_features)
         # ONE Dropout, called twice: the contract prints a single row for it (docs/contract.md)
         self.drop = nn.Dropout(drop)

@@ -1,0 +1,339 @@
+// vit-paddle's fused CPU kernels, built by vit/models/cpu_kernels.py with Paddle's
+// custom-operator toolchain. Each is one pass over a row where Paddle's own CPU kernels take
+// several (layer-norm gradient)
+// or run slowly on one thread (softmax, GELU); see docs/performance.md.
+//
+//   vit_layer_norm_backward(grad, x, weight; epsilon, threads) -> d_x, d_weight, d_bias
+//   vit_softmax(x; threads) -> y                  softmax over the last axis
+//   vit_softmax_backward(y, grad; threads) -> d_x
+//   vit_gelu(x; threads) -> y                     the exact GELU, x * Phi(x)
+//   vit_gelu_backward(x, grad; threads) -> d_x
+//
+// float32, contiguous, last axis = one row; the Python side checks all three.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "paddle/extension.h"
+
+// One copy of each kernel per instruction set, chosen when the library loads, so a library
+// built on one machine runs on any x86-64 CPU and uses AVX2 or AVX-512 where they exist.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define VIT_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VIT_VECTOR_CLONES
+#endif
+
+namespace {
+
+// Below this many elements a second thread costs more than it saves.
+constexpr int64_t kElementsPerThread = 1 << 17;
+
+// Runs body(first_row, end_row, part) over `rows` split into up to `threads` parts.
+template <typename Body>
+void ParallelRows(int64_t rows, int64_t width, int64_t threads, const Body& body) {
+  const int64_t wanted = std::max<int64_t>(1, rows * width / kElementsPerThread);
+  const int64_t parts = std::max<int64_t>(1, std::min({threads, wanted, rows}));
+  if (parts == 1) {
+    body(0, rows, 0);
+    return;
+  }
+  std::vector<std::thread> workers;
+  const int64_t step = (rows + parts - 1) / parts;
+  for (int64_t part = 1; part < parts; ++part) {
+    const int64_t first = part * step, end = std::min(rows, first + step);
+    workers.emplace_back([&body, first, end, part] { body(first, end, part); });
+  }
+  body(0, std::min(rows, step), 0);
+  for (auto& worker : workers) worker.join();
+}
+
+// exp(x) for x <= 0 (softmax's shifted scores), vectorisable: Cephes' expf, 2^n times a
+// degree-7 polynomial of the remainder; about one float ulp. Below -87 it returns
+// exp(-87) ~ 1.6e-38 instead of a subnormal, far below the row maximum's exp(0) = 1.
+inline float ExpNonPositive(float x) {
+  x = std::max(x, -87.0f);
+  const float rounder = 12582912.0f;  // 1.5 * 2^23: adding and subtracting it rounds
+  const float n = (x * 1.44269504088896341f + rounder) - rounder;
+  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return p * scale;
+}
+
+// exp(-x^2 / 2), and 0 where it is below float's range (ExpNonPositive stops at exp(-87)).
+inline float HalfGaussian(float x) {
+  const float square = 0.5f * x * x;
+  return square < 87.0f ? ExpNonPositive(-square) : 0.0f;
+}
+
+// Phi(x), the standard normal CDF, as (1 + erf(x / sqrt 2)) / 2 with Abramowitz and Stegun's
+// erf 7.1.26 (absolute error below 1.5e-7), vectorisable; `gaussian` is HalfGaussian(x).
+inline float NormalCdf(float x, float gaussian) {
+  const float t = 1.0f / (1.0f + 0.3275911f * 0.70710678118654752f * std::fabs(x));
+  float p = 1.061405429f;
+  p = p * t - 1.453152027f;
+  p = p * t + 1.421413741f;
+  p = p * t - 0.284496736f;
+  p = p * t + 0.254829592f;
+  const float erf_abs = 1.0f - p * t * gaussian;
+  return 0.5f + 0.5f * (x < 0.0f ? -erf_abs : erf_abs);
+}
+
+VIT_VECTOR_CLONES
+void GeluRange(const float* x, float* y, int64_t first, int64_t end) {
+#pragma omp simd
+  for (int64_t i = first; i < end; ++i) y[i] = x[i] * NormalCdf(x[i], HalfGaussian(x[i]));
+}
+
+// d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+VIT_VECTOR_CLONES
+void GeluBackwardRange(const float* x, const float* grad, float* d_x, int64_t first,
+                       int64_t end) {
+#pragma omp simd
+  for (int64_t i = first; i < end; ++i) {
+    const float gaussian = HalfGaussian(x[i]);
+    d_x[i] = grad[i] * (NormalCdf(x[i], gaussian) + x[i] * gaussian * 0.39894228040143268f);
+  }
+}
+
+VIT_VECTOR_CLONES
+void SoftmaxRows(const float* x, float* y, int64_t first, int64_t end, int64_t width) {
+  for (int64_t i = first; i < end; ++i) {
+    const float* in = x + i * width;
+    float* out = y + i * width;
+    float top = in[0];
+#pragma omp simd reduction(max : top)
+    for (int64_t j = 0; j < width; ++j) top = std::max(top, in[j]);
+    // a loop of its own: gcc vectorises the exponential only without the sum beside it
+    for (int64_t j = 0; j < width; ++j) out[j] = ExpNonPositive(in[j] - top);
+    float total = 0.0f;
+#pragma omp simd reduction(+ : total)
+    for (int64_t j = 0; j < width; ++j) total += out[j];
+    const float inverse = 1.0f / total;
+#pragma omp simd
+    for (int64_t j = 0; j < width; ++j) out[j] *= inverse;
+  }
+}
+
+// d_x = y * (grad - sum(grad * y)) over each row.
+VIT_VECTOR_CLONES
+void SoftmaxBackwardRows(const float* y, const float* grad, float* d_x, int64_t first,
+                         int64_t end, int64_t width) {
+  for (int64_t i = first; i < end; ++i) {
+    const float* y_row = y + i * width;
+    const float* grad_row = grad + i * width;
+    float* d_x_row = d_x + i * width;
+    float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+    for (int64_t j = 0; j < width; ++j) dot += grad_row[j] * y_row[j];
+#pragma omp simd
+    for (int64_t j = 0; j < width; ++j) d_x_row[j] = y_row[j] * (grad_row[j] - dot);
+  }
+}
+
+// The layer-norm gradient of rows [first, end), with n = (x - mean) / std and s = grad * w:
+//   d_x = (s - mean(s) - n * mean(s * n)) / std,  d_weight += grad * n,  d_bias += grad.
+// Mean and std are recomputed from x (two passes, as the forward kernel does).
+VIT_VECTOR_CLONES
+void LayerNormBackwardRows(const float* grad, const float* x, const float* weight,
+                           int64_t first, int64_t end, int64_t width, float epsilon,
+                           float* d_x, float* d_weight, float* d_bias) {
+  std::vector<float> normed(width);
+  float* n = normed.data();
+  for (int64_t i = first; i < end; ++i) {
+    const float* x_row = x + i * width;
+    const float* grad_row = grad + i * width;
+    float* d_x_row = d_x + i * width;
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < width; ++j) sum += x_row[j];
+    const float mean = sum / width;
+    float squares = 0.0f;
+#pragma omp simd reduction(+ : squares)
+    for (int64_t j = 0; j < width; ++j) {
+      const float centred = x_row[j] - mean;
+      squares += centred * centred;
+    }
+    const float inv_std = 1.0f / std::sqrt(squares / width + epsilon);
+    float scaled_sum = 0.0f, scaled_normed_sum = 0.0f;
+#pragma omp simd reduction(+ : scaled_sum, scaled_normed_sum)
+    for (int64_t j = 0; j < width; ++j) {
+      n[j] = (x_row[j] - mean) * inv_std;
+      const float scaled = grad_row[j] * weight[j];
+      scaled_sum += scaled;
+      scaled_normed_sum += scaled * n[j];
+      d_weight[j] += grad_row[j] * n[j];
+      d_bias[j] += grad_row[j];
+    }
+    const float scaled_mean = scaled_sum / width;
+    const float scaled_normed_mean = scaled_normed_sum / width;
+#pragma omp simd
+    for (int64_t j = 0; j < width; ++j)
+      d_x_row[j] = inv_std * (grad_row[j] * weight[j] - scaled_mean - n[j] * scaled_normed_mean);
+  }
+}
+
+int64_t Width(const paddle::Tensor& x) { return x.shape().empty() ? 1 : x.shape().back(); }
+
+void CheckFloatOnCpu(const paddle::Tensor& x, const char* name) {
+  PD_CHECK(x.is_cpu(), name, " must be on the CPU");
+  PD_CHECK(x.dtype() == paddle::DataType::FLOAT32, name, " must be float32");
+}
+
+}  // namespace
+
+std::vector<paddle::Tensor> LayerNormBackward(const paddle::Tensor& grad, const paddle::Tensor& x,
+                                              const paddle::Tensor& weight, float epsilon,
+                                              int64_t threads) {
+  CheckFloatOnCpu(grad, "grad");
+  CheckFloatOnCpu(x, "x");
+  CheckFloatOnCpu(weight, "weight");
+  const int64_t width = Width(x), rows = x.numel() / width;
+  PD_CHECK(grad.numel() == x.numel() && weight.numel() == width,
+           "grad, x and weight do not match");
+  auto d_x = paddle::empty(x.shape(), x.dtype(), x.place());
+  // each part sums its own rows' d_weight and d_bias; the parts are added at the end
+  const int64_t parts = std::max<int64_t>(1, threads);
+  std::vector<float> partial(2 * parts * width, 0.0f);
+  ParallelRows(rows, width, threads, [&](int64_t first, int64_t end, int64_t part) {
+    float* sums = partial.data() + 2 * part * width;
+    LayerNormBackwardRows(grad.data<float>(), x.data<float>(), weight.data<float>(), first, end,
+                          width, epsilon, d_x.data<float>(), sums, sums + width);
+  });
+  auto d_weight = paddle::empty({width}, x.dtype(), x.place());
+  auto d_bias = paddle::empty({width}, x.dtype(), x.place());
+  float* d_weight_data = d_weight.data<float>();
+  float* d_bias_data = d_bias.data<float>();
+  for (int64_t j = 0; j < width; ++j) {
+    float weight_sum = 0.0f, bias_sum = 0.0f;
+    for (int64_t part = 0; part < parts; ++part) {
+      weight_sum += partial[2 * part * width + j];
+      bias_sum += partial[(2 * part + 1) * width + j];
+    }
+    d_weight_data[j] = weight_sum;
+    d_bias_data[j] = bias_sum;
+  }
+  return {d_x, d_weight, d_bias};
+}
+
+std::vector<paddle::Tensor> Softmax(const paddle::Tensor& x, int64_t threads) {
+  CheckFloatOnCpu(x, "x");
+  const int64_t width = Width(x), rows = x.numel() / width;
+  auto y = paddle::empty(x.shape(), x.dtype(), x.place());
+  ParallelRows(rows, width, threads, [&](int64_t first, int64_t end, int64_t) {
+    SoftmaxRows(x.data<float>(), y.data<float>(), first, end, width);
+  });
+  return {y};
+}
+
+std::vector<paddle::Tensor> SoftmaxBackward(const paddle::Tensor& y, const paddle::Tensor& grad,
+                                            int64_t threads) {
+  CheckFloatOnCpu(y, "y");
+  CheckFloatOnCpu(grad, "grad");
+  PD_CHECK(grad.numel() == y.numel(), "grad and y do not match");
+  const int64_t width = Width(y), rows = y.numel() / width;
+  auto d_x = paddle::empty(y.shape(), y.dtype(), y.place());
+  ParallelRows(rows, width, threads, [&](int64_t first, int64_t end, int64_t) {
+    SoftmaxBackwardRows(y.data<float>(), grad.data<float>(), d_x.data<float>(), first, end, width);
+  });
+  return {d_x};
+}
+
+// element-wise: the rows are the flat tensor cut into pieces of `kElementsPerThread`
+std::vector<paddle::Tensor> Gelu(const paddle::Tensor& x, int64_t threads) {
+  CheckFloatOnCpu(x, "x");
+  auto y = paddle::empty(x.shape(), x.dtype(), x.place());
+  const int64_t size = x.numel();
+  ParallelRows(size, 1, threads, [&](int64_t first, int64_t end, int64_t) {
+    GeluRange(x.data<float>(), y.data<float>(), first, end);
+  });
+  return {y};
+}
+
+std::vector<paddle::Tensor> GeluBackward(const paddle::Tensor& x, const paddle::Tensor& grad,
+                                         int64_t threads) {
+  CheckFloatOnCpu(x, "x");
+  CheckFloatOnCpu(grad, "grad");
+  PD_CHECK(grad.numel() == x.numel(), "grad and x do not match");
+  auto d_x = paddle::empty(x.shape(), x.dtype(), x.place());
+  ParallelRows(x.numel(), 1, threads, [&](int64_t first, int64_t end, int64_t) {
+    GeluBackwardRange(x.data<float>(), grad.data<float>(), d_x.data<float>(), first, end);
+  });
+  return {d_x};
+}
+
+std::vector<std::vector<int64_t>> LayerNormBackwardShape(const std::vector<int64_t>& grad,
+                                                         const std::vector<int64_t>& x,
+                                                         const std::vector<int64_t>& weight) {
+  return {x, weight, weight};
+}
+
+std::vector<paddle::DataType> LayerNormBackwardDtype(const paddle::DataType& grad,
+                                                     const paddle::DataType& x,
+                                                     const paddle::DataType& weight) {
+  return {x, x, x};
+}
+
+std::vector<std::vector<int64_t>> SameShape(const std::vector<int64_t>& x) { return {x}; }
+std::vector<std::vector<int64_t>> FirstShape(const std::vector<int64_t>& x,
+                                             const std::vector<int64_t>&) {
+  return {x};
+}
+std::vector<paddle::DataType> SameDtype(const paddle::DataType& x) { return {x}; }
+std::vector<paddle::DataType> FirstDtype(const paddle::DataType& x, const paddle::DataType&) {
+  return {x};
+}
+
+// (No op name ends in "_grad": Paddle's toolchain would take it for another op's gradient.)
+PD_BUILD_OP(vit_layer_norm_backward)
+    .Inputs({"Grad", "X", "Weight"})
+    .Outputs({"DX", "DWeight", "DBias"})
+    .Attrs({"epsilon: float", "threads: int64_t"})
+    .SetKernelFn(PD_KERNEL(LayerNormBackward))
+    .SetInferShapeFn(PD_INFER_SHAPE(LayerNormBackwardShape))
+    .SetInferDtypeFn(PD_INFER_DTYPE(LayerNormBackwardDtype));
+
+PD_BUILD_OP(vit_softmax)
+    .Inputs({"X"})
+    .Outputs({"Y"})
+    .Attrs({"threads: int64_t"})
+    .SetKernelFn(PD_KERNEL(Softmax))
+    .SetInferShapeFn(PD_INFER_SHAPE(SameShape))
+    .SetInferDtypeFn(PD_INFER_DTYPE(SameDtype));
+
+PD_BUILD_OP(vit_softmax_backward)
+    .Inputs({"Y", "Grad"})
+    .Outputs({"DX"})
+    .Attrs({"threads: int64_t"})
+    .SetKernelFn(PD_KERNEL(SoftmaxBackward))
+    .SetInferShapeFn(PD_INFER_SHAPE(FirstShape))
+    .SetInferDtypeFn(PD_INFER_DTYPE(FirstDtype));
+
+PD_BUILD_OP(vit_gelu)
+    .Inputs({"X"})
+    .Outputs({"Y"})
+    .Attrs({"threads: int64_t"})
+    .SetKernelFn(PD_KERNEL(Gelu))
+    .SetInferShapeFn(PD_INFER_SHAPE(SameShape))
+    .SetInferDtypeFn(PD_INFER_DTYPE(SameDtype));
+
+PD_BUILD_OP(vit_gelu_backward)
+    .Inputs({"X", "Grad"})
+    .Outputs({"DX"})
+    .Attrs({"threads: int64_t"})
+    .SetKernelFn(PD_KERNEL(GeluBackward))
+    .SetInferShapeFn(PD_INFER_SHAPE(FirstShape))
+    .SetInferDtypeFn(PD_INFER_DTYPE(FirstDtype));

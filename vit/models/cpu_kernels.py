@@ -1,0 +1,202 @@
+"""vit-paddle's fused CPU kernels (cpu_kernels.cc): the layer-norm gradient, softmax and GELU.
+
+Paddle's own CPU layer-norm gradient, softmax and GELU run several passes or one thread where
+PyTorch runs one fused, threaded kernel; on the default model they were most of the gap in
+training speed (docs/performance.md). These kernels are compiled once per machine with Paddle's
+custom-operator toolchain (`paddle.utils.cpp_extension`, which needs a C++ compiler) into
+`kernels_home()`, and later processes load the compiled library directly. Where they cannot be
+built (no compiler, another platform) one line says so and the layers fall back to their
+Python gradients and Paddle's softmax: the results are the same, only slower.
+`VIT_PADDLE_CPU_KERNELS=0` turns them off.
+"""
+
+import contextlib
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+import paddle
+
+from .. import cpu
+
+SOURCE = Path(__file__).with_name("cpu_kernels.cc")
+NAME = "vit_cpu_kernels"
+OPT_OUT = "VIT_PADDLE_CPU_KERNELS"
+HOME = "VIT_PADDLE_KERNELS"
+# -fopenmp-simd: the `omp simd` loops vectorise without OpenMP's threads (whose spinning
+# workers would compete with Paddle's); -fno-trapping-math: comparisons vectorise too
+COMPILE_FLAGS = ("-O3", "-fopenmp-simd", "-fno-trapping-math")
+# where a failed build leaves the compiler's output; while it is there, processes do not retry
+# (`python -m vit.models.cpu_kernels` does)
+FAILED_BUILD = "build-failed.log"
+
+
+def enabled() -> bool:
+    """False when the user turned the kernels off with VIT_PADDLE_CPU_KERNELS=0."""
+    return os.environ.get(OPT_OUT, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def kernels_home() -> Path:
+    """Where compiled kernels are kept: `VIT_PADDLE_KERNELS`, else ~/.cache/vit-paddle/kernels."""
+    return Path(os.environ.get(HOME) or Path.home() / ".cache" / "vit-paddle" / "kernels")
+
+
+def library_path() -> Path:
+    """The compiled library for this source, Paddle build, Python and machine type: a change to
+    any of them gets a library of its own instead of loading a stale one."""
+    key = hashlib.sha256("\n".join([
+        SOURCE.read_text(encoding="utf-8"), paddle.__version__, paddle.version.commit,
+        sys.version, platform.machine(), " ".join(COMPILE_FLAGS)]).encode()).hexdigest()[:16]
+    return kernels_home() / key / f"{NAME}.so"
+
+
+@functools.lru_cache(maxsize=None)
+def available() -> bool:
+    """Whether the kernels are loaded in this process, building them first where needed (once
+    per machine, about half a minute); False, after one line on stderr, where they cannot be."""
+    if not enabled():
+        return False
+    library = library_path()
+    if (library.parent / FAILED_BUILD).exists():
+        return False  # the note was printed by the process whose build failed
+    try:
+        if not library.exists():
+            _build(library)
+        from paddle.utils.cpp_extension.extension_utils import (
+            load_op_meta_info_and_register_op)
+
+        load_op_meta_info_and_register_op(str(library))
+        return True
+    except Exception as error:  # a compiler's or loader's failure is not the user's to debug
+        reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        print(f"vit: its fused CPU kernels are unavailable ({reason}); training and eager "
+              f"inference run Paddle's slower kernels instead. To build them, install a C++ "
+              f"compiler (g++) and run: python -m vit.models.cpu_kernels", file=sys.stderr)
+        return False
+
+
+def _build(library: Path) -> None:
+    """Compile cpu_kernels.cc into `library`: in a scratch folder beside it, under a lock so
+    that two processes do not build at once, and moved into place only when complete."""
+    library.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(library.parent / "build.lock"):
+        if library.exists():  # another process built it while this one waited
+            return
+        print(f"vit: compiling its fused CPU kernels, once per machine (about 30 s) into "
+              f"{library.parent}", file=sys.stderr)
+        scratch = Path(tempfile.mkdtemp(prefix="build-", dir=library.parent))
+        log = scratch / "build.log"
+        try:
+            from paddle.utils.cpp_extension import load
+
+            with _output_to(log):
+                load(name=NAME, sources=[str(SOURCE)], extra_cxx_cflags=list(COMPILE_FLAGS),
+                     build_directory=str(scratch), verbose=True)
+            built = scratch / NAME / f"{NAME}.so"
+            if not built.exists():
+                raise RuntimeError(f"the build made no {built.name}; see {log}")
+            os.replace(built, library)
+        except Exception as error:
+            kept = library.parent / FAILED_BUILD
+            if log.exists():
+                shutil.copyfile(log, kept)
+            else:
+                kept.write_text(f"{error}\n", encoding="utf-8")
+            raise RuntimeError(f"compiling {SOURCE.name} failed, see {kept}") from error
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    import fcntl
+
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _output_to(log: Path):
+    """Send this process's stdout and stderr, and those of the compiler it starts, to `log`:
+    Paddle's toolchain prints its whole build. Python's own streams go there too, as they may
+    be a caller's capture (the summary tool captures `paddle.summary`'s printout)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(log, "w") as handle:
+        os.dup2(handle.fileno(), 1)
+        os.dup2(handle.fileno(), 2)
+        try:
+            with contextlib.redirect_stdout(handle), contextlib.redirect_stderr(handle):
+                yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for descriptor in saved:
+                os.close(descriptor)
+
+
+def usable(*tensors) -> bool:
+    """Whether the kernels can take these tensors: eager mode, float32 on the CPU, kernels built."""
+    return (paddle.in_dynamic_mode() and all(
+        t.place.is_cpu_place() and t.dtype == paddle.float32 for t in tensors) and available())
+
+
+def _contiguous(tensor):
+    return tensor if tensor.is_contiguous() else tensor.contiguous()
+
+
+def _threads() -> int:
+    return cpu.thread_count()
+
+
+def layer_norm_backward(grad, x, weight, epsilon: float):
+    """(d_x, d_weight, d_bias) of a layer norm over the last axis of x (any leading shape)."""
+    return paddle._C_ops._run_custom_op("vit_layer_norm_backward", _contiguous(grad),
+                                        _contiguous(x), weight, float(epsilon), _threads())
+
+
+def softmax(x):
+    """Softmax over the last axis; no gradient (see layers.softmax for the one with)."""
+    return paddle._C_ops._run_custom_op("vit_softmax", _contiguous(x), _threads())[0]
+
+
+def softmax_backward(y, grad):
+    """The input gradient of a softmax over the last axis, from its output y."""
+    return paddle._C_ops._run_custom_op("vit_softmax_backward", _contiguous(y),
+                                        _contiguous(grad), _threads())[0]
+
+
+def gelu(x):
+    """The exact GELU, x * Phi(x); no gradient (see layers.GELU for the one with)."""
+    return paddle._C_ops._run_custom_op("vit_gelu", _contiguous(x), _threads())[0]
+
+
+def gelu_backward(x, grad):
+    """The input gradient of the exact GELU at x."""
+    return paddle._C_ops._run_custom_op("vit_gelu_backward", _contiguous(x), _contiguous(grad),
+                                        _threads())[0]
+
+
+def main() -> int:
+    """`python -m vit.models.cpu_kernels`: build the kernels where needed (again, after a
+    failed build), load them and print the library's path."""
+    (library_path().parent / FAILED_BUILD).unlink(missing_ok=True)
+    if not available():
+        return 1
+    print(library_path())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -262,6 +262,26 @@ def test_gelu_on_cpu_is_the_exact_gelu(cpu_path, monkeypatch):
     assert len(calls) == (cpu_path == "fused kernel")
 
 
+def test_to_static_traces_paddles_softmax_not_the_fused_kernel(monkeypatch):
+    """`paddle.jit.to_static` (SOT) runs the code in dynamic mode while it traces: the model
+    must still choose Paddle's operators there, or each kernel call would split the graph and
+    an exported graph would need the kernels' library."""
+    from vit.models import cpu_kernels
+
+    if not cpu_kernels.available():
+        pytest.skip("the fused CPU kernels are not built here")
+    calls = _counting_calls(monkeypatch, cpu_kernels, "softmax")
+    model = create_model(TINY, num_classes=3)
+    model.eval()
+    images = _images(2, (16, 16))
+    eager = model(images).numpy()
+    assert len(calls) == 6  # one per block
+    traced = paddle.jit.to_static(model.forward)
+    for _ in range(2):  # tracing, then the compiled graph
+        np.testing.assert_allclose(traced(images).numpy(), eager, rtol=0, atol=1e-5)
+    assert len(calls) == 6
+
+
 def test_the_fused_kernels_fall_back_with_one_note_when_they_cannot_be_built(tmp_path):
     """No working compiler: the first process says so in one line (plus the note that the
     build started) and trains on Paddle's kernels; the next ones do not try again and say

@@ -19,7 +19,9 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+
 import paddle
+from paddle.base.dygraph.base import in_sot_simulation_mode
 
 from .. import cpu
 
@@ -147,8 +149,10 @@ def _output_to(log: Path):
 
 
 def usable(*tensors) -> bool:
-    """Whether the kernels can take these tensors: eager mode, float32 on the CPU, kernels built."""
-    return (paddle.in_dynamic_mode() and all(
+    """Whether the kernels can take these tensors: eager mode, float32 on the CPU, kernels built.
+    Not while `paddle.jit.to_static` traces the code (SOT reports dynamic mode then; a kernel
+    would split its graph), nor in static graphs or exports, which need Paddle's own ops."""
+    return (paddle.in_dynamic_mode() and not in_sot_simulation_mode() and all(
         t.place.is_cpu_place() and t.dtype == paddle.float32 for t in tensors) and available())
 
 

@@ -305,9 +305,9 @@ class _GeluOnCPU(PyLayer):
         return cpu_kernels.gelu_backward(x, grad)
 
 
-# Below this many elements Paddle's single-threaded GELU is as fast as the kernel's one thread
-# (0.18-0.22 against 0.25-0.28 ms for the default model's [64, 17, 128]); above, the kernel
-# runs on every core ([8, 577, 3072]: 13-16 ms against Paddle's 35).
+# Below this many elements the kernel runs on one thread, and Paddle's single-threaded GELU is
+# faster (0.18-0.22 against 0.25-0.28 ms for the default model's [64, 17, 128]); above, the
+# kernel runs on every core ([8, 577, 3072]: 13-16 ms against Paddle's 35).
 GELU_KERNEL_FROM = 1 << 18
 
 

@@ -62,10 +62,10 @@ def available() -> bool:
     per machine, about half a minute); False, after one line on stderr, where they cannot be."""
     if not enabled():
         return False
-    library = library_path()
-    if (library.parent / FAILED_BUILD).exists():
-        return False  # the note was printed by the process whose build failed
     try:
+        library = library_path()
+        if (library.parent / FAILED_BUILD).exists():
+            return False  # the note was printed by the process whose build failed
         if not library.exists():
             _build(library)
         from paddle.utils.cpp_extension.extension_utils import (

@@ -43,10 +43,14 @@ def app(tmp_path_factory):
     """The app on a free port, over a fresh output folder."""
     folder = tmp_path_factory.mktemp("app")
     port = free_port()
-    process = subprocess.Popen([sys.executable, str(ROOT / "tools" / "app.py"), "--port",
-                                str(port), "--output", str(folder / "output"), "--data",
-                                str(folder / "data")], cwd=folder, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    # the app's output goes to a file: a pipe nobody reads fills up, and the app then blocks
+    # on its next print (a prediction that never returns)
+    log = folder / "app.log"
+    with open(log, "w") as output:
+        process = subprocess.Popen([sys.executable, str(ROOT / "tools" / "app.py"), "--port",
+                                    str(port), "--output", str(folder / "output"), "--data",
+                                    str(folder / "data")], cwd=folder, stdout=output,
+                                   stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
     while True:
@@ -54,7 +58,7 @@ def app(tmp_path_factory):
             urllib.request.urlopen(url, timeout=2)
             break
         except OSError:
-            assert process.poll() is None, process.stdout.read()
+            assert process.poll() is None, log.read_text()
             assert time.time() < deadline, "the app did not start"
             time.sleep(0.5)
     yield {"url": url, "port": port, "folder": folder}

@@ -100,7 +100,7 @@ def _build(library: Path) -> None:
                      build_directory=str(scratch), verbose=True)
             built = scratch / NAME / f"{NAME}.so"
             if not built.exists():
-                raise RuntimeError(f"the build made no {built.name}; see {log}")
+                raise RuntimeError(f"the build made no {built.name}")
             os.replace(built, library)
         except Exception as error:
             kept = library.parent / FAILED_BUILD

@@ -262,7 +262,7 @@ def test_gelu_on_cpu_is_the_exact_gelu(cpu_path, monkeypatch):
     assert len(calls) == (cpu_path == "fused kernel")
 
 
-def test_to_static_traces_paddles_softmax_not_the_fused_kernel(monkeypatch):
+def test_to_static_traces_paddles_attention_not_the_fused_kernels(monkeypatch):
     """`paddle.jit.to_static` (SOT) runs the code in dynamic mode while it traces: the model
     must still choose Paddle's operators there, or each kernel call would split the graph and
     an exported graph would need the kernels' library."""
@@ -270,16 +270,126 @@ def test_to_static_traces_paddles_softmax_not_the_fused_kernel(monkeypatch):
 
     if not cpu_kernels.available():
         pytest.skip("the fused CPU kernels are not built here")
-    calls = _counting_calls(monkeypatch, cpu_kernels, "softmax")
+    kernel = "attention" if cpu_kernels.mkl_library() else "softmax"
+    calls = _counting_calls(monkeypatch, cpu_kernels, kernel)
     model = create_model(TINY, num_classes=3)
     model.eval()
     images = _images(2, (16, 16))
-    eager = model(images).numpy()
+    with paddle.no_grad():
+        eager = model(images).numpy()
     assert len(calls) == 6  # one per block
     traced = paddle.jit.to_static(model.forward)
     for _ in range(2):  # tracing, then the compiled graph
-        np.testing.assert_allclose(traced(images).numpy(), eager, rtol=0, atol=1e-5)
+        with paddle.no_grad():
+            np.testing.assert_allclose(traced(images).numpy(), eager, rtol=0, atol=1e-5)
     assert len(calls) == 6
+
+
+def _attention_float64(qkv, heads, scale):
+    """Eq. 2's heads from a fused projection [B, N, 3D], in float64: [B, N, D]."""
+    batch, tokens, width = qkv.shape
+    q, k, v = qkv.reshape(batch, tokens, 3, heads, width // 3 // heads).transpose(2, 0, 3, 1, 4)
+    weights = _softmax(scale * q @ k.transpose(0, 1, 3, 2))  # [B, H, N, N]
+    return (weights @ v).transpose(0, 2, 1, 3).reshape(batch, tokens, width // 3)
+
+
+@pytest.fixture
+def attention_kernel():
+    from vit.models import cpu_kernels
+
+    if not cpu_kernels.available():
+        pytest.skip("the fused CPU kernels are not built here")
+    if cpu_kernels.mkl_library() is None:
+        pytest.skip("this Paddle build has no MKL, which the fused attention calls")
+    return cpu_kernels
+
+
+@pytest.mark.parametrize("batch,tokens,dim,heads", [(2, 17, 64, 4), (1, 577, 48, 3),
+                                                     (3, 1, 8, 2)])
+def test_fused_attention_is_attention(batch, tokens, dim, heads, attention_kernel, monkeypatch):
+    """The fused attention kernel, forward with and without its gradient, and its gradient
+    with respect to the fused projection, against float64: short sequences, one longer than
+    a block of queries (577), and a single token."""
+    from vit.models.layers import fused_attention
+
+    calls = _counting_calls(monkeypatch, attention_kernel, "attention_backward")
+    rng = np.random.default_rng(5)
+    values = 2 * rng.standard_normal((batch, tokens, 3 * dim))
+    upstream = rng.standard_normal((batch, tokens, dim))
+    scale = (dim // heads) ** -0.5
+    qkv = paddle.to_tensor(values.astype("float32"), stop_gradient=False)
+    out = fused_attention(qkv, heads, scale)
+    out.backward(paddle.to_tensor(upstream.astype("float32")))
+    with paddle.no_grad():
+        without_gradient = fused_attention(qkv, heads, scale).numpy()
+
+    expected = _attention_float64(values, heads, scale)
+    bound = 1e-6 * np.abs(values).max()  # float32 rounding of scores and sums of that size
+    np.testing.assert_allclose(out.numpy(), expected, rtol=0, atol=bound)
+    np.testing.assert_allclose(without_gradient, expected, rtol=0, atol=bound)
+    # the float64 gradient by central differences would be slow; by the chain rule instead
+    q, k, v = values.reshape(batch, tokens, 3, heads, dim // heads).transpose(2, 0, 3, 1, 4)
+    weights = _softmax(scale * q @ k.transpose(0, 1, 3, 2))
+    d_out = upstream.reshape(batch, tokens, heads, dim // heads).transpose(0, 2, 1, 3)
+    d_v = weights.transpose(0, 1, 3, 2) @ d_out
+    d_weights = d_out @ v.transpose(0, 1, 3, 2)
+    d_scores = weights * (d_weights - (d_weights * weights).sum(-1, keepdims=True))
+    d_q, d_k = scale * d_scores @ k, scale * d_scores.transpose(0, 1, 3, 2) @ q
+    d_qkv = np.stack([d_q, d_k, d_v]).transpose(1, 3, 0, 2, 4).reshape(values.shape)
+    np.testing.assert_allclose(qkv.grad.numpy(), d_qkv, rtol=0, atol=1e-5 * np.abs(d_qkv).max())
+    assert len(calls) == 1
+
+
+def test_the_model_trains_the_same_with_the_fused_attention(attention_kernel, monkeypatch):
+    """A training step's loss and every parameter's gradient are those of Paddle's own
+    attention (transposes, two products and a softmax), to float32 rounding."""
+    calls = _counting_calls(monkeypatch, attention_kernel, "attention_keeping_softmax")
+    images = _images(4, (16, 16))
+    labels = paddle.to_tensor([0, 1, 2, 1])
+    results = []
+    for fused in (True, False):
+        monkeypatch.setattr(attention_kernel, "attention_usable", lambda qkv, on=fused: on)
+        paddle.seed(3)
+        model = create_model(TINY, num_classes=3)
+        model.train()
+        loss = paddle.nn.functional.cross_entropy(model(images), labels)
+        loss.backward()
+        results.append((loss.item(), {name: p.grad.numpy() for name, p in
+                                      model.named_parameters()}))
+    (fused_loss, fused_grads), (loss, grads) = results
+    assert len(calls) == 6
+    assert fused_loss == pytest.approx(loss, rel=1e-6)
+    for name, grad in grads.items():
+        np.testing.assert_allclose(fused_grads[name], grad, rtol=0,
+                                   atol=1e-5 * np.abs(grad).max() + 1e-9, err_msg=name)
+
+
+def test_attention_weights_stay_visible_to_hooks_and_dropout(attention_kernel, monkeypatch):
+    """The fused kernel never forms the attention weights, so whatever needs them gets
+    Paddle's own attention: a hook on `attn_drop` (the attention maps) and attention dropout
+    in training; without either, eval and training run the kernel."""
+    calls = _counting_calls(monkeypatch, attention_kernel, "attention")
+    kept = _counting_calls(monkeypatch, attention_kernel, "attention_keeping_softmax")
+    model = create_model(TINY, num_classes=3)
+    model.eval()
+    images = _images(2, (16, 16))
+    with paddle.no_grad():
+        plain = model(images).numpy()
+    assert len(calls) == 6
+    seen = []
+    handle = model.blocks[0].attn.attn_drop.register_forward_post_hook(
+        lambda layer, inputs, output: seen.append(inputs[0].shape))
+    with paddle.no_grad():
+        np.testing.assert_allclose(model(images).numpy(), plain, rtol=0, atol=1e-5)
+    handle.remove()
+    assert seen == [[2, 4, 17, 17]] and len(calls) == 11  # block 0 unfused
+    model.train()
+    model(images)
+    assert len(kept) == 6
+    dropping = create_model(TINY, num_classes=3, attn_drop_rate=0.1)
+    dropping.train()
+    dropping(images)
+    assert len(kept) == 6
 
 
 def test_the_fused_kernels_fall_back_with_one_note_when_they_cannot_be_built(tmp_path):

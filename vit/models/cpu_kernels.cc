@@ -11,6 +11,8 @@
 //
 // float32, contiguous, last axis = one row; the Python side checks all three.
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -19,6 +21,16 @@
 #include <vector>
 
 #include "paddle/extension.h"
+
+#ifdef VIT_WITH_MKL
+// The MKL that Paddle ships (libmklml_intel.so, linked by cpu_kernels.py where it exists):
+// its matrix products are the ones Paddle's matmul runs, called here on one head at a time.
+extern "C" {
+void cblas_sgemm(int layout, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                 const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc);
+int MKL_Set_Num_Threads_Local(int threads);  // mkl_service.h's C name
+}
+#endif
 
 // One copy of each kernel per instruction set, chosen when the library loads, so a library
 // built on one machine runs on any x86-64 CPU and uses AVX2 or AVX-512 where they exist.
@@ -33,6 +45,46 @@ namespace {
 // Below this many elements a second thread costs more than it saves.
 constexpr int64_t kElementsPerThread = 1 << 17;
 
+// Paddle's OpenMP runtime (the libiomp5 its MKL runs on), where this process has it: its
+// workers are the threads that spin after each of MKL's matrix products, so parallel work
+// handed to them runs at once instead of sharing a core with a spinning thread, and no thread
+// is started per call. Found at run time because Paddle loads it privately; elsewhere
+// std::thread runs the parts.
+struct OpenMpRuntime {
+  void (*parallel)(void (*)(void*), void*, unsigned, unsigned) = nullptr;  // GOMP_parallel
+  int (*thread_num)() = nullptr;
+  int (*num_threads)() = nullptr;
+};
+
+const OpenMpRuntime& PaddlesOpenMp() {
+  static const OpenMpRuntime runtime = [] {
+    OpenMpRuntime found;
+    void* library = dlopen("libiomp5.so", RTLD_LAZY | RTLD_NOLOAD);
+    if (library == nullptr) return found;
+    found.parallel = reinterpret_cast<decltype(found.parallel)>(dlsym(library, "GOMP_parallel"));
+    found.thread_num = reinterpret_cast<int (*)()>(dlsym(library, "omp_get_thread_num"));
+    found.num_threads = reinterpret_cast<int (*)()>(dlsym(library, "omp_get_num_threads"));
+    if (!found.thread_num || !found.num_threads) found.parallel = nullptr;
+    return found;
+  }();
+  return runtime;
+}
+
+template <typename Body>
+struct PartsJob {
+  const Body* body;
+  int64_t rows, step, parts;
+  const OpenMpRuntime* runtime;
+
+  static void Run(void* data) {
+    const auto& job = *static_cast<const PartsJob*>(data);
+    // the team may be smaller than asked for: each member takes every team-size-th part
+    const int64_t team = job.runtime->num_threads();
+    for (int64_t part = job.runtime->thread_num(); part < job.parts; part += team)
+      (*job.body)(part * job.step, std::min(job.rows, (part + 1) * job.step), part);
+  }
+};
+
 // Runs body(first_row, end_row, part) over `rows` split into up to `threads` parts.
 template <typename Body>
 void ParallelRows(int64_t rows, int64_t width, int64_t threads, const Body& body) {
@@ -42,8 +94,14 @@ void ParallelRows(int64_t rows, int64_t width, int64_t threads, const Body& body
     body(0, rows, 0);
     return;
   }
-  std::vector<std::thread> workers;
   const int64_t step = (rows + parts - 1) / parts;
+  const OpenMpRuntime& runtime = PaddlesOpenMp();
+  if (runtime.parallel != nullptr) {
+    PartsJob<Body> job{&body, rows, step, parts, &runtime};
+    runtime.parallel(&PartsJob<Body>::Run, &job, static_cast<unsigned>(parts), 0);
+    return;
+  }
+  std::vector<std::thread> workers;
   for (int64_t part = 1; part < parts; ++part) {
     const int64_t first = part * step, end = std::min(rows, first + step);
     workers.emplace_back([&body, first, end, part] { body(first, end, part); });
@@ -193,6 +251,103 @@ void CheckFloatOnCpu(const paddle::Tensor& x, const char* name) {
   PD_CHECK(x.dtype() == paddle::DataType::FLOAT32, name, " must be float32");
 }
 
+#ifdef VIT_WITH_MKL
+constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
+
+// C = alpha op(A) op(B) (+ C when accumulate), row-major, with leading dimensions.
+void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+          const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc) {
+  cblas_sgemm(kRowMajor, trans_a ? kTrans : kNoTrans, trans_b ? kTrans : kNoTrans,
+              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a,
+              static_cast<int>(lda), b, static_cast<int>(ldb), 0.0f, c, static_cast<int>(ldc));
+}
+
+// One thread's MKL runs on that thread alone while this is alive: the parts of a kernel run
+// side by side and each calls MKL.
+class SingleThreadedMkl {
+ public:
+  SingleThreadedMkl() : previous_(MKL_Set_Num_Threads_Local(1)) {}
+  ~SingleThreadedMkl() { MKL_Set_Num_Threads_Local(previous_); }
+
+ private:
+  int previous_;
+};
+
+// The shape of a fused query/key/value tensor [B, N, 3 * D], D = heads * head_dim, and where
+// head h of image b has its queries, keys and values (each N x head_dim, row stride 3 D).
+struct HeadLayout {
+  int64_t batch, tokens, dim, heads, head_dim;
+
+  HeadLayout(const paddle::Tensor& qkv, int64_t num_heads) {
+    const auto& shape = qkv.shape();
+    PD_CHECK(shape.size() == 3 && shape[2] % (3 * num_heads) == 0,
+             "qkv must be [batch, tokens, 3 * heads * head_dim]");
+    batch = shape[0], tokens = shape[1], dim = shape[2] / 3, heads = num_heads;
+    head_dim = dim / heads;
+  }
+  int64_t qkv_stride() const { return 3 * dim; }
+  // offset of head `task` (= b * heads + h) in qkv, of `which` (0 q, 1 k, 2 v)
+  int64_t in(int64_t task, int which) const {
+    return (task / heads) * tokens * 3 * dim + which * dim + (task % heads) * head_dim;
+  }
+  // offset of head `task` in a [B, N, D] tensor (the output and its gradient)
+  int64_t out(int64_t task) const {
+    return (task / heads) * tokens * dim + (task % heads) * head_dim;
+  }
+};
+
+// Rows of queries per piece of work: their scores (rows x N) stay in the core's cache between
+// the two products.
+constexpr int64_t kQueryRows = 128;
+
+// softmax(scale q k^T) v for each head, written as [B, N, D]; with `probabilities` (a
+// [B, H, N, N] buffer) the softmax is kept there for the gradient.
+void AttentionForward(const float* qkv, const HeadLayout& at, float scale, int64_t threads,
+                      float* out, float* probabilities) {
+  const int64_t n = at.tokens, tiles = (n + kQueryRows - 1) / kQueryRows;
+  const int64_t stride = at.qkv_stride();
+  ParallelRows(at.batch * at.heads * tiles, kQueryRows * n, threads,
+               [&](int64_t first, int64_t end, int64_t) {
+    SingleThreadedMkl single;
+    std::vector<float> scratch(probabilities ? 0 : kQueryRows * n);
+    for (int64_t work = first; work < end; ++work) {
+      const int64_t task = work / tiles, row = (work % tiles) * kQueryRows;
+      const int64_t rows = std::min(kQueryRows, n - row);
+      float* scores = probabilities ? probabilities + (task * n + row) * n : scratch.data();
+      Gemm(false, true, rows, n, at.head_dim, scale, qkv + at.in(task, 0) + row * stride, stride,
+           qkv + at.in(task, 1), stride, scores, n);
+      SoftmaxRows(scores, scores, 0, rows, n);
+      Gemm(false, false, rows, at.head_dim, n, 1.0f, scores, n, qkv + at.in(task, 2), stride,
+           out + at.out(task) + row * at.dim, at.dim);
+    }
+  });
+}
+
+// The gradient of AttentionForward with respect to qkv, from its kept softmax P:
+//   dV = P^T dO,  dS = P * (dO V^T - rowsum(P * dO V^T)),  dQ = scale dS K,  dK = scale dS^T Q.
+void AttentionBackward(const float* qkv, const float* probabilities, const float* grad,
+                       const HeadLayout& at, float scale, int64_t threads, float* d_qkv) {
+  const int64_t n = at.tokens, stride = at.qkv_stride();
+  ParallelRows(at.batch * at.heads, n * n, threads, [&](int64_t first, int64_t end, int64_t) {
+    SingleThreadedMkl single;
+    std::vector<float> d_scores(n * n);
+    for (int64_t task = first; task < end; ++task) {
+      const float* p = probabilities + task * n * n;
+      const float* d_out = grad + at.out(task);
+      Gemm(true, false, n, at.head_dim, n, 1.0f, p, n, d_out, at.dim, d_qkv + at.in(task, 2),
+           stride);
+      Gemm(false, true, n, n, at.head_dim, 1.0f, d_out, at.dim, qkv + at.in(task, 2), stride,
+           d_scores.data(), n);
+      SoftmaxBackwardRows(p, d_scores.data(), d_scores.data(), 0, n, n);
+      Gemm(false, false, n, at.head_dim, n, scale, d_scores.data(), n, qkv + at.in(task, 1),
+           stride, d_qkv + at.in(task, 0), stride);
+      Gemm(true, false, n, at.head_dim, n, scale, d_scores.data(), n, qkv + at.in(task, 0),
+           stride, d_qkv + at.in(task, 1), stride);
+    }
+  });
+}
+#endif
+
 }  // namespace
 
 std::vector<paddle::Tensor> LayerNormBackward(const paddle::Tensor& grad, const paddle::Tensor& x,
@@ -275,6 +430,67 @@ std::vector<paddle::Tensor> GeluBackward(const paddle::Tensor& x, const paddle::
   return {d_x};
 }
 
+#ifdef VIT_WITH_MKL
+// Multi-head attention from the fused projection qkv [B, N, 3 D] to [B, N, D] (before the
+// output projection), for inference: no softmax is kept.
+std::vector<paddle::Tensor> Attention(const paddle::Tensor& qkv, int64_t heads, float scale,
+                                      int64_t threads) {
+  CheckFloatOnCpu(qkv, "qkv");
+  const HeadLayout at(qkv, heads);
+  auto out = paddle::empty({at.batch, at.tokens, at.dim}, qkv.dtype(), qkv.place());
+  AttentionForward(qkv.data<float>(), at, scale, threads, out.data<float>(), nullptr);
+  return {out};
+}
+
+// The same for training: also the softmax [B, H, N, N], which the gradient needs.
+std::vector<paddle::Tensor> AttentionKeepingSoftmax(const paddle::Tensor& qkv, int64_t heads,
+                                                    float scale, int64_t threads) {
+  CheckFloatOnCpu(qkv, "qkv");
+  const HeadLayout at(qkv, heads);
+  auto out = paddle::empty({at.batch, at.tokens, at.dim}, qkv.dtype(), qkv.place());
+  auto probabilities = paddle::empty({at.batch, at.heads, at.tokens, at.tokens}, qkv.dtype(),
+                                     qkv.place());
+  AttentionForward(qkv.data<float>(), at, scale, threads, out.data<float>(),
+                   probabilities.data<float>());
+  return {out, probabilities};
+}
+
+std::vector<paddle::Tensor> AttentionBackwardOp(const paddle::Tensor& qkv,
+                                                const paddle::Tensor& probabilities,
+                                                const paddle::Tensor& grad, int64_t heads,
+                                                float scale, int64_t threads) {
+  CheckFloatOnCpu(qkv, "qkv");
+  CheckFloatOnCpu(probabilities, "probabilities");
+  CheckFloatOnCpu(grad, "grad");
+  const HeadLayout at(qkv, heads);
+  PD_CHECK(grad.numel() == at.batch * at.tokens * at.dim &&
+               probabilities.numel() == at.batch * at.heads * at.tokens * at.tokens,
+           "qkv, probabilities and grad do not match");
+  auto d_qkv = paddle::empty(qkv.shape(), qkv.dtype(), qkv.place());
+  AttentionBackward(qkv.data<float>(), probabilities.data<float>(), grad.data<float>(), at,
+                    scale, threads, d_qkv.data<float>());
+  return {d_qkv};
+}
+
+std::vector<std::vector<int64_t>> AttentionShape(const std::vector<int64_t>& qkv) {
+  return {{qkv[0], qkv[1], qkv[2] / 3}};
+}
+std::vector<std::vector<int64_t>> AttentionKeepingSoftmaxShape(const std::vector<int64_t>& qkv,
+                                                               int64_t heads) {
+  return {{qkv[0], qkv[1], qkv[2] / 3}, {qkv[0], heads, qkv[1], qkv[1]}};
+}
+std::vector<std::vector<int64_t>> AttentionBackwardShape(const std::vector<int64_t>& qkv,
+                                                         const std::vector<int64_t>&,
+                                                         const std::vector<int64_t>&) {
+  return {qkv};
+}
+std::vector<paddle::DataType> TwiceFirstDtype(const paddle::DataType& x) { return {x, x}; }
+std::vector<paddle::DataType> FirstOfThreeDtype(const paddle::DataType& x, const paddle::DataType&,
+                                                const paddle::DataType&) {
+  return {x};
+}
+#endif
+
 std::vector<std::vector<int64_t>> LayerNormBackwardShape(const std::vector<int64_t>& grad,
                                                          const std::vector<int64_t>& x,
                                                          const std::vector<int64_t>& weight) {
@@ -337,3 +553,29 @@ PD_BUILD_OP(vit_gelu_backward)
     .SetKernelFn(PD_KERNEL(GeluBackward))
     .SetInferShapeFn(PD_INFER_SHAPE(FirstShape))
     .SetInferDtypeFn(PD_INFER_DTYPE(FirstDtype));
+
+#ifdef VIT_WITH_MKL
+PD_BUILD_OP(vit_attention)
+    .Inputs({"QKV"})
+    .Outputs({"Out"})
+    .Attrs({"heads: int64_t", "scale: float", "threads: int64_t"})
+    .SetKernelFn(PD_KERNEL(Attention))
+    .SetInferShapeFn(PD_INFER_SHAPE(AttentionShape))
+    .SetInferDtypeFn(PD_INFER_DTYPE(SameDtype));
+
+PD_BUILD_OP(vit_attention_keeping_softmax)
+    .Inputs({"QKV"})
+    .Outputs({"Out", "Probabilities"})
+    .Attrs({"heads: int64_t", "scale: float", "threads: int64_t"})
+    .SetKernelFn(PD_KERNEL(AttentionKeepingSoftmax))
+    .SetInferShapeFn(PD_INFER_SHAPE(AttentionKeepingSoftmaxShape))
+    .SetInferDtypeFn(PD_INFER_DTYPE(TwiceFirstDtype));
+
+PD_BUILD_OP(vit_attention_backward)
+    .Inputs({"QKV", "Probabilities", "Grad"})
+    .Outputs({"DQKV"})
+    .Attrs({"heads: int64_t", "scale: float", "threads: int64_t"})
+    .SetKernelFn(PD_KERNEL(AttentionBackwardOp))
+    .SetInferShapeFn(PD_INFER_SHAPE(AttentionBackwardShape))
+    .SetInferDtypeFn(PD_INFER_DTYPE(FirstOfThreeDtype));
+#endif

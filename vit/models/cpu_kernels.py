@@ -32,6 +32,8 @@ HOME = "VIT_PADDLE_KERNELS"
 # -fopenmp-simd: the `omp simd` loops vectorise without OpenMP's threads (whose spinning
 # workers would compete with Paddle's); -fno-trapping-math: comparisons vectorise too
 COMPILE_FLAGS = ("-O3", "-fopenmp-simd", "-fno-trapping-math")
+# the MKL Paddle ships, whose matrix products the attention kernels call
+MKL_LIBRARY = "libmklml_intel.so"
 # where a failed build leaves the compiler's output; while it is there, processes do not retry
 # (`python -m vit.models.cpu_kernels` does)
 FAILED_BUILD = "build-failed.log"
@@ -47,12 +49,28 @@ def kernels_home() -> Path:
     return Path(os.environ.get(HOME) or Path.home() / ".cache" / "vit-paddle" / "kernels")
 
 
+def mkl_library():
+    """Paddle's own MKL library, or None where this Paddle build has none (then the kernels
+    are built without attention, and attention runs Paddle's operations)."""
+    library = Path(paddle.__file__).parent / "libs" / MKL_LIBRARY
+    return library if library.exists() else None
+
+
+def _build_flags():
+    """The compiler's and the linker's flags: with Paddle's MKL where it has one."""
+    mkl = mkl_library()
+    if mkl is None:
+        return list(COMPILE_FLAGS), []
+    return [*COMPILE_FLAGS, "-DVIT_WITH_MKL"], [f"-L{mkl.parent}", f"-l:{mkl.name}",
+                                                 f"-Wl,-rpath,{mkl.parent}"]
+
+
 def library_path() -> Path:
     """The compiled library for this source, Paddle build, Python and machine type: a change to
     any of them gets a library of its own instead of loading a stale one."""
     key = hashlib.sha256("\n".join([
         SOURCE.read_text(encoding="utf-8"), paddle.__version__, paddle.version.commit,
-        sys.version, platform.machine(), " ".join(COMPILE_FLAGS)]).encode()).hexdigest()[:16]
+        sys.version, platform.machine(), repr(_build_flags())]).encode()).hexdigest()[:16]
     return kernels_home() / key / f"{NAME}.so"
 
 
@@ -95,9 +113,10 @@ def _build(library: Path) -> None:
         try:
             from paddle.utils.cpp_extension import load
 
+            compile_flags, link_flags = _build_flags()
             with _output_to(log):
-                load(name=NAME, sources=[str(SOURCE)], extra_cxx_cflags=list(COMPILE_FLAGS),
-                     build_directory=str(scratch), verbose=True)
+                load(name=NAME, sources=[str(SOURCE)], extra_cxx_cflags=compile_flags,
+                     extra_ldflags=link_flags, build_directory=str(scratch), verbose=True)
             built = scratch / NAME / f"{NAME}.so"
             if not built.exists():
                 raise RuntimeError(f"the build made no {built.name}")
@@ -179,6 +198,33 @@ def softmax_backward(y, grad):
     """The input gradient of a softmax over the last axis, from its output y."""
     return paddle._C_ops._run_custom_op("vit_softmax_backward", _contiguous(y),
                                         _contiguous(grad), _threads())[0]
+
+
+def attention_usable(qkv) -> bool:
+    """Whether the attention kernels can take this fused projection: `usable`, and built with
+    Paddle's MKL."""
+    return usable(qkv) and mkl_library() is not None
+
+
+def attention(qkv, heads: int, scale: float):
+    """softmax(scale q k^T) v for each of `heads` heads of qkv [B, N, 3 D] (queries, keys and
+    values side by side, as the fused projection gives them), as [B, N, D]; no gradient (see
+    layers.Attention for the one with)."""
+    return paddle._C_ops._run_custom_op("vit_attention", _contiguous(qkv), int(heads),
+                                        float(scale), _threads())[0]
+
+
+def attention_keeping_softmax(qkv, heads: int, scale: float):
+    """`attention`'s output and the softmax [B, H, N, N] that its gradient needs."""
+    return paddle._C_ops._run_custom_op("vit_attention_keeping_softmax", _contiguous(qkv),
+                                        int(heads), float(scale), _threads())
+
+
+def attention_backward(qkv, probabilities, grad, heads: int, scale: float):
+    """The gradient of `attention` with respect to qkv, from the kept softmax."""
+    return paddle._C_ops._run_custom_op("vit_attention_backward", _contiguous(qkv),
+                                        _contiguous(probabilities), _contiguous(grad),
+                                        int(heads), float(scale), _threads())[0]
 
 
 def gelu(x):

@@ -248,6 +248,31 @@ def softmax(scores):
     return cpu_kernels.softmax(scores)
 
 
+class _AttentionOnCPU(PyLayer):
+    """`fused_attention` with its gradient, from the softmax that the forward keeps."""
+
+    @staticmethod
+    def forward(ctx, qkv, heads, scale):
+        out, probabilities = cpu_kernels.attention_keeping_softmax(qkv, heads, scale)
+        ctx.save_for_backward(qkv, probabilities)
+        ctx.heads, ctx.scale = heads, scale
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        qkv, probabilities = ctx.saved_tensor()
+        return cpu_kernels.attention_backward(qkv, probabilities, grad, ctx.heads, ctx.scale)
+
+
+def fused_attention(qkv, heads: int, scale: float):
+    """Eq. 2's heads from the fused projection qkv [B, N, 3D] to [B, N, D], in one kernel
+    (cpu_kernels.py): each head's two matrix products and softmax run on one core, a block of
+    queries at a time, with no transposes around them. For eager float32 on the CPU."""
+    if paddle.is_grad_enabled() and not qkv.stop_gradient:
+        return _AttentionOnCPU.apply(qkv, heads, scale)
+    return cpu_kernels.attention(qkv, heads, scale)
+
+
 class Attention(nn.Layer):
     """Multi-head self-attention (Eq. 2; the paper's Appendix A).
 
@@ -277,8 +302,11 @@ class Attention(nn.Layer):
 
     def forward(self, x):
         """[B, N, D] -> [B, N, D]."""
+        qkv = self.qkv(x)  # [B, N, 3D]
+        if cpu_kernels.attention_usable(qkv) and not self._weights_observed():
+            return self.proj_drop(self.proj(fused_attention(qkv, self.num_heads, self.scale)))
         num_tokens, dim = x.shape[1], x.shape[2]
-        qkv = self.qkv(x).reshape((-1, num_tokens, 3, self.num_heads, dim // self.num_heads))
+        qkv = qkv.reshape((-1, num_tokens, 3, self.num_heads, dim // self.num_heads))
         q, k, v = qkv.transpose((2, 0, 3, 1, 4)).unbind(0)  # each [B, H, N, D/H]
         # scaling q rather than q k^T (as timm does) touches N x D/H numbers instead of N x N
         attn = (q * self.scale).matmul(k, transpose_y=True)  # [B, H, N, N]
@@ -289,6 +317,14 @@ class Attention(nn.Layer):
         attn = self.attn_drop(attn)
         x = attn.matmul(v).transpose((0, 2, 1, 3)).reshape((-1, num_tokens, dim))  # [B, N, D]
         return self.proj_drop(self.proj(x))
+
+    def _weights_observed(self) -> bool:
+        """Whether something needs the attention weights as a tensor, which the fused kernel
+        never makes: dropout on them while training, or a hook on `attn_drop` (the attention
+        maps, `paddle.summary`, the FLOP count)."""
+        drop = self.attn_drop
+        return ((self.training and drop.p > 0) or bool(drop._forward_pre_hooks)
+                or bool(drop._forward_post_hooks))
 
 
 class _GeluOnCPU(PyLayer):

@@ -172,9 +172,10 @@ def cpu_path(request, monkeypatch):
     return request.param
 
 
-def _counting_calls(monkeypatch, module, name):
-    """Wrap module.name so that the returned list grows by one entry per call."""
-    calls, original = [], getattr(module, name)
+def _counting_calls(monkeypatch, module, name, calls=None):
+    """Wrap module.name so that the returned list (`calls`, else a new one) gets its name
+    once per call."""
+    calls, original = [] if calls is None else calls, getattr(module, name)
 
     def counted(*args):
         calls.append(name)
@@ -270,19 +271,22 @@ def test_to_static_traces_paddles_attention_not_the_fused_kernels(monkeypatch):
 
     if not cpu_kernels.available():
         pytest.skip("the fused CPU kernels are not built here")
-    kernel = "attention" if cpu_kernels.mkl_library() else "softmax"
-    calls = _counting_calls(monkeypatch, cpu_kernels, kernel)
+    # per block: one attention, four linears (qkv, proj, fc1, fc2); and the head
+    expected = {"attention": 6, "linear": 25} if cpu_kernels.mkl_library() else {"softmax": 6}
+    calls = []
+    for kernel in expected:
+        _counting_calls(monkeypatch, cpu_kernels, kernel, calls)
     model = create_model(TINY, num_classes=3)
     model.eval()
     images = _images(2, (16, 16))
     with paddle.no_grad():
         eager = model(images).numpy()
-    assert len(calls) == 6  # one per block
+    assert {kernel: calls.count(kernel) for kernel in expected} == expected
     traced = paddle.jit.to_static(model.forward)
     for _ in range(2):  # tracing, then the compiled graph
         with paddle.no_grad():
             np.testing.assert_allclose(traced(images).numpy(), eager, rtol=0, atol=1e-5)
-    assert len(calls) == 6
+    assert {kernel: calls.count(kernel) for kernel in expected} == expected
 
 
 def _attention_float64(qkv, heads, scale):
@@ -348,7 +352,7 @@ def test_the_model_trains_the_same_with_the_fused_attention(attention_kernel, mo
     labels = paddle.to_tensor([0, 1, 2, 1])
     results = []
     for fused in (True, False):
-        monkeypatch.setattr(attention_kernel, "attention_usable", lambda qkv, on=fused: on)
+        monkeypatch.setattr(attention_kernel, "mkl_usable", lambda *tensors, on=fused: on)
         paddle.seed(3)
         model = create_model(TINY, num_classes=3)
         model.train()
@@ -362,6 +366,27 @@ def test_the_model_trains_the_same_with_the_fused_attention(attention_kernel, mo
     for name, grad in grads.items():
         np.testing.assert_allclose(fused_grads[name], grad, rtol=0,
                                    atol=1e-5 * np.abs(grad).max() + 1e-9, err_msg=name)
+
+
+@pytest.mark.parametrize("shape", [(2, 17, 64), (5, 48), (0, 64)])
+def test_fused_linear_is_paddles_linear(shape, attention_kernel, monkeypatch):
+    """In eval mode without a gradient the layers' Linear runs the fused kernel (bias inside
+    the product): Paddle's linear to float32 rounding, for 3-D and 2-D inputs and no rows;
+    with a gradient wanted it runs Paddle's own, whose gradient exists."""
+    from vit.models.layers import Linear
+
+    calls = _counting_calls(monkeypatch, attention_kernel, "linear")
+    layer = Linear(shape[-1], 24)
+    layer.eval()
+    x = paddle.to_tensor(np.random.default_rng(1).standard_normal(shape).astype("float32"))
+    with paddle.no_grad():
+        out = layer(x)
+    expected = paddle.nn.functional.linear(x, layer.weight, layer.bias)
+    assert out.shape == [*shape[:-1], 24] and len(calls) == 1
+    np.testing.assert_allclose(out.numpy(), expected.numpy(), rtol=1e-6, atol=1e-6)
+    x.stop_gradient = False
+    layer(x).sum().backward()
+    assert len(calls) == 1 and x.grad.shape == list(shape)
 
 
 def test_attention_weights_stay_visible_to_hooks_and_dropout(attention_kernel, monkeypatch):

@@ -254,12 +254,13 @@ void CheckFloatOnCpu(const paddle::Tensor& x, const char* name) {
 #ifdef VIT_WITH_MKL
 constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
 
-// C = alpha op(A) op(B) (+ C when accumulate), row-major, with leading dimensions.
+// C = alpha op(A) op(B) + beta C, row-major, with leading dimensions.
 void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-          const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc) {
+          const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
+          float beta = 0.0f) {
   cblas_sgemm(kRowMajor, trans_a ? kTrans : kNoTrans, trans_b ? kTrans : kNoTrans,
               static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a,
-              static_cast<int>(lda), b, static_cast<int>(ldb), 0.0f, c, static_cast<int>(ldc));
+              static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
 }
 
 // One thread's MKL runs on that thread alone while this is alive: the parts of a kernel run
@@ -431,6 +432,45 @@ std::vector<paddle::Tensor> GeluBackward(const paddle::Tensor& x, const paddle::
 }
 
 #ifdef VIT_WITH_MKL
+// x W + b for x [..., in], W [in, out]: the bias is copied into each output row and MKL's
+// product (on all of its threads) adds to it, where Paddle's linear adds a broadcast bias in a
+// second, single-threaded pass over the output.
+std::vector<paddle::Tensor> Linear(const paddle::Tensor& x, const paddle::Tensor& weight,
+                                   const paddle::Tensor& bias, int64_t threads) {
+  CheckFloatOnCpu(x, "x");
+  CheckFloatOnCpu(weight, "weight");
+  CheckFloatOnCpu(bias, "bias");
+  const auto& shape = weight.shape();
+  PD_CHECK(shape.size() == 2 && Width(x) == shape[0] && bias.numel() == shape[1],
+           "x, weight and bias do not match");
+  const int64_t inputs = shape[0], outputs = shape[1], rows = x.numel() / inputs;
+  auto out_shape = x.shape();
+  out_shape.back() = outputs;
+  auto out = paddle::empty(out_shape, x.dtype(), x.place());
+  float* out_data = out.data<float>();
+  const float* bias_data = bias.data<float>();
+  ParallelRows(rows, outputs, threads, [&](int64_t first, int64_t end, int64_t) {
+    for (int64_t row = first; row < end; ++row)
+      std::memcpy(out_data + row * outputs, bias_data, outputs * sizeof(float));
+  });
+  if (rows > 0)
+    Gemm(false, false, rows, outputs, inputs, 1.0f, x.data<float>(), inputs, weight.data<float>(),
+         outputs, out_data, outputs, 1.0f);
+  return {out};
+}
+
+std::vector<std::vector<int64_t>> LinearShape(const std::vector<int64_t>& x,
+                                              const std::vector<int64_t>& weight,
+                                              const std::vector<int64_t>&) {
+  auto out = x;
+  out.back() = weight.back();
+  return {out};
+}
+std::vector<paddle::DataType> FirstOfThreeDtype(const paddle::DataType& x, const paddle::DataType&,
+                                                const paddle::DataType&) {
+  return {x};
+}
+
 // Multi-head attention from the fused projection qkv [B, N, 3 D] to [B, N, D] (before the
 // output projection), for inference: no softmax is kept.
 std::vector<paddle::Tensor> Attention(const paddle::Tensor& qkv, int64_t heads, float scale,
@@ -485,10 +525,6 @@ std::vector<std::vector<int64_t>> AttentionBackwardShape(const std::vector<int64
   return {qkv};
 }
 std::vector<paddle::DataType> TwiceFirstDtype(const paddle::DataType& x) { return {x, x}; }
-std::vector<paddle::DataType> FirstOfThreeDtype(const paddle::DataType& x, const paddle::DataType&,
-                                                const paddle::DataType&) {
-  return {x};
-}
 #endif
 
 std::vector<std::vector<int64_t>> LayerNormBackwardShape(const std::vector<int64_t>& grad,
@@ -555,6 +591,14 @@ PD_BUILD_OP(vit_gelu_backward)
     .SetInferDtypeFn(PD_INFER_DTYPE(FirstDtype));
 
 #ifdef VIT_WITH_MKL
+PD_BUILD_OP(vit_linear)
+    .Inputs({"X", "Weight", "Bias"})
+    .Outputs({"Out"})
+    .Attrs({"threads: int64_t"})
+    .SetKernelFn(PD_KERNEL(Linear))
+    .SetInferShapeFn(PD_INFER_SHAPE(LinearShape))
+    .SetInferDtypeFn(PD_INFER_DTYPE(FirstOfThreeDtype));
+
 PD_BUILD_OP(vit_attention)
     .Inputs({"QKV"})
     .Outputs({"Out"})

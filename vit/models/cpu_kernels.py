@@ -18,6 +18,7 @@ import platform
 import shutil
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import paddle
@@ -86,8 +87,9 @@ def available() -> bool:
             return False  # the note was printed by the process whose build failed
         if not library.exists():
             _build(library)
-        from paddle.utils.cpp_extension.extension_utils import (
-            load_op_meta_info_and_register_op)
+        with _quiet_toolchain_import():
+            from paddle.utils.cpp_extension.extension_utils import (
+                load_op_meta_info_and_register_op)
 
         load_op_meta_info_and_register_op(str(library))
         return True
@@ -111,7 +113,8 @@ def _build(library: Path) -> None:
         scratch = Path(tempfile.mkdtemp(prefix="build-", dir=library.parent))
         log = scratch / "build.log"
         try:
-            from paddle.utils.cpp_extension import load
+            with _quiet_toolchain_import():
+                from paddle.utils.cpp_extension import load
 
             compile_flags, link_flags = _build_flags()
             with _output_to(log):
@@ -130,6 +133,15 @@ def _build(library: Path) -> None:
             raise RuntimeError(f"compiling {SOURCE.name} failed, see {kept}") from error
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _quiet_toolchain_import():
+    """Paddle's custom-operator toolchain warns on import, in every process, that ccache (a
+    compiler cache, of no use to a build made once) is not installed."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "No ccache found")
+        yield
 
 
 @contextlib.contextmanager
@@ -200,10 +212,16 @@ def softmax_backward(y, grad):
                                         _contiguous(grad), _threads())[0]
 
 
-def attention_usable(qkv) -> bool:
-    """Whether the attention kernels can take this fused projection: `usable`, and built with
-    Paddle's MKL."""
-    return usable(qkv) and mkl_library() is not None
+def mkl_usable(*tensors) -> bool:
+    """Whether the kernels that call MKL (linear, attention) can take these tensors: `usable`,
+    and built with Paddle's MKL."""
+    return usable(*tensors) and mkl_library() is not None
+
+
+def linear(x, weight, bias):
+    """x W + b over the last axis of x; no gradient."""
+    return paddle._C_ops._run_custom_op("vit_linear", _contiguous(x), weight, bias,
+                                        _threads())[0]
 
 
 def attention(qkv, heads: int, scale: float):

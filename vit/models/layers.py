@@ -37,6 +37,10 @@ def _cpu_gradient_wanted(x) -> bool:
             and not paddle.amp.is_autocast_enabled())
 
 
+def _gradient_wanted(*tensors) -> bool:
+    return paddle.is_grad_enabled() and any(not tensor.stop_gradient for tensor in tensors)
+
+
 def _column_sums(matrix):
     """[M, D] -> [1, D], as a product with a row of ones: Paddle's CPU kernels that reduce or
     broadcast are 5-8x slower than its matrix product and same-shape element-wise ones."""
@@ -78,12 +82,21 @@ class Linear(nn.Linear):
     Paddle's own forward runs the product and the bias as two kernels, and their gradients as
     two more; on small models that made a training step 10-20 % slower. On CPU the gradient is
     `_LinearGradOnCPU`'s. The parameters, their key names and the summary table's `Linear-N`
-    row are those of `paddle.nn.Linear` (docs/contract.md). In eval mode Paddle's own forward
-    runs, which Paddle Inference fuses into one oneDNN FC operation.
+    row are those of `paddle.nn.Linear` (docs/contract.md). In eval mode without a gradient,
+    eager float32 on the CPU runs vit's fused kernel (cpu_kernels.py: the bias added inside
+    MKL's product, not in a second pass); exports run Paddle's own forward, which Paddle
+    Inference fuses into one oneDNN FC operation.
     """
 
     def forward(self, x):
-        if not self.training or self.bias is None:
+        if not self.training:
+            # the kernel test first: `paddle.jit.to_static` (SOT) breaks its graph at
+            # `self.bias is None`, and the test is False while it traces
+            if (cpu_kernels.mkl_usable(x) and self.bias is not None
+                    and not _gradient_wanted(x, self.weight, self.bias)):
+                return cpu_kernels.linear(x, self.weight, self.bias)
+            return super().forward(x)
+        if self.bias is None:
             return super().forward(x)
         flat = x.reshape([-1, x.shape[-1]])  # [B*N, in]
         if _cpu_gradient_wanted(x):
@@ -303,7 +316,7 @@ class Attention(nn.Layer):
     def forward(self, x):
         """[B, N, D] -> [B, N, D]."""
         qkv = self.qkv(x)  # [B, N, 3D]
-        if cpu_kernels.attention_usable(qkv) and not self._weights_observed():
+        if cpu_kernels.mkl_usable(qkv) and not self._weights_observed():
             return self.proj_drop(self.proj(fused_attention(qkv, self.num_heads, self.scale)))
         num_tokens, dim = x.shape[1], x.shape[2]
         qkv = qkv.reshape((-1, num_tokens, 3, self.num_heads, dim // self.num_heads))

@@ -43,7 +43,7 @@ int MKL_Set_Num_Threads_Local(int threads);  // mkl_service.h's C name
 namespace {
 
 // Below this many elements a second thread costs more than it saves.
-constexpr int64_t kElementsPerThread = 1 << 17;
+constexpr int64_t kElementsPerThread = 1 << 14;
 
 // Paddle's OpenMP runtime (the libiomp5 its MKL runs on), where this process has it: its
 // workers are the threads that spin after each of MKL's matrix products, so parallel work

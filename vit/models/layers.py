@@ -9,7 +9,6 @@ layers, their names and their order stay exactly as they are. See docs/contract.
 splitting or renaming any layer here.
 """
 
-import math
 from typing import Optional, Tuple
 
 import paddle
@@ -354,21 +353,14 @@ class _GeluOnCPU(PyLayer):
         return cpu_kernels.gelu_backward(x, grad)
 
 
-# Below this many elements the kernel runs on one thread, and Paddle's single-threaded GELU is
-# faster (0.18-0.22 against 0.25-0.28 ms for the default model's [64, 17, 128]); above, the
-# kernel runs on every core ([8, 577, 3072]: 13-16 ms against Paddle's 35).
-GELU_KERNEL_FROM = 1 << 18
-
-
 class GELU(nn.GELU):
     """`paddle.nn.GELU` (its summary row `GELU-N`), computed in eager float32 on the CPU by
-    vit's fused kernel (cpu_kernels.py) for tensors of `GELU_KERNEL_FROM` elements or more:
-    Paddle's CPU GELU and its gradient run on one thread. The tanh approximation, small
-    tensors, static graphs and other devices run Paddle's own."""
+    vit's fused kernel (cpu_kernels.py): Paddle's CPU GELU and its gradient run on one thread,
+    the gradient 6-10x slower than the kernel's on the default model's [64, 17, 128]. The tanh
+    approximation, static graphs and other devices run Paddle's own."""
 
     def forward(self, x):
-        if (self._approximate not in (False, "none") or not cpu_kernels.usable(x)
-                or math.prod(x.shape) < GELU_KERNEL_FROM):
+        if self._approximate not in (False, "none") or not cpu_kernels.usable(x):
             return super().forward(x)
         if paddle.is_grad_enabled() and not x.stop_gradient:
             return _GeluOnCPU.apply(x)

@@ -173,9 +173,13 @@ void SoftmaxRows(const float* x, float* y, int64_t first, int64_t end, int64_t w
     const float* in = x + i * width;
     float* out = y + i * width;
     float top = in[0];
+    // a comparison, not std::max, whose NaN rule kept gcc from vectorising the loop
 #pragma omp simd reduction(max : top)
-    for (int64_t j = 0; j < width; ++j) top = std::max(top, in[j]);
-    // a loop of its own: gcc vectorises the exponential only without the sum beside it
+    for (int64_t j = 0; j < width; ++j) top = in[j] > top ? in[j] : top;
+    // a loop of its own: gcc vectorises the exponential only without the sum beside it; `omp
+    // simd` because `in` may be `out` (the attention's softmax is in place), which would
+    // otherwise send it to a scalar copy of the loop
+#pragma omp simd
     for (int64_t j = 0; j < width; ++j) out[j] = ExpNonPositive(in[j] - top);
     float total = 0.0f;
 #pragma omp simd reduction(+ : total)

@@ -113,6 +113,27 @@ def test_exported_model_agrees_with_the_dynamic_model(trained, tmp_path):
     assert (tmp_path / "export" / "model.safetensors").is_file()
 
 
+def test_a_paddle_inference_run_leaves_eager_paddle_its_threads(trained, tmp_path):
+    """A predictor's run sets the process's OpenMP and MKL threads to one; vit sets them back,
+    or every eager operation after an export check or an evaluation ran on one core."""
+    import ctypes
+    from pathlib import Path
+
+    from vit import cpu
+    from vit.engine.export import InferenceModel
+
+    runtime = Path(paddle.__file__).parent / "libs" / "libiomp5.so"
+    if not runtime.exists():
+        pytest.skip("this Paddle build has no libiomp5 to ask")
+    result = run_tool("export", "--weights", trained / "checkpoints" / "best.pdparams",
+                      "--output", tmp_path / "export")
+    assert result.returncode == 0, result.stderr
+    cpu.apply_runtime(2)
+    InferenceModel(tmp_path / "export").logits(np.zeros((2, 3, 16, 16), np.float32))
+    assert ctypes.CDLL(str(runtime)).omp_get_max_threads() == 2
+    cpu.apply_runtime()
+
+
 def test_a_config_that_does_not_fit_the_checkpoint_is_refused_with_a_table(trained):
     result = run_tool("infer", "--weights", trained / "checkpoints" / "best.pdparams", "--eval",
                       "-o", "model.name=ViT_tiny_patch4_32")

@@ -195,6 +195,7 @@ class PaddlePredictor:
         self.input.reshape(list(images.shape))
         self.input.copy_from_cpu(images)
         self.predictor.run()
+        cpu.restore_runtime_threads()
         return self.output.copy_to_cpu()
 
 

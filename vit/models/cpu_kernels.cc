@@ -1,15 +1,20 @@
 // vit-paddle's fused CPU kernels, built by vit/models/cpu_kernels.py with Paddle's
-// custom-operator toolchain. Each is one pass over a row where Paddle's own CPU kernels take
-// several (layer-norm gradient)
-// or run slowly on one thread (softmax, GELU); see docs/performance.md.
+// custom-operator toolchain. Each does in one operation what Paddle's own CPU kernels do in
+// several passes or operations (attention, linear, layer-norm gradient) or slowly on one
+// thread (softmax, GELU); see docs/performance.md.
 //
+//   vit_attention(qkv; heads, scale, threads) -> out       [B, N, 3D] -> [B, N, D]   (MKL)
+//   vit_attention_keeping_softmax(qkv; ...) -> out, probabilities [B, H, N, N]      (MKL)
+//   vit_attention_backward(qkv, probabilities, grad; ...) -> d_qkv                  (MKL)
+//   vit_linear(x, weight, bias; threads) -> x weight + bias                         (MKL)
 //   vit_layer_norm_backward(grad, x, weight; epsilon, threads) -> d_x, d_weight, d_bias
 //   vit_softmax(x; threads) -> y                  softmax over the last axis
 //   vit_softmax_backward(y, grad; threads) -> d_x
 //   vit_gelu(x; threads) -> y                     the exact GELU, x * Phi(x)
 //   vit_gelu_backward(x, grad; threads) -> d_x
 //
-// float32, contiguous, last axis = one row; the Python side checks all three.
+// float32 on the CPU; the Python side passes contiguous tensors. The (MKL) ones exist only
+// where the library is built with Paddle's MKL (VIT_WITH_MKL).
 
 #include <dlfcn.h>
 

@@ -1,12 +1,13 @@
-"""vit-paddle's fused CPU kernels (cpu_kernels.cc): the layer-norm gradient, softmax and GELU.
+"""vit-paddle's fused CPU kernels (cpu_kernels.cc): attention, linear, the layer-norm gradient,
+softmax and GELU.
 
-Paddle's own CPU layer-norm gradient, softmax and GELU run several passes or one thread where
-PyTorch runs one fused, threaded kernel; on the default model they were most of the gap in
-training speed (docs/performance.md). These kernels are compiled once per machine with Paddle's
-custom-operator toolchain (`paddle.utils.cpp_extension`, which needs a C++ compiler) into
-`kernels_home()`, and later processes load the compiled library directly. Where they cannot be
-built (no compiler, another platform) one line says so and the layers fall back to their
-Python gradients and Paddle's softmax: the results are the same, only slower.
+Paddle's own CPU kernels for these run several passes or operations, or one thread, where
+PyTorch runs one fused, threaded kernel; they were most of the gap to PyTorch in eager
+inference and training (docs/performance.md). The kernels are compiled once per machine with
+Paddle's custom-operator toolchain (`paddle.utils.cpp_extension`, which needs a C++ compiler)
+into `kernels_home()`, and later processes load the compiled library directly. Where they
+cannot be built (no compiler, another platform) one line says so and the layers fall back to
+Paddle's operators and their own Python gradients: the results are the same, only slower.
 `VIT_PADDLE_CPU_KERNELS=0` turns them off.
 """
 

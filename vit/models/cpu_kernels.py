@@ -31,10 +31,11 @@ SOURCE = Path(__file__).with_name("cpu_kernels.cc")
 NAME = "vit_cpu_kernels"
 OPT_OUT = "VIT_PADDLE_CPU_KERNELS"
 HOME = "VIT_PADDLE_KERNELS"
-# -fopenmp-simd: the `omp simd` loops vectorise without OpenMP's threads (whose spinning
-# workers would compete with Paddle's); -fno-trapping-math: comparisons vectorise too
+# -fopenmp-simd: the `omp simd` loops vectorise without an OpenMP runtime of their own (the
+# parallel parts run on Paddle's, see cpu_kernels.cc); -fno-trapping-math: comparisons
+# vectorise too
 COMPILE_FLAGS = ("-O3", "-fopenmp-simd", "-fno-trapping-math")
-# the MKL Paddle ships, whose matrix products the attention kernels call
+# the MKL Paddle ships, whose matrix products the attention and linear kernels call
 MKL_LIBRARY = "libmklml_intel.so"
 # where a failed build leaves the compiler's output; while it is there, processes do not retry
 # (`python -m vit.models.cpu_kernels` does)
@@ -53,7 +54,7 @@ def kernels_home() -> Path:
 
 def mkl_library():
     """Paddle's own MKL library, or None where this Paddle build has none (then the kernels
-    are built without attention, and attention runs Paddle's operations)."""
+    are built without the attention and linear ones, whose layers run Paddle's operations)."""
     library = Path(paddle.__file__).parent / "libs" / MKL_LIBRARY
     return library if library.exists() else None
 

@@ -356,8 +356,8 @@ class _GeluOnCPU(PyLayer):
 class GELU(nn.GELU):
     """`paddle.nn.GELU` (its summary row `GELU-N`), computed in eager float32 on the CPU by
     vit's fused kernel (cpu_kernels.py): Paddle's CPU GELU and its gradient run on one thread,
-    the gradient 6-10x slower than the kernel's on the default model's [64, 17, 128]. The tanh
-    approximation, static graphs and other devices run Paddle's own."""
+    the gradient about 10x slower than the kernel's on the default model's [64, 17, 128]. The
+    tanh approximation, static graphs and other devices run Paddle's own."""
 
     def forward(self, x):
         if self._approximate not in (False, "none") or not cpu_kernels.usable(x):

@@ -442,15 +442,20 @@ def test_the_fused_kernels_fall_back_with_one_note_when_they_cannot_be_built(tmp
     assert retry.returncode == 1 and "unavailable" in retry.stderr
 
 
+@pytest.mark.parametrize("leading", [(5, 7), (128, 17)])
 @pytest.mark.parametrize("frozen", ["nothing", "weight", "both", "input"])
-def test_linear_gradient_on_cpu_is_a_linear_layers(frozen):
-    """The model's Linear computes its CPU training gradient itself (vit/models/layers.py):
-    Paddle's output, the float64 gradients of b + x W, and None for what does not learn."""
+def test_linear_gradient_on_cpu_is_a_linear_layers(frozen, leading, cpu_path, monkeypatch):
+    """The model's Linear computes its CPU training forward and gradient itself
+    (vit/models/layers.py; the fused kernels where built with MKL): Paddle's output, the
+    float64 gradients of b + x W, and None for what does not learn; the larger batch's bias
+    gradient is summed in parts on two threads."""
+    from vit.models import cpu_kernels
     from vit.models.layers import Linear
 
+    calls = _counting_calls(monkeypatch, cpu_kernels, "linear_backward")
     rng = np.random.default_rng(1)
     weight, bias = rng.standard_normal((48, 20)), rng.standard_normal(20)
-    inputs, upstream = rng.standard_normal((5, 7, 48)), rng.standard_normal((5, 7, 20))
+    inputs, upstream = rng.standard_normal((*leading, 48)), rng.standard_normal((*leading, 20))
     out, paddles, gradients = _train_step_through(
         Linear(48, 20), paddle.nn.Linear(48, 20), weight, bias, inputs, upstream, frozen)
 
@@ -458,6 +463,8 @@ def test_linear_gradient_on_cpu_is_a_linear_layers(frozen):
     rows = upstream.reshape(-1, 20)
     _assert_gradients(gradients, (upstream @ weight.T, inputs.reshape(-1, 48).T @ rows,
                                   rows.sum(0)), frozen)
+    fused = cpu_path == "fused kernel" and cpu_kernels.mkl_library() is not None
+    assert len(calls) == fused
 
 
 def test_initialisation_follows_the_paper():

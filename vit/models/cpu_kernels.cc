@@ -7,6 +7,8 @@
 //   vit_attention_keeping_softmax(qkv; ...) -> out, probabilities [B, H, N, N]      (MKL)
 //   vit_attention_backward(qkv, probabilities, grad; ...) -> d_qkv                  (MKL)
 //   vit_linear(x, weight, bias; threads) -> x weight + bias                         (MKL)
+//   vit_linear_backward(x, weight, grad; want_x, want_weight, threads)
+//       -> d_x, d_weight, d_bias                                                   (MKL)
 //   vit_layer_norm_backward(grad, x, weight; epsilon, threads) -> d_x, d_weight, d_bias
 //   vit_softmax(x; threads) -> y                  softmax over the last axis
 //   vit_softmax_backward(y, grad; threads) -> d_x
@@ -253,6 +255,16 @@ void LayerNormBackwardRows(const float* grad, const float* x, const float* weigh
   }
 }
 
+// sums[j] += the sum over `rows` rows of matrix[i][j]
+VIT_VECTOR_CLONES
+void ColumnSums(const float* matrix, int64_t rows, int64_t width, float* sums) {
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* row = matrix + i * width;
+#pragma omp simd
+    for (int64_t j = 0; j < width; ++j) sums[j] += row[j];
+  }
+}
+
 int64_t Width(const paddle::Tensor& x) { return x.shape().empty() ? 1 : x.shape().back(); }
 
 void CheckFloatOnCpu(const paddle::Tensor& x, const char* name) {
@@ -468,6 +480,53 @@ std::vector<paddle::Tensor> Linear(const paddle::Tensor& x, const paddle::Tensor
   return {out};
 }
 
+// The gradient of x W + b: d_x = grad W^T and d_weight = x^T grad (each only where asked
+// for: a frozen layer's weight or the first layer's input needs none), d_bias = column sums.
+std::vector<paddle::Tensor> LinearBackward(const paddle::Tensor& x, const paddle::Tensor& weight,
+                                           const paddle::Tensor& grad, bool want_x,
+                                           bool want_weight, int64_t threads) {
+  CheckFloatOnCpu(x, "x");
+  CheckFloatOnCpu(weight, "weight");
+  CheckFloatOnCpu(grad, "grad");
+  const auto& shape = weight.shape();
+  PD_CHECK(shape.size() == 2 && Width(x) == shape[0] && Width(grad) == shape[1] &&
+               x.numel() / shape[0] == grad.numel() / shape[1],
+           "x, weight and grad do not match");
+  const int64_t inputs = shape[0], outputs = shape[1], rows = x.numel() / inputs;
+  auto d_x = paddle::empty(want_x ? x.shape() : std::vector<int64_t>{0}, x.dtype(), x.place());
+  auto d_weight = paddle::empty(want_weight ? shape : std::vector<int64_t>{0}, x.dtype(),
+                                x.place());
+  auto d_bias = paddle::empty({outputs}, x.dtype(), x.place());
+  const float* grad_data = grad.data<float>();
+  if (want_x && rows > 0)
+    Gemm(false, true, rows, inputs, outputs, 1.0f, grad_data, outputs, weight.data<float>(),
+         outputs, d_x.data<float>(), inputs);
+  if (want_weight)
+    Gemm(true, false, inputs, outputs, rows, 1.0f, x.data<float>(), inputs, grad_data, outputs,
+         d_weight.data<float>(), outputs);
+  // d_bias: each part sums its rows' columns, and the parts are added
+  const int64_t parts = std::max<int64_t>(1, threads);
+  std::vector<float> partial(parts * outputs, 0.0f);
+  ParallelRows(rows, outputs, threads, [&](int64_t first, int64_t end, int64_t part) {
+    ColumnSums(grad_data + first * outputs, end - first, outputs,
+               partial.data() + part * outputs);
+  });
+  float* sums = d_bias.data<float>();
+  std::fill(sums, sums + outputs, 0.0f);
+  ColumnSums(partial.data(), parts, outputs, sums);
+  return {d_x, d_weight, d_bias};
+}
+
+std::vector<std::vector<int64_t>> LinearBackwardShape(const std::vector<int64_t>& x,
+                                                      const std::vector<int64_t>& weight,
+                                                      const std::vector<int64_t>&) {
+  return {x, weight, {weight.back()}};
+}
+std::vector<paddle::DataType> ThriceFirstDtype(const paddle::DataType& x, const paddle::DataType&,
+                                               const paddle::DataType&) {
+  return {x, x, x};
+}
+
 std::vector<std::vector<int64_t>> LinearShape(const std::vector<int64_t>& x,
                                               const std::vector<int64_t>& weight,
                                               const std::vector<int64_t>&) {
@@ -607,6 +666,14 @@ PD_BUILD_OP(vit_linear)
     .SetKernelFn(PD_KERNEL(Linear))
     .SetInferShapeFn(PD_INFER_SHAPE(LinearShape))
     .SetInferDtypeFn(PD_INFER_DTYPE(FirstOfThreeDtype));
+
+PD_BUILD_OP(vit_linear_backward)
+    .Inputs({"X", "Weight", "Grad"})
+    .Outputs({"DX", "DWeight", "DBias"})
+    .Attrs({"want_x: bool", "want_weight: bool", "threads: int64_t"})
+    .SetKernelFn(PD_KERNEL(LinearBackward))
+    .SetInferShapeFn(PD_INFER_SHAPE(LinearBackwardShape))
+    .SetInferDtypeFn(PD_INFER_DTYPE(ThriceFirstDtype));
 
 PD_BUILD_OP(vit_attention)
     .Inputs({"QKV"})

@@ -226,6 +226,15 @@ def linear(x, weight, bias):
                                         _threads())[0]
 
 
+def linear_backward(x, weight, grad, want_x: bool = True, want_weight: bool = True):
+    """(d_x, d_weight, d_bias) of x W + b over the last axis of x; d_x and d_weight are None
+    where not wanted."""
+    d_x, d_weight, d_bias = paddle._C_ops._run_custom_op(
+        "vit_linear_backward", _contiguous(x), weight, _contiguous(grad), bool(want_x),
+        bool(want_weight), _threads())
+    return d_x if want_x else None, d_weight if want_weight else None, d_bias
+
+
 def attention(qkv, heads: int, scale: float):
     """softmax(scale q k^T) v for each of `heads` heads of qkv [B, N, 3 D] (queries, keys and
     values side by side, as the fused projection gives them), as [B, N, D]; no gradient (see

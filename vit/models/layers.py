@@ -89,11 +89,11 @@ class Linear(nn.Linear):
 
     Paddle's own forward runs the product and the bias as two kernels, and their gradients as
     two more; on small models that made a training step 10-20 % slower. On CPU the training
-    forward and gradient are `_LinearGradOnCPU`'s. The parameters, their key names and the summary table's `Linear-N`
-    row are those of `paddle.nn.Linear` (docs/contract.md). In eval mode without a gradient,
-    eager float32 on the CPU runs vit's fused kernel (cpu_kernels.py: the bias added inside
-    MKL's product, not in a second pass); exports run Paddle's own forward, which Paddle
-    Inference fuses into one oneDNN FC operation.
+    forward and gradient are `_LinearGradOnCPU`'s. The parameters, their key names and the
+    summary table's `Linear-N` row are those of `paddle.nn.Linear` (docs/contract.md). In eval
+    mode without a gradient, eager float32 on the CPU runs vit's fused kernel (cpu_kernels.py:
+    the bias added inside MKL's product, not in a second pass); exports run Paddle's own
+    forward, which Paddle Inference fuses into one oneDNN FC operation.
     """
 
     def forward(self, x):

@@ -52,9 +52,12 @@ def kernels_home() -> Path:
     return Path(os.environ.get(HOME) or Path.home() / ".cache" / "vit-paddle" / "kernels")
 
 
+@functools.lru_cache(maxsize=None)
 def mkl_library():
     """Paddle's own MKL library, or None where this Paddle build has none (then the kernels
-    are built without the attention and linear ones, whose layers run Paddle's operations)."""
+    are built without the attention and linear ones, whose layers run Paddle's operations).
+    Cached: `mkl_usable` asks on every Linear and attention call, and the file check took
+    6.7 us."""
     library = Path(paddle.__file__).parent / "libs" / MKL_LIBRARY
     return library if library.exists() else None
 

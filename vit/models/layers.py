@@ -37,6 +37,7 @@ def _cpu_gradient_wanted(x) -> bool:
 
 
 def _gradient_wanted(*tensors) -> bool:
+    """Whether a backward pass will need a gradient through any of these tensors."""
     return paddle.is_grad_enabled() and any(not tensor.stop_gradient for tensor in tensors)
 
 
@@ -264,7 +265,7 @@ def softmax(scores):
     own everywhere else, static graphs and exports included."""
     if not cpu_kernels.usable(scores):
         return F.softmax(scores, axis=-1)
-    if paddle.is_grad_enabled() and not scores.stop_gradient:
+    if _gradient_wanted(scores):
         return _SoftmaxOnCPU.apply(scores)
     return cpu_kernels.softmax(scores)
 
@@ -289,7 +290,7 @@ def fused_attention(qkv, heads: int, scale: float):
     """Eq. 2's heads from the fused projection qkv [B, N, 3D] to [B, N, D], in one kernel
     (cpu_kernels.py): each head's two matrix products and softmax run on one core, a block of
     queries at a time, with no transposes around them. For eager float32 on the CPU."""
-    if paddle.is_grad_enabled() and not qkv.stop_gradient:
+    if _gradient_wanted(qkv):
         return _AttentionOnCPU.apply(qkv, heads, scale)
     return cpu_kernels.attention(qkv, heads, scale)
 
@@ -371,7 +372,7 @@ class GELU(nn.GELU):
     def forward(self, x):
         if self._approximate not in (False, "none") or not cpu_kernels.usable(x):
             return super().forward(x)
-        if paddle.is_grad_enabled() and not x.stop_gradient:
+        if _gradient_wanted(x):
             return _GeluOnCPU.apply(x)
         return cpu_kernels.gelu(x)
 

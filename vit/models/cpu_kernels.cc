@@ -265,6 +265,12 @@ void ColumnSums(const float* matrix, int64_t rows, int64_t width, float* sums) {
   }
 }
 
+// out = the sum of the `parts` rows of `partial`: what each thread summed, added up
+void AddParts(const float* partial, int64_t parts, int64_t width, float* out) {
+  std::fill(out, out + width, 0.0f);
+  ColumnSums(partial, parts, width, out);
+}
+
 int64_t Width(const paddle::Tensor& x) { return x.shape().empty() ? 1 : x.shape().back(); }
 
 void CheckFloatOnCpu(const paddle::Tensor& x, const char* name) {
@@ -382,27 +388,21 @@ std::vector<paddle::Tensor> LayerNormBackward(const paddle::Tensor& grad, const 
   PD_CHECK(grad.numel() == x.numel() && weight.numel() == width,
            "grad, x and weight do not match");
   auto d_x = paddle::empty(x.shape(), x.dtype(), x.place());
-  // each part sums its own rows' d_weight and d_bias; the parts are added at the end
+  // each part sums its own rows' d_weight (first `parts` rows of `partial`) and d_bias (the
+  // next `parts`); the parts are added at the end
   const int64_t parts = std::max<int64_t>(1, threads);
   std::vector<float> partial(2 * parts * width, 0.0f);
+  float* weight_parts = partial.data();
+  float* bias_parts = weight_parts + parts * width;
   ParallelRows(rows, width, threads, [&](int64_t first, int64_t end, int64_t part) {
-    float* sums = partial.data() + 2 * part * width;
     LayerNormBackwardRows(grad.data<float>(), x.data<float>(), weight.data<float>(), first, end,
-                          width, epsilon, d_x.data<float>(), sums, sums + width);
+                          width, epsilon, d_x.data<float>(), weight_parts + part * width,
+                          bias_parts + part * width);
   });
   auto d_weight = paddle::empty({width}, x.dtype(), x.place());
   auto d_bias = paddle::empty({width}, x.dtype(), x.place());
-  float* d_weight_data = d_weight.data<float>();
-  float* d_bias_data = d_bias.data<float>();
-  for (int64_t j = 0; j < width; ++j) {
-    float weight_sum = 0.0f, bias_sum = 0.0f;
-    for (int64_t part = 0; part < parts; ++part) {
-      weight_sum += partial[2 * part * width + j];
-      bias_sum += partial[(2 * part + 1) * width + j];
-    }
-    d_weight_data[j] = weight_sum;
-    d_bias_data[j] = bias_sum;
-  }
+  AddParts(weight_parts, parts, width, d_weight.data<float>());
+  AddParts(bias_parts, parts, width, d_bias.data<float>());
   return {d_x, d_weight, d_bias};
 }
 
@@ -511,9 +511,7 @@ std::vector<paddle::Tensor> LinearBackward(const paddle::Tensor& x, const paddle
     ColumnSums(grad_data + first * outputs, end - first, outputs,
                partial.data() + part * outputs);
   });
-  float* sums = d_bias.data<float>();
-  std::fill(sums, sums + outputs, 0.0f);
-  ColumnSums(partial.data(), parts, outputs, sums);
+  AddParts(partial.data(), parts, outputs, d_bias.data<float>());
   return {d_x, d_weight, d_bias};
 }
 

@@ -177,9 +177,9 @@ def _counting_calls(monkeypatch, module, name, calls=None):
     once per call."""
     calls, original = [] if calls is None else calls, getattr(module, name)
 
-    def counted(*args):
+    def counted(*args, **kwargs):
         calls.append(name)
-        return original(*args)
+        return original(*args, **kwargs)
     monkeypatch.setattr(module, name, counted)
     return calls
 
@@ -193,7 +193,7 @@ def test_layer_norm_gradient_on_cpu_is_layer_norms(frozen, cpu_path, monkeypatch
     from vit.models import cpu_kernels
     from vit.models.layers import LayerNorm
 
-    calls = _counting_calls(monkeypatch, cpu_kernels, "layer_norm_backward")
+    calls = _counting_calls(monkeypatch, cpu_kernels, "layer_norm")
     rng = np.random.default_rng(0)
     weight, bias = rng.uniform(0.5, 1.5, 48), rng.standard_normal(48)
     inputs = 3 * rng.standard_normal((5, 7, 48)) + 1
@@ -316,7 +316,7 @@ def test_fused_attention_is_attention(batch, tokens, dim, heads, attention_kerne
     a block of queries (577), and a single token."""
     from vit.models.layers import fused_attention
 
-    calls = _counting_calls(monkeypatch, attention_kernel, "attention_backward")
+    calls = _counting_calls(monkeypatch, attention_kernel, "attention")
     rng = np.random.default_rng(5)
     values = 2 * rng.standard_normal((batch, tokens, 3 * dim))
     upstream = rng.standard_normal((batch, tokens, dim))
@@ -341,13 +341,13 @@ def test_fused_attention_is_attention(batch, tokens, dim, heads, attention_kerne
     d_q, d_k = scale * d_scores @ k, scale * d_scores.transpose(0, 1, 3, 2) @ q
     d_qkv = np.stack([d_q, d_k, d_v]).transpose(1, 3, 0, 2, 4).reshape(values.shape)
     np.testing.assert_allclose(qkv.grad.numpy(), d_qkv, rtol=0, atol=1e-5 * np.abs(d_qkv).max())
-    assert len(calls) == 1
+    assert len(calls) == 2
 
 
 def test_the_model_trains_the_same_with_the_fused_attention(attention_kernel, monkeypatch):
     """A training step's loss and every parameter's gradient are those of Paddle's own
     attention (transposes, two products and a softmax), to float32 rounding."""
-    calls = _counting_calls(monkeypatch, attention_kernel, "attention_keeping_softmax")
+    calls = _counting_calls(monkeypatch, attention_kernel, "attention")
     images = _images(4, (16, 16))
     labels = paddle.to_tensor([0, 1, 2, 1])
     results = []
@@ -370,9 +370,9 @@ def test_the_model_trains_the_same_with_the_fused_attention(attention_kernel, mo
 
 @pytest.mark.parametrize("shape", [(2, 17, 64), (5, 48), (0, 64)])
 def test_fused_linear_is_paddles_linear(shape, attention_kernel, monkeypatch):
-    """In eval mode without a gradient the layers' Linear runs the fused kernel (bias inside
-    the product): Paddle's linear to float32 rounding, for 3-D and 2-D inputs and no rows;
-    with a gradient wanted it runs Paddle's own, whose gradient exists."""
+    """In eval mode the layers' Linear runs the fused kernel (bias inside the product):
+    Paddle's linear to float32 rounding, for 3-D and 2-D inputs and no rows; with a gradient
+    wanted too, and the kernel's input gradient is grad W^T."""
     from vit.models.layers import Linear
 
     calls = _counting_calls(monkeypatch, attention_kernel, "linear")
@@ -386,15 +386,21 @@ def test_fused_linear_is_paddles_linear(shape, attention_kernel, monkeypatch):
     np.testing.assert_allclose(out.numpy(), expected.numpy(), rtol=1e-6, atol=1e-6)
     x.stop_gradient = False
     layer(x).sum().backward()
-    assert len(calls) == 1 and x.grad.shape == list(shape)
+    assert len(calls) == 2 and x.grad.shape == list(shape)
+    expected = np.broadcast_to(layer.weight.numpy().sum(1), shape)  # ones [..., 24] W^T
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-6, atol=1e-6)
 
 
 def test_attention_weights_stay_visible_to_hooks_and_dropout(attention_kernel, monkeypatch):
     """The fused kernel never forms the attention weights, so whatever needs them gets
     Paddle's own attention: a hook on `attn_drop` (the attention maps) and attention dropout
     in training; without either, eval and training run the kernel."""
-    calls = _counting_calls(monkeypatch, attention_kernel, "attention")
-    kept = _counting_calls(monkeypatch, attention_kernel, "attention_keeping_softmax")
+    calls, kept, original = [], [], attention_kernel.attention
+
+    def attention(qkv, heads, scale, with_gradient):
+        (kept if with_gradient else calls).append(qkv.shape)
+        return original(qkv, heads, scale, with_gradient)
+    monkeypatch.setattr(attention_kernel, "attention", attention)
     model = create_model(TINY, num_classes=3)
     model.eval()
     images = _images(2, (16, 16))
@@ -452,7 +458,7 @@ def test_linear_gradient_on_cpu_is_a_linear_layers(frozen, leading, cpu_path, mo
     from vit.models import cpu_kernels
     from vit.models.layers import Linear
 
-    calls = _counting_calls(monkeypatch, cpu_kernels, "linear_backward")
+    calls = _counting_calls(monkeypatch, cpu_kernels, "linear")
     rng = np.random.default_rng(1)
     weight, bias = rng.standard_normal((48, 20)), rng.standard_normal(20)
     inputs, upstream = rng.standard_normal((*leading, 48)), rng.standard_normal((*leading, 20))

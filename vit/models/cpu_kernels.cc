@@ -1,22 +1,20 @@
 // vit-paddle's fused CPU kernels, built by vit/models/cpu_kernels.py with Paddle's
 // custom-operator toolchain. Each does in one operation what Paddle's own CPU kernels do in
-// several passes or operations (attention, linear, layer-norm gradient) or slowly on one
-// thread (softmax, GELU); see docs/performance.md.
+// several passes or operations (attention, linear, layer norm) or slowly on one thread
+// (softmax, GELU); see docs/performance.md.
 //
 //   vit_attention(qkv; heads, scale, threads) -> out       [B, N, 3D] -> [B, N, D]   (MKL)
 //   vit_attention_keeping_softmax(qkv; ...) -> out, probabilities [B, H, N, N]      (MKL)
-//   vit_attention_backward(qkv, probabilities, grad; ...) -> d_qkv                  (MKL)
-//   vit_linear(x, weight, bias; threads) -> x weight + bias                         (MKL)
-//   vit_linear_backward(x, weight, grad; want_x, want_weight, threads)
-//       -> d_x, d_weight, d_bias                                                   (MKL)
-//   vit_layer_norm_backward(grad, x, weight; epsilon, threads) -> d_x, d_weight, d_bias
+//   vit_linear(x, weight, bias; want_x, want_weight, threads) -> x weight + bias    (MKL)
+//   vit_layer_norm(x, weight, bias; epsilon, threads) -> y   over the last axis
 //   vit_softmax(x; threads) -> y                  softmax over the last axis
-//   vit_softmax_backward(y, grad; threads) -> d_x
 //   vit_gelu(x; threads) -> y                     the exact GELU, x * Phi(x)
-//   vit_gelu_backward(x, grad; threads) -> d_x
 //
-// float32 on the CPU; the Python side passes contiguous tensors. The (MKL) ones exist only
-// where the library is built with Paddle's MKL (VIT_WITH_MKL).
+// Each op but vit_attention has its gradient registered with it (PD_BUILD_GRAD_OP, the op's
+// name + "_grad"), so Paddle's autograd runs it in C++: through a Python PyLayer each op cost
+// ~30 us more per training step, forward and backward, about 3 ms of the default model's
+// 20 ms step. float32 on the CPU; the Python side passes contiguous tensors. The (MKL) ones
+// exist only where the library is built with Paddle's MKL (VIT_WITH_MKL).
 
 #include <dlfcn.h>
 
@@ -213,9 +211,43 @@ void SoftmaxBackwardRows(const float* y, const float* grad, float* d_x, int64_t 
   }
 }
 
+// A row's mean and 1 / sqrt(variance + epsilon), in two passes (the variance from the
+// centred values, as Paddle's layer norm computes it).
+struct RowStatistics {
+  float mean, inv_std;
+
+  RowStatistics(const float* row, int64_t width, float epsilon) {
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < width; ++j) sum += row[j];
+    mean = sum / width;
+    float squares = 0.0f;
+#pragma omp simd reduction(+ : squares)
+    for (int64_t j = 0; j < width; ++j) {
+      const float centred = row[j] - mean;
+      squares += centred * centred;
+    }
+    inv_std = 1.0f / std::sqrt(squares / width + epsilon);
+  }
+};
+
+// y = (x - mean) / std * weight + bias over rows [first, end)
+VIT_VECTOR_CLONES
+void LayerNormRows(const float* x, const float* weight, const float* bias, int64_t first,
+                   int64_t end, int64_t width, float epsilon, float* y) {
+  for (int64_t i = first; i < end; ++i) {
+    const float* x_row = x + i * width;
+    float* y_row = y + i * width;
+    const RowStatistics row(x_row, width, epsilon);
+#pragma omp simd
+    for (int64_t j = 0; j < width; ++j)
+      y_row[j] = (x_row[j] - row.mean) * row.inv_std * weight[j] + bias[j];
+  }
+}
+
 // The layer-norm gradient of rows [first, end), with n = (x - mean) / std and s = grad * w:
 //   d_x = (s - mean(s) - n * mean(s * n)) / std,  d_weight += grad * n,  d_bias += grad.
-// Mean and std are recomputed from x (two passes, as the forward kernel does).
+// Mean and std are recomputed from x, as the forward computed them.
 VIT_VECTOR_CLONES
 void LayerNormBackwardRows(const float* grad, const float* x, const float* weight,
                            int64_t first, int64_t end, int64_t width, float epsilon,
@@ -226,17 +258,8 @@ void LayerNormBackwardRows(const float* grad, const float* x, const float* weigh
     const float* x_row = x + i * width;
     const float* grad_row = grad + i * width;
     float* d_x_row = d_x + i * width;
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t j = 0; j < width; ++j) sum += x_row[j];
-    const float mean = sum / width;
-    float squares = 0.0f;
-#pragma omp simd reduction(+ : squares)
-    for (int64_t j = 0; j < width; ++j) {
-      const float centred = x_row[j] - mean;
-      squares += centred * centred;
-    }
-    const float inv_std = 1.0f / std::sqrt(squares / width + epsilon);
+    const RowStatistics row(x_row, width, epsilon);
+    const float mean = row.mean, inv_std = row.inv_std;
     float scaled_sum = 0.0f, scaled_normed_sum = 0.0f;
 #pragma omp simd reduction(+ : scaled_sum, scaled_normed_sum)
     for (int64_t j = 0; j < width; ++j) {
@@ -378,6 +401,22 @@ void AttentionBackward(const float* qkv, const float* probabilities, const float
 
 }  // namespace
 
+std::vector<paddle::Tensor> LayerNorm(const paddle::Tensor& x, const paddle::Tensor& weight,
+                                      const paddle::Tensor& bias, float epsilon,
+                                      int64_t threads) {
+  CheckFloatOnCpu(x, "x");
+  CheckFloatOnCpu(weight, "weight");
+  CheckFloatOnCpu(bias, "bias");
+  const int64_t width = Width(x), rows = x.numel() / width;
+  PD_CHECK(weight.numel() == width && bias.numel() == width, "x, weight and bias do not match");
+  auto y = paddle::empty(x.shape(), x.dtype(), x.place());
+  ParallelRows(rows, width, threads, [&](int64_t first, int64_t end, int64_t) {
+    LayerNormRows(x.data<float>(), weight.data<float>(), bias.data<float>(), first, end, width,
+                  epsilon, y.data<float>());
+  });
+  return {y};
+}
+
 std::vector<paddle::Tensor> LayerNormBackward(const paddle::Tensor& grad, const paddle::Tensor& x,
                                               const paddle::Tensor& weight, float epsilon,
                                               int64_t threads) {
@@ -455,9 +494,10 @@ std::vector<paddle::Tensor> GeluBackward(const paddle::Tensor& x, const paddle::
 #ifdef VIT_WITH_MKL
 // x W + b for x [..., in], W [in, out]: the bias is copied into each output row and MKL's
 // product (on all of its threads) adds to it, where Paddle's linear adds a broadcast bias in a
-// second, single-threaded pass over the output.
+// second, single-threaded pass over the output. want_x and want_weight are for the gradient.
 std::vector<paddle::Tensor> Linear(const paddle::Tensor& x, const paddle::Tensor& weight,
-                                   const paddle::Tensor& bias, int64_t threads) {
+                                   const paddle::Tensor& bias, bool /*want_x*/,
+                                   bool /*want_weight*/, int64_t threads) {
   CheckFloatOnCpu(x, "x");
   CheckFloatOnCpu(weight, "weight");
   CheckFloatOnCpu(bias, "bias");
@@ -481,7 +521,9 @@ std::vector<paddle::Tensor> Linear(const paddle::Tensor& x, const paddle::Tensor
 }
 
 // The gradient of x W + b: d_x = grad W^T and d_weight = x^T grad (each only where asked
-// for: a frozen layer's weight or the first layer's input needs none), d_bias = column sums.
+// for: a frozen layer's weight or the head's input behind a frozen backbone needs none; an
+// empty tensor stands in, which Paddle drops as it does every gradient of a tensor that does
+// not learn), d_bias = column sums.
 std::vector<paddle::Tensor> LinearBackward(const paddle::Tensor& x, const paddle::Tensor& weight,
                                            const paddle::Tensor& grad, bool want_x,
                                            bool want_weight, int64_t threads) {
@@ -515,26 +557,12 @@ std::vector<paddle::Tensor> LinearBackward(const paddle::Tensor& x, const paddle
   return {d_x, d_weight, d_bias};
 }
 
-std::vector<std::vector<int64_t>> LinearBackwardShape(const std::vector<int64_t>& x,
-                                                      const std::vector<int64_t>& weight,
-                                                      const std::vector<int64_t>&) {
-  return {x, weight, {weight.back()}};
-}
-std::vector<paddle::DataType> ThriceFirstDtype(const paddle::DataType& x, const paddle::DataType&,
-                                               const paddle::DataType&) {
-  return {x, x, x};
-}
-
 std::vector<std::vector<int64_t>> LinearShape(const std::vector<int64_t>& x,
                                               const std::vector<int64_t>& weight,
                                               const std::vector<int64_t>&) {
   auto out = x;
   out.back() = weight.back();
   return {out};
-}
-std::vector<paddle::DataType> FirstOfThreeDtype(const paddle::DataType& x, const paddle::DataType&,
-                                                const paddle::DataType&) {
-  return {x};
 }
 
 // Multi-head attention from the fused projection qkv [B, N, 3 D] to [B, N, D] (before the
@@ -585,44 +613,36 @@ std::vector<std::vector<int64_t>> AttentionKeepingSoftmaxShape(const std::vector
                                                                int64_t heads) {
   return {{qkv[0], qkv[1], qkv[2] / 3}, {qkv[0], heads, qkv[1], qkv[1]}};
 }
-std::vector<std::vector<int64_t>> AttentionBackwardShape(const std::vector<int64_t>& qkv,
-                                                         const std::vector<int64_t>&,
-                                                         const std::vector<int64_t>&) {
-  return {qkv};
-}
 std::vector<paddle::DataType> TwiceFirstDtype(const paddle::DataType& x) { return {x, x}; }
 #endif
 
-std::vector<std::vector<int64_t>> LayerNormBackwardShape(const std::vector<int64_t>& grad,
-                                                         const std::vector<int64_t>& x,
-                                                         const std::vector<int64_t>& weight) {
-  return {x, weight, weight};
+std::vector<std::vector<int64_t>> FirstOfThreeShape(const std::vector<int64_t>& x,
+                                                    const std::vector<int64_t>&,
+                                                    const std::vector<int64_t>&) {
+  return {x};
 }
-
-std::vector<paddle::DataType> LayerNormBackwardDtype(const paddle::DataType& grad,
-                                                     const paddle::DataType& x,
-                                                     const paddle::DataType& weight) {
-  return {x, x, x};
+std::vector<paddle::DataType> FirstOfThreeDtype(const paddle::DataType& x, const paddle::DataType&,
+                                                const paddle::DataType&) {
+  return {x};
 }
-
 std::vector<std::vector<int64_t>> SameShape(const std::vector<int64_t>& x) { return {x}; }
-std::vector<std::vector<int64_t>> FirstShape(const std::vector<int64_t>& x,
-                                             const std::vector<int64_t>&) {
-  return {x};
-}
 std::vector<paddle::DataType> SameDtype(const paddle::DataType& x) { return {x}; }
-std::vector<paddle::DataType> FirstDtype(const paddle::DataType& x, const paddle::DataType&) {
-  return {x};
-}
 
-// (No op name ends in "_grad": Paddle's toolchain would take it for another op's gradient.)
-PD_BUILD_OP(vit_layer_norm_backward)
-    .Inputs({"Grad", "X", "Weight"})
-    .Outputs({"DX", "DWeight", "DBias"})
+// A gradient op's kernel takes its inputs in the order listed and the forward op's attributes
+// (PD_BUILD_GRAD_OP names it `<op>_grad`; no other op name may end in "_grad").
+PD_BUILD_OP(vit_layer_norm)
+    .Inputs({"X", "Weight", "Bias"})
+    .Outputs({"Y"})
     .Attrs({"epsilon: float", "threads: int64_t"})
-    .SetKernelFn(PD_KERNEL(LayerNormBackward))
-    .SetInferShapeFn(PD_INFER_SHAPE(LayerNormBackwardShape))
-    .SetInferDtypeFn(PD_INFER_DTYPE(LayerNormBackwardDtype));
+    .SetKernelFn(PD_KERNEL(LayerNorm))
+    .SetInferShapeFn(PD_INFER_SHAPE(FirstOfThreeShape))
+    .SetInferDtypeFn(PD_INFER_DTYPE(FirstOfThreeDtype));
+
+PD_BUILD_GRAD_OP(vit_layer_norm)
+    .Inputs({paddle::Grad("Y"), "X", "Weight"})
+    .Outputs({paddle::Grad("X"), paddle::Grad("Weight"), paddle::Grad("Bias")})
+    .Attrs({"epsilon: float", "threads: int64_t"})
+    .SetKernelFn(PD_KERNEL(LayerNormBackward));
 
 PD_BUILD_OP(vit_softmax)
     .Inputs({"X"})
@@ -632,13 +652,11 @@ PD_BUILD_OP(vit_softmax)
     .SetInferShapeFn(PD_INFER_SHAPE(SameShape))
     .SetInferDtypeFn(PD_INFER_DTYPE(SameDtype));
 
-PD_BUILD_OP(vit_softmax_backward)
-    .Inputs({"Y", "Grad"})
-    .Outputs({"DX"})
+PD_BUILD_GRAD_OP(vit_softmax)
+    .Inputs({"Y", paddle::Grad("Y")})
+    .Outputs({paddle::Grad("X")})
     .Attrs({"threads: int64_t"})
-    .SetKernelFn(PD_KERNEL(SoftmaxBackward))
-    .SetInferShapeFn(PD_INFER_SHAPE(FirstShape))
-    .SetInferDtypeFn(PD_INFER_DTYPE(FirstDtype));
+    .SetKernelFn(PD_KERNEL(SoftmaxBackward));
 
 PD_BUILD_OP(vit_gelu)
     .Inputs({"X"})
@@ -648,30 +666,26 @@ PD_BUILD_OP(vit_gelu)
     .SetInferShapeFn(PD_INFER_SHAPE(SameShape))
     .SetInferDtypeFn(PD_INFER_DTYPE(SameDtype));
 
-PD_BUILD_OP(vit_gelu_backward)
-    .Inputs({"X", "Grad"})
-    .Outputs({"DX"})
+PD_BUILD_GRAD_OP(vit_gelu)
+    .Inputs({"X", paddle::Grad("Y")})
+    .Outputs({paddle::Grad("X")})
     .Attrs({"threads: int64_t"})
-    .SetKernelFn(PD_KERNEL(GeluBackward))
-    .SetInferShapeFn(PD_INFER_SHAPE(FirstShape))
-    .SetInferDtypeFn(PD_INFER_DTYPE(FirstDtype));
+    .SetKernelFn(PD_KERNEL(GeluBackward));
 
 #ifdef VIT_WITH_MKL
 PD_BUILD_OP(vit_linear)
     .Inputs({"X", "Weight", "Bias"})
     .Outputs({"Out"})
-    .Attrs({"threads: int64_t"})
+    .Attrs({"want_x: bool", "want_weight: bool", "threads: int64_t"})
     .SetKernelFn(PD_KERNEL(Linear))
     .SetInferShapeFn(PD_INFER_SHAPE(LinearShape))
     .SetInferDtypeFn(PD_INFER_DTYPE(FirstOfThreeDtype));
 
-PD_BUILD_OP(vit_linear_backward)
-    .Inputs({"X", "Weight", "Grad"})
-    .Outputs({"DX", "DWeight", "DBias"})
+PD_BUILD_GRAD_OP(vit_linear)
+    .Inputs({"X", "Weight", paddle::Grad("Out")})
+    .Outputs({paddle::Grad("X"), paddle::Grad("Weight"), paddle::Grad("Bias")})
     .Attrs({"want_x: bool", "want_weight: bool", "threads: int64_t"})
-    .SetKernelFn(PD_KERNEL(LinearBackward))
-    .SetInferShapeFn(PD_INFER_SHAPE(LinearBackwardShape))
-    .SetInferDtypeFn(PD_INFER_DTYPE(ThriceFirstDtype));
+    .SetKernelFn(PD_KERNEL(LinearBackward));
 
 PD_BUILD_OP(vit_attention)
     .Inputs({"QKV"})
@@ -689,11 +703,9 @@ PD_BUILD_OP(vit_attention_keeping_softmax)
     .SetInferShapeFn(PD_INFER_SHAPE(AttentionKeepingSoftmaxShape))
     .SetInferDtypeFn(PD_INFER_DTYPE(TwiceFirstDtype));
 
-PD_BUILD_OP(vit_attention_backward)
-    .Inputs({"QKV", "Probabilities", "Grad"})
-    .Outputs({"DQKV"})
+PD_BUILD_GRAD_OP(vit_attention_keeping_softmax)
+    .Inputs({"QKV", "Probabilities", paddle::Grad("Out")})
+    .Outputs({paddle::Grad("QKV")})
     .Attrs({"heads: int64_t", "scale: float", "threads: int64_t"})
-    .SetKernelFn(PD_KERNEL(AttentionBackwardOp))
-    .SetInferShapeFn(PD_INFER_SHAPE(AttentionBackwardShape))
-    .SetInferDtypeFn(PD_INFER_DTYPE(FirstOfThreeDtype));
+    .SetKernelFn(PD_KERNEL(AttentionBackwardOp));
 #endif

@@ -1,5 +1,5 @@
-"""vit-paddle's fused CPU kernels (cpu_kernels.cc): attention, linear, the layer-norm gradient,
-softmax and GELU.
+"""vit-paddle's fused CPU kernels (cpu_kernels.cc): attention, linear, layer norm, softmax and
+GELU, each with its gradient (registered with the op: Paddle's autograd runs it).
 
 Paddle's own CPU kernels for these run several passes or operations, or one thread, where
 PyTorch runs one fused, threaded kernel; they were most of the gap to PyTorch in eager
@@ -200,21 +200,15 @@ def _threads() -> int:
     return cpu.thread_count()
 
 
-def layer_norm_backward(grad, x, weight, epsilon: float):
-    """(d_x, d_weight, d_bias) of a layer norm over the last axis of x (any leading shape)."""
-    return paddle._C_ops._run_custom_op("vit_layer_norm_backward", _contiguous(grad),
-                                        _contiguous(x), weight, float(epsilon), _threads())
+def layer_norm(x, weight, bias, epsilon: float):
+    """Layer norm over the last axis of x (any leading shape)."""
+    return paddle._C_ops._run_custom_op("vit_layer_norm", _contiguous(x), weight, bias,
+                                        float(epsilon), _threads())[0]
 
 
 def softmax(x):
-    """Softmax over the last axis; no gradient (see layers.softmax for the one with)."""
+    """Softmax over the last axis."""
     return paddle._C_ops._run_custom_op("vit_softmax", _contiguous(x), _threads())[0]
-
-
-def softmax_backward(y, grad):
-    """The input gradient of a softmax over the last axis, from its output y."""
-    return paddle._C_ops._run_custom_op("vit_softmax_backward", _contiguous(y),
-                                        _contiguous(grad), _threads())[0]
 
 
 def mkl_usable(*tensors) -> bool:
@@ -224,50 +218,27 @@ def mkl_usable(*tensors) -> bool:
 
 
 def linear(x, weight, bias):
-    """x W + b over the last axis of x; no gradient."""
+    """x W + b over the last axis of x. Its gradient computes d_x and d_weight only where they
+    learn (as they do when this is called)."""
     return paddle._C_ops._run_custom_op("vit_linear", _contiguous(x), weight, bias,
+                                        not x.stop_gradient, not weight.stop_gradient,
                                         _threads())[0]
 
 
-def linear_backward(x, weight, grad, want_x: bool = True, want_weight: bool = True):
-    """(d_x, d_weight, d_bias) of x W + b over the last axis of x; d_x and d_weight are None
-    where not wanted."""
-    d_x, d_weight, d_bias = paddle._C_ops._run_custom_op(
-        "vit_linear_backward", _contiguous(x), weight, _contiguous(grad), bool(want_x),
-        bool(want_weight), _threads())
-    return d_x if want_x else None, d_weight if want_weight else None, d_bias
-
-
-def attention(qkv, heads: int, scale: float):
+def attention(qkv, heads: int, scale: float, with_gradient: bool):
     """softmax(scale q k^T) v for each of `heads` heads of qkv [B, N, 3 D] (queries, keys and
-    values side by side, as the fused projection gives them), as [B, N, D]; no gradient (see
-    layers.Attention for the one with)."""
+    values side by side, as the fused projection gives them), as [B, N, D]. With its gradient
+    the op keeps the softmax [B, H, N, N] for the backward pass; without, it makes none."""
+    if with_gradient:
+        return paddle._C_ops._run_custom_op("vit_attention_keeping_softmax", _contiguous(qkv),
+                                            int(heads), float(scale), _threads())[0]
     return paddle._C_ops._run_custom_op("vit_attention", _contiguous(qkv), int(heads),
                                         float(scale), _threads())[0]
 
 
-def attention_keeping_softmax(qkv, heads: int, scale: float):
-    """`attention`'s output and the softmax [B, H, N, N] that its gradient needs."""
-    return paddle._C_ops._run_custom_op("vit_attention_keeping_softmax", _contiguous(qkv),
-                                        int(heads), float(scale), _threads())
-
-
-def attention_backward(qkv, probabilities, grad, heads: int, scale: float):
-    """The gradient of `attention` with respect to qkv, from the kept softmax."""
-    return paddle._C_ops._run_custom_op("vit_attention_backward", _contiguous(qkv),
-                                        _contiguous(probabilities), _contiguous(grad),
-                                        int(heads), float(scale), _threads())[0]
-
-
 def gelu(x):
-    """The exact GELU, x * Phi(x); no gradient (see layers.GELU for the one with)."""
+    """The exact GELU, x * Phi(x)."""
     return paddle._C_ops._run_custom_op("vit_gelu", _contiguous(x), _threads())[0]
-
-
-def gelu_backward(x, grad):
-    """The input gradient of the exact GELU at x."""
-    return paddle._C_ops._run_custom_op("vit_gelu_backward", _contiguous(x), _contiguous(grad),
-                                        _threads())[0]
 
 
 def main() -> int:

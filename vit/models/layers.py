@@ -54,31 +54,25 @@ def _learning(*tensors):
 
 
 class _LinearGradOnCPU(PyLayer):
-    """b + x W with a gradient of its own: vit's fused linear kernels (cpu_kernels.py) where
-    they are built with MKL, else one `addmm` whose gradient is three matrix products.
+    """b + x W as one `addmm` whose gradient is three matrix products, where vit's fused
+    linear kernel (cpu_kernels.py, with its own gradient) is not built.
 
     Paddle's `addmm` gradient sums the bias gradient with its reducing kernel; with a product
     with ones (`_column_sums`) the default model's training step is 4-10 % faster on CPU. The
-    fused kernels (the forward with the bias inside MKL's product, the gradient as one
-    operation) take it another 5 % (20.5-20.7 against 21.6-22.0 ms, one process).
+    fused kernel (the bias inside MKL's product, the gradient as one operation) takes it
+    another 5 % (20.5-20.7 against 21.6-22.0 ms, one process).
     """
 
     @staticmethod
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
         ctx.learns = _learning(x, weight, bias)
-        if cpu_kernels.mkl_usable(x, weight, bias):
-            return cpu_kernels.linear(x, weight, bias)
         return paddle.addmm(bias, x, weight)
 
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensor()
         x_learns, weight_learns, bias_learns = ctx.learns
-        if cpu_kernels.mkl_usable(grad, x, weight):
-            d_x, d_weight, d_bias = cpu_kernels.linear_backward(x, weight, grad, x_learns,
-                                                                weight_learns)
-            return d_x, d_weight, d_bias if bias_learns else None
         d_x = paddle.matmul(grad, weight, transpose_y=True) if x_learns else None
         d_weight = paddle.matmul(x, grad, transpose_x=True) if weight_learns else None
         d_bias = _column_sums(grad).reshape([weight.shape[1]]) if bias_learns else None
@@ -86,26 +80,24 @@ class _LinearGradOnCPU(PyLayer):
 
 
 class Linear(nn.Linear):
-    """`paddle.nn.Linear`, trained as one `addmm` (bias + x W).
+    """`paddle.nn.Linear`, computed as one operation with its gradient as another.
 
-    Paddle's own forward runs the product and the bias as two kernels, and their gradients as
-    two more; on small models that made a training step 10-20 % slower. On CPU the training
-    forward and gradient are `_LinearGradOnCPU`'s. The parameters, their key names and the
-    summary table's `Linear-N` row are those of `paddle.nn.Linear` (docs/contract.md). In eval
-    mode without a gradient, eager float32 on the CPU runs vit's fused kernel (cpu_kernels.py:
-    the bias added inside MKL's product, not in a second pass); exports run Paddle's own
-    forward, which Paddle Inference fuses into one oneDNN FC operation.
+    Eager float32 on the CPU runs vit's fused kernel (cpu_kernels.py: the bias added inside
+    MKL's product, not in a second pass), in training and inference. Elsewhere training runs
+    one `addmm` (bias + x W): Paddle's own forward runs the product and the bias as two
+    kernels, and their gradients as two more, which made small models' training steps 10-20 %
+    slower; on a CPU without the kernel its gradient is `_LinearGradOnCPU`'s. The parameters,
+    their key names and the summary table's `Linear-N` row are those of `paddle.nn.Linear`
+    (docs/contract.md). Exports run Paddle's own forward, which Paddle Inference fuses into one
+    oneDNN FC operation.
     """
 
     def forward(self, x):
-        if not self.training:
-            # the kernel test first: `paddle.jit.to_static` (SOT) breaks its graph at
-            # `self.bias is None`, and the test is False while it traces
-            if (cpu_kernels.mkl_usable(x) and self.bias is not None
-                    and not _gradient_wanted(x, self.weight, self.bias)):
-                return cpu_kernels.linear(x, self.weight, self.bias)
-            return super().forward(x)
-        if self.bias is None:
+        # the kernel test first: `paddle.jit.to_static` (SOT) breaks its graph at
+        # `self.bias is None`, and the test is False while it traces
+        if cpu_kernels.mkl_usable(x) and self.bias is not None:
+            return cpu_kernels.linear(x, self.weight, self.bias)
+        if not self.training or self.bias is None:
             return super().forward(x)
         flat = x.reshape([-1, x.shape[-1]])  # [B*N, in]
         if _cpu_gradient_wanted(x):
@@ -116,13 +108,13 @@ class Linear(nn.Linear):
 
 
 class _LayerNormGradOnCPU(PyLayer):
-    """Layer norm with Paddle's forward and a gradient of its own: vit's fused kernel
-    (cpu_kernels.py) for float32 where it is built, else one made of matrix products and
+    """Layer norm with Paddle's forward and a gradient of its own, where vit's fused kernel
+    (cpu_kernels.py, with its gradient) is not built: one made of matrix products and
     same-shape element-wise operations, the CPU kernels of Paddle's that are fast.
 
     Paddle's CPU `layer_norm_grad` took 15-20x its forward (8.0 ms for a [4160, 192] batch,
     its forward 0.1 ms), and so most of a small ViT's backward pass; its broadcasting and
-    reducing element-wise kernels are 5-8x slower than same-shape ones. The Python gradient
+    reducing element-wise kernels are 5-8x slower than same-shape ones. This gradient
     recomputes the normalised input from x, sums rows and columns as products with a vector of
     ones, and broadcasts by `expand`: 2.8 ms for that batch, about 25 operations; the fused
     kernel is one pass over each row. Both give the right input gradient when the weight is
@@ -141,10 +133,6 @@ class _LayerNormGradOnCPU(PyLayer):
     def backward(ctx, grad):
         x, weight = ctx.saved_tensor()
         x_learns, weight_learns, bias_learns = ctx.learns
-        if cpu_kernels.usable(grad, x, weight):
-            d_x, d_weight, d_bias = cpu_kernels.layer_norm_backward(grad, x, weight, ctx.epsilon)
-            return (d_x if x_learns else None, d_weight if weight_learns else None,
-                    d_bias if bias_learns else None)
         shape, width = x.shape, x.shape[-1]
         x, grad = x.reshape([-1, width]), grad.reshape([-1, width])  # [M, D]
         full = x.shape
@@ -167,11 +155,13 @@ class _LayerNormGradOnCPU(PyLayer):
 
 
 class LayerNorm(nn.LayerNorm):
-    """`paddle.nn.LayerNorm`, whose gradient on CPU is `_LayerNormGradOnCPU`.
+    """`paddle.nn.LayerNorm`, whose gradient on CPU is vit's fused kernel (cpu_kernels.py, which
+    then computes the forward too) or, where that is not built, `_LayerNormGradOnCPU`'s.
 
     The parameters, their key names and the summary table's `LayerNorm-N` row are those of
-    `paddle.nn.LayerNorm` (docs/contract.md). Inference, static graphs and other devices run
-    Paddle's own layer norm, as does a norm without weight or bias or over more than one axis.
+    `paddle.nn.LayerNorm` (docs/contract.md). Inference without a gradient, static graphs and
+    other devices run Paddle's own layer norm, as does a norm without weight or bias or over
+    more than one axis.
     """
 
     def __init__(self, normalized_shape, *args, **kwargs):
@@ -180,6 +170,10 @@ class LayerNorm(nn.LayerNorm):
                               and len(self._normalized_shape) == 1)
 
     def forward(self, x):
+        # the kernel test first: `paddle.jit.to_static` (SOT) breaks its graph at
+        # `paddle.is_grad_enabled()`, and the test is False while it traces
+        if cpu_kernels.usable(x) and self._own_gradient and _cpu_gradient_wanted(x):
+            return cpu_kernels.layer_norm(x, self.weight, self.bias, self._epsilon)
         if self._own_gradient and self.training and _cpu_gradient_wanted(x):
             return _LayerNormGradOnCPU.apply(x, self.weight, self.bias, self._epsilon)
         return super().forward(x)
@@ -244,55 +238,20 @@ class PatchEmbed(nn.Layer):
         )
 
 
-class _SoftmaxOnCPU(PyLayer):
-    """Softmax over the last axis as the fused CPU kernel, forward and gradient."""
-
-    @staticmethod
-    def forward(ctx, scores):
-        probabilities = cpu_kernels.softmax(scores)
-        ctx.save_for_backward(probabilities)
-        return probabilities
-
-    @staticmethod
-    def backward(ctx, grad):
-        (probabilities,) = ctx.saved_tensor()
-        return cpu_kernels.softmax_backward(probabilities, grad)
-
-
 def softmax(scores):
     """Softmax over the last axis (the keys): vit's fused kernel for eager float32 on the CPU
     (cpu_kernels.py; Paddle's CPU softmax runs on one thread and slowly on short rows), Paddle's
     own everywhere else, static graphs and exports included."""
     if not cpu_kernels.usable(scores):
         return F.softmax(scores, axis=-1)
-    if _gradient_wanted(scores):
-        return _SoftmaxOnCPU.apply(scores)
     return cpu_kernels.softmax(scores)
-
-
-class _AttentionOnCPU(PyLayer):
-    """`fused_attention` with its gradient, from the softmax that the forward keeps."""
-
-    @staticmethod
-    def forward(ctx, qkv, heads, scale):
-        out, probabilities = cpu_kernels.attention_keeping_softmax(qkv, heads, scale)
-        ctx.save_for_backward(qkv, probabilities)
-        ctx.heads, ctx.scale = heads, scale
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        qkv, probabilities = ctx.saved_tensor()
-        return cpu_kernels.attention_backward(qkv, probabilities, grad, ctx.heads, ctx.scale)
 
 
 def fused_attention(qkv, heads: int, scale: float):
     """Eq. 2's heads from the fused projection qkv [B, N, 3D] to [B, N, D], in one kernel
     (cpu_kernels.py): each head's two matrix products and softmax run on one core, a block of
     queries at a time, with no transposes around them. For eager float32 on the CPU."""
-    if _gradient_wanted(qkv):
-        return _AttentionOnCPU.apply(qkv, heads, scale)
-    return cpu_kernels.attention(qkv, heads, scale)
+    return cpu_kernels.attention(qkv, heads, scale, with_gradient=_gradient_wanted(qkv))
 
 
 class Attention(nn.Layer):
@@ -349,20 +308,6 @@ class Attention(nn.Layer):
                 or bool(drop._forward_post_hooks))
 
 
-class _GeluOnCPU(PyLayer):
-    """The exact GELU as the fused CPU kernel, forward and gradient."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return cpu_kernels.gelu(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensor()
-        return cpu_kernels.gelu_backward(x, grad)
-
-
 class GELU(nn.GELU):
     """`paddle.nn.GELU` (its summary row `GELU-N`), computed in eager float32 on the CPU by
     vit's fused kernel (cpu_kernels.py): Paddle's CPU GELU and its gradient run on one thread,
@@ -372,8 +317,6 @@ class GELU(nn.GELU):
     def forward(self, x):
         if self._approximate not in (False, "none") or not cpu_kernels.usable(x):
             return super().forward(x)
-        if _gradient_wanted(x):
-            return _GeluOnCPU.apply(x)
         return cpu_kernels.gelu(x)
 
 

@@ -271,8 +271,9 @@ def test_to_static_traces_paddles_attention_not_the_fused_kernels(monkeypatch):
 
     if not cpu_kernels.available():
         pytest.skip("the fused CPU kernels are not built here")
-    # per block: one attention, four linears (qkv, proj, fc1, fc2); and the head
-    expected = {"attention": 6, "linear": 25} if cpu_kernels.mkl_library() else {"softmax": 6}
+    # per block: one attention, four linears (qkv, proj, fc1, fc2); the patch embedding and
+    # the head
+    expected = {"attention": 6, "linear": 26} if cpu_kernels.mkl_library() else {"softmax": 6}
     calls = []
     for kernel in expected:
         _counting_calls(monkeypatch, cpu_kernels, kernel, calls)
@@ -389,6 +390,38 @@ def test_fused_linear_is_paddles_linear(shape, attention_kernel, monkeypatch):
     assert len(calls) == 2 and x.grad.shape == list(shape)
     expected = np.broadcast_to(layer.weight.numpy().sum(1), shape)  # ones [..., 24] W^T
     np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_patch_embedding_on_cpu_is_the_convolution(attention_kernel, monkeypatch):
+    """Eager float32 on the CPU computes the patch embedding as patches times the weight (the
+    fused linear kernel), not as Paddle's convolution: the same tokens and gradients (image,
+    weight, bias) on a non-square image with four channels; with a hook on `proj` (the summary
+    table, the FLOP count) the convolution layer itself runs and the hook sees its output."""
+    from vit.models.layers import PatchEmbed
+
+    calls = _counting_calls(monkeypatch, attention_kernel, "linear")
+    embed = PatchEmbed(img_size=(8, 12), patch_size=4, in_chans=4, embed_dim=5)
+    values = np.random.default_rng(7).standard_normal((3, 4, 8, 12)).astype("float32")
+    upstream = paddle.to_tensor(np.random.default_rng(8).standard_normal((3, 6, 5)),
+                                dtype="float32")
+    results = []
+    for fused in (True, False):
+        monkeypatch.setattr(attention_kernel, "mkl_usable", lambda *tensors, on=fused: on)
+        embed.clear_gradients()
+        x = paddle.to_tensor(values, stop_gradient=False)
+        tokens = embed(x)
+        tokens.backward(upstream)
+        results.append([tokens.numpy(), x.grad.numpy(), embed.proj.weight.grad.numpy(),
+                        embed.proj.bias.grad.numpy()])
+    assert len(calls) == 1 and results[0][0].shape == (3, 6, 5)
+    for fused, paddles in zip(*results):
+        np.testing.assert_allclose(fused, paddles, rtol=0, atol=1e-5 * np.abs(paddles).max())
+    monkeypatch.setattr(attention_kernel, "mkl_usable", lambda *tensors: True)
+    seen = []
+    embed.proj.register_forward_post_hook(lambda layer, inputs, output: seen.append(output.shape))
+    np.testing.assert_allclose(embed(paddle.to_tensor(values)).numpy(), results[1][0], rtol=0,
+                               atol=1e-5)
+    assert seen == [[3, 5, 2, 3]] and len(calls) == 1
 
 
 def test_attention_weights_stay_visible_to_hooks_and_dropout(attention_kernel, monkeypatch):

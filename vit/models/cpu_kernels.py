@@ -220,8 +220,8 @@ def mkl_usable(*tensors) -> bool:
 def linear(x, weight, bias):
     """x W + b over the last axis of x. Its gradient computes d_x and d_weight only where they
     learn (as they do when this is called)."""
-    return paddle._C_ops._run_custom_op("vit_linear", _contiguous(x), weight, bias,
-                                        not x.stop_gradient, not weight.stop_gradient,
+    return paddle._C_ops._run_custom_op("vit_linear", _contiguous(x), _contiguous(weight),
+                                        bias, not x.stop_gradient, not weight.stop_gradient,
                                         _threads())[0]
 
 

@@ -108,6 +108,30 @@ def test_drop_path_drops_whole_samples_and_keeps_the_mean():
     assert abs(out.mean() - 1.0) < 0.05
 
 
+def test_drop_path_on_cpu_scales_each_sample_by_its_draw(cpu_path, monkeypatch):
+    """Stochastic depth on both CPU paths (the fused kernel, Paddle's operators): sample b is
+    multiplied by floor(keep + u_b) / keep for Paddle's next uniform draw u_b, so a seed
+    gives the same samples dropped on either path; the gradient is the same product of the
+    output's gradient."""
+    from vit.models import cpu_kernels
+    from vit.models.layers import drop_path
+
+    calls = _counting_calls(monkeypatch, cpu_kernels, "drop_path")
+    rng = np.random.default_rng(4)
+    values, upstream = rng.standard_normal((2, 40, 3, 5))
+    paddle.seed(11)
+    factor = np.floor(0.7 + paddle.rand([40]).numpy()) / np.float32(0.7)
+    assert 0 < (factor == 0).sum() < 40  # some samples dropped, some kept
+    paddle.seed(11)
+    x = paddle.to_tensor(values.astype("float32"), stop_gradient=False)
+    out = drop_path(x, 0.3, training=True)
+    out.backward(paddle.to_tensor(upstream.astype("float32")))
+    np.testing.assert_allclose(out.numpy(), values * factor[:, None, None], rtol=1e-6, atol=0)
+    np.testing.assert_allclose(x.grad.numpy(), upstream * factor[:, None, None], rtol=1e-6,
+                               atol=0)
+    assert len(calls) == (cpu_path == "fused kernel")
+
+
 def test_every_parameter_receives_a_gradient():
     model = create_model(TINY, num_classes=3, representation_size=16)
     model.train()

@@ -9,6 +9,7 @@
 //   vit_layer_norm(x, weight, bias; epsilon, threads) -> y   over the last axis
 //   vit_softmax(x; threads) -> y                  softmax over the last axis
 //   vit_gelu(x; threads) -> y                     the exact GELU, x * Phi(x)
+//   vit_drop_path(x, uniform; keep, threads) -> y  stochastic depth, per sample of x
 //
 // Each op but vit_attention has its gradient registered with it (PD_BUILD_GRAD_OP, the op's
 // name + "_grad"), so Paddle's autograd runs it in C++: through a Python PyLayer each op cost
@@ -170,6 +171,13 @@ void GeluBackwardRange(const float* x, const float* grad, float* d_x, int64_t fi
     const float gaussian = HalfGaussian(x[i]);
     d_x[i] = grad[i] * (NormalCdf(x[i], gaussian) + x[i] * gaussian * 0.39894228040143268f);
   }
+}
+
+// out[i] = x[i] * factor for i < size
+VIT_VECTOR_CLONES
+void ScaleRange(const float* x, float factor, int64_t size, float* out) {
+#pragma omp simd
+  for (int64_t i = 0; i < size; ++i) out[i] = x[i] * factor;
 }
 
 VIT_VECTOR_CLONES
@@ -507,6 +515,29 @@ std::vector<paddle::Tensor> GeluBackward(const paddle::Tensor& x, const paddle::
   return {d_x};
 }
 
+// Stochastic depth: sample b of x [B, ...] times floor(keep + uniform[b]) / keep, that is
+// 1 / keep (kept) or 0 (dropped), uniform[b] drawn from [0, 1) by Paddle. Its gradient is the
+// same product of the output's gradient.
+std::vector<paddle::Tensor> DropPath(const paddle::Tensor& x, const paddle::Tensor& uniform,
+                                     float keep, int64_t threads) {
+  CheckFloatOnCpu(x, "x");
+  CheckFloatOnCpu(uniform, "uniform");
+  const int64_t samples = x.shape().empty() ? 1 : x.shape()[0];
+  PD_CHECK(uniform.numel() == samples, "uniform must hold one number per sample of x");
+  const int64_t size = samples == 0 ? 0 : x.numel() / samples;
+  auto y = paddle::empty(x.shape(), x.dtype(), x.place());
+  const float* in = x.data<float>();
+  const float* drawn = uniform.data<float>();
+  float* out = y.data<float>();
+  ParallelRows(samples, size, threads, [&](int64_t first, int64_t end, int64_t) {
+    for (int64_t b = first; b < end; ++b) {
+      const float factor = std::floor(keep + drawn[b]) / keep;
+      ScaleRange(in + b * size, factor, size, out + b * size);
+    }
+  });
+  return {y};
+}
+
 #ifdef VIT_WITH_MKL
 // x W + b for x [..., in], W [in, out]: the bias is copied into each output row and MKL's
 // product (on all of its threads) adds to it, where Paddle's linear adds a broadcast bias in a
@@ -639,6 +670,13 @@ std::vector<paddle::DataType> FirstOfThreeDtype(const paddle::DataType& x, const
                                                 const paddle::DataType&) {
   return {x};
 }
+std::vector<std::vector<int64_t>> FirstOfTwoShape(const std::vector<int64_t>& x,
+                                                  const std::vector<int64_t>&) {
+  return {x};
+}
+std::vector<paddle::DataType> FirstOfTwoDtype(const paddle::DataType& x, const paddle::DataType&) {
+  return {x};
+}
 std::vector<std::vector<int64_t>> SameShape(const std::vector<int64_t>& x) { return {x}; }
 std::vector<paddle::DataType> SameDtype(const paddle::DataType& x) { return {x}; }
 
@@ -685,6 +723,20 @@ PD_BUILD_GRAD_OP(vit_gelu)
     .Outputs({paddle::Grad("X")})
     .Attrs({"threads: int64_t"})
     .SetKernelFn(PD_KERNEL(GeluBackward));
+
+PD_BUILD_OP(vit_drop_path)
+    .Inputs({"X", "Uniform"})
+    .Outputs({"Y"})
+    .Attrs({"keep: float", "threads: int64_t"})
+    .SetKernelFn(PD_KERNEL(DropPath))
+    .SetInferShapeFn(PD_INFER_SHAPE(FirstOfTwoShape))
+    .SetInferDtypeFn(PD_INFER_DTYPE(FirstOfTwoDtype));
+
+PD_BUILD_GRAD_OP(vit_drop_path)
+    .Inputs({paddle::Grad("Y"), "Uniform"})
+    .Outputs({paddle::Grad("X")})
+    .Attrs({"keep: float", "threads: int64_t"})
+    .SetKernelFn(PD_KERNEL(DropPath));
 
 #ifdef VIT_WITH_MKL
 PD_BUILD_OP(vit_linear)

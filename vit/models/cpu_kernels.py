@@ -1,5 +1,5 @@
-"""vit-paddle's fused CPU kernels (cpu_kernels.cc): attention, linear, layer norm, softmax and
-GELU, each with its gradient (registered with the op: Paddle's autograd runs it).
+"""vit-paddle's fused CPU kernels (cpu_kernels.cc): attention, linear, layer norm, softmax, GELU
+and stochastic depth, each with its gradient (registered with the op: Paddle's autograd runs it).
 
 Paddle's own CPU kernels for these run several passes or operations, or one thread, where
 PyTorch runs one fused, threaded kernel; they were most of the gap to PyTorch in eager
@@ -239,6 +239,13 @@ def attention(qkv, heads: int, scale: float, with_gradient: bool):
 def gelu(x):
     """The exact GELU, x * Phi(x)."""
     return paddle._C_ops._run_custom_op("vit_gelu", _contiguous(x), _threads())[0]
+
+
+def drop_path(x, uniform, keep_prob: float):
+    """Sample b of x [B, ...] times floor(keep_prob + uniform[b]) / keep_prob: stochastic
+    depth's 1 / keep_prob for a kept sample, 0 for a dropped one."""
+    return paddle._C_ops._run_custom_op("vit_drop_path", _contiguous(x), uniform,
+                                        float(keep_prob), _threads())[0]
 
 
 def main() -> int:

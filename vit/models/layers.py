@@ -375,6 +375,8 @@ def drop_path(x, drop_prob: float = 0.0, training: bool = False):
     if drop_prob == 0.0 or not training:
         return x
     keep_prob = 1.0 - drop_prob
+    if cpu_kernels.usable(x):  # one kernel for the mask and the product, and one gradient
+        return cpu_kernels.drop_path(x, paddle.rand([x.shape[0]], dtype=x.dtype), keep_prob)
     mask_shape = (x.shape[0],) + (1,) * (x.ndim - 1)
     # the 1 / keep_prob scaling goes on the [B, 1, 1] mask: one full-size multiply, not two
     mask = paddle.floor(keep_prob + paddle.rand(mask_shape, dtype=x.dtype)) / keep_prob

@@ -480,6 +480,20 @@ def test_attention_weights_stay_visible_to_hooks_and_dropout(attention_kernel, m
     assert len(kept) == 6
 
 
+def test_a_second_derivative_through_the_kernels_is_refused_not_wrong(attention_kernel):
+    """The kernels' gradients are first derivatives: a gradient of a gradient through them
+    (`create_graph=True`) raises an error that says so, instead of returning one that lacks
+    their terms. First derivatives with `create_graph=True` still work."""
+    model = create_model(TINY, num_classes=3)
+    model.train()
+    images = _images(2, (16, 16))
+    images.stop_gradient = False
+    (d_images,) = paddle.grad(model(images).sum(), images, create_graph=True)
+    assert d_images.shape == images.shape and not d_images.stop_gradient
+    with pytest.raises(OSError, match="first derivatives only"):
+        paddle.grad((d_images * d_images).sum(), model.blocks[0].mlp.fc1.weight)
+
+
 def test_the_fused_kernels_fall_back_with_one_note_when_they_cannot_be_built(tmp_path):
     """No working compiler: the first process says so in one line (plus the note that the
     build started) and trains on Paddle's kernels; the next ones do not try again and say

@@ -12,7 +12,7 @@
 //   vit_drop_path(x, uniform; keep, threads) -> y  stochastic depth, per sample of x
 //
 // Each op but vit_attention has its gradient registered with it (PD_BUILD_GRAD_OP, the op's
-// name + "_grad"), so Paddle's autograd runs it in C++: through a Python PyLayer each op cost
+// name + "_grad"; its second derivative is an error), so Paddle's autograd runs it in C++: through a Python PyLayer each op cost
 // ~30 us more, forward and backward, and the default model's training step took 20.2 ms
 // against 16.1. float32 on the CPU; the Python side passes contiguous tensors. The (MKL) ones
 // exist only where the library is built with Paddle's MKL (VIT_WITH_MKL).
@@ -680,6 +680,20 @@ std::vector<paddle::DataType> FirstOfTwoDtype(const paddle::DataType& x, const p
 std::vector<std::vector<int64_t>> SameShape(const std::vector<int64_t>& x) { return {x}; }
 std::vector<paddle::DataType> SameDtype(const paddle::DataType& x) { return {x}; }
 
+// Each op's gradient is a first derivative, and its second is registered as an error: without
+// it Paddle would record no graph through the gradient, and `paddle.grad(..., create_graph=True)`
+// would return gradients whose own gradients silently lack the kernels' terms.
+std::vector<paddle::Tensor> NoSecondDerivative(const paddle::Tensor&) {
+  PD_THROW("vit's fused CPU kernels have first derivatives only: a gradient of a gradient "
+           "(create_graph=True) cannot pass through them, nor through Paddle's own CPU layer "
+           "norm");
+}
+#define VIT_NO_SECOND_DERIVATIVE(op, input, output)               \
+  PD_BUILD_DOUBLE_GRAD_OP(op)                                     \
+      .Inputs({paddle::Grad(paddle::Grad(input))})                \
+      .Outputs({paddle::Grad(paddle::Grad(output))})              \
+      .SetKernelFn(PD_KERNEL(NoSecondDerivative))
+
 // A gradient op's kernel takes its inputs in the order listed and the forward op's attributes
 // (PD_BUILD_GRAD_OP names it `<op>_grad`; no other op name may end in "_grad").
 PD_BUILD_OP(vit_layer_norm)
@@ -696,6 +710,8 @@ PD_BUILD_GRAD_OP(vit_layer_norm)
     .Attrs({"epsilon: float", "threads: int64_t"})
     .SetKernelFn(PD_KERNEL(LayerNormBackward));
 
+VIT_NO_SECOND_DERIVATIVE(vit_layer_norm, "X", "Y");
+
 PD_BUILD_OP(vit_softmax)
     .Inputs({"X"})
     .Outputs({"Y"})
@@ -709,6 +725,8 @@ PD_BUILD_GRAD_OP(vit_softmax)
     .Outputs({paddle::Grad("X")})
     .Attrs({"threads: int64_t"})
     .SetKernelFn(PD_KERNEL(SoftmaxBackward));
+
+VIT_NO_SECOND_DERIVATIVE(vit_softmax, "X", "Y");
 
 PD_BUILD_OP(vit_gelu)
     .Inputs({"X"})
@@ -724,6 +742,8 @@ PD_BUILD_GRAD_OP(vit_gelu)
     .Attrs({"threads: int64_t"})
     .SetKernelFn(PD_KERNEL(GeluBackward));
 
+VIT_NO_SECOND_DERIVATIVE(vit_gelu, "X", "Y");
+
 PD_BUILD_OP(vit_drop_path)
     .Inputs({"X", "Uniform"})
     .Outputs({"Y"})
@@ -737,6 +757,8 @@ PD_BUILD_GRAD_OP(vit_drop_path)
     .Outputs({paddle::Grad("X")})
     .Attrs({"keep: float", "threads: int64_t"})
     .SetKernelFn(PD_KERNEL(DropPath));
+
+VIT_NO_SECOND_DERIVATIVE(vit_drop_path, "X", "Y");
 
 #ifdef VIT_WITH_MKL
 PD_BUILD_OP(vit_linear)
@@ -752,6 +774,8 @@ PD_BUILD_GRAD_OP(vit_linear)
     .Outputs({paddle::Grad("X"), paddle::Grad("Weight"), paddle::Grad("Bias")})
     .Attrs({"want_x: bool", "want_weight: bool", "threads: int64_t"})
     .SetKernelFn(PD_KERNEL(LinearBackward));
+
+VIT_NO_SECOND_DERIVATIVE(vit_linear, "X", "Out");
 
 PD_BUILD_OP(vit_attention)
     .Inputs({"QKV"})
@@ -774,4 +798,6 @@ PD_BUILD_GRAD_OP(vit_attention_keeping_softmax)
     .Outputs({paddle::Grad("QKV")})
     .Attrs({"heads: int64_t", "scale: float", "threads: int64_t"})
     .SetKernelFn(PD_KERNEL(AttentionBackwardOp));
+
+VIT_NO_SECOND_DERIVATIVE(vit_attention_keeping_softmax, "QKV", "Out");
 #endif

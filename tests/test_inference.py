@@ -238,6 +238,7 @@ def test_the_exported_models_evaluate_like_the_checkpoint(trained, tmp_path):
     """One export with --format onnx --precision int8 writes three graphs: Paddle Inference's,
     model.onnx (checked against the eager model) and model.int8.onnx (calibrated on training
     images); the float32 ones evaluate exactly like the checkpoint, the int8 one close to it."""
+    import onnx
     import onnxruntime
     import yaml
 
@@ -252,6 +253,15 @@ def test_the_exported_models_evaluate_like_the_checkpoint(trained, tmp_path):
     assert info["precision"] == "int8" and record["int8"]["file"] == "model.int8.onnx"
     assert record["int8"]["calibration_images"] == 32 and record["int8"]["checked_images"] == 270
     assert record["int8"]["top1_agreement"] >= 0.9
+    # the products with a weight read int8 and give float32; attention's q kT and P v stay float32
+    graph = onnx.load(str(export / "model.int8.onnx")).graph
+    made_by = {name: node.op_type for node in graph.node for name in node.output}
+    dequantised = [sum(made_by.get(name) == "DequantizeLinear" for name in node.input)
+                   for node in graph.node if node.op_type == "MatMul"]
+    assert sorted(set(dequantised)) == [0, 2]
+    assert dequantised.count(0) == 2 * sum(node.op_type == "Softmax" for node in graph.node)
+    assert not [node for node in graph.node if node.op_type == "QuantizeLinear"
+                and made_by.get(node.input[0]) in ("MatMul", "Gemm", "Conv")]
     session = onnxruntime.InferenceSession(str(export / "model.onnx"),
                                            providers=["CPUExecutionProvider"])
     for batch in (1, 5):  # the batch axis is dynamic

@@ -72,9 +72,11 @@ def test_benchmark_tool_prints_the_table_with_pytorch_and_writes_json(tmp_path):
     assert "vs PyTorch" in header and "GFLOP/s" in header and "same prec." in header
     for path in ("paddle eager", "paddle.jit.to_static", "paddle inference fp32",
                  "paddle inference bf16", "onnxruntime fp32", "onnxruntime int8",
-                 "pytorch eager (transformers)",
+                 "pytorch eager (transformers)", "pytorch eager int8 dynamic",
                  "paddle eager training", "pytorch eager training (transformers)"):
         assert any(line.startswith(path) for line in lines), path
+    int8 = next(line for line in lines if line.startswith("onnxruntime int8"))
+    assert int8.split()[-1].endswith("x"), int8  # against PyTorch's int8
     from vit.cpu import allocator_settings, vector_flags
     from vit.engine.export import native_bf16
     from vit.models import cpu_kernels

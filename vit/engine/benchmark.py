@@ -7,11 +7,13 @@ process with the same thread count. Achieved GFLOP/s count 2 floating-point oper
 multiply-add of the project's own FLOP count (`count_flops`).
 """
 
+import copy
 import dataclasses
 import functools
 import logging
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -75,7 +77,7 @@ def inference_timings(name: str, batch: int = 8, repeats: int = 5, warmup: int =
                       progress: Progress = None, **model_overrides) -> List[Timing]:
     """Batch-1 latency and batch-`batch` throughput of model `name` on every path this machine
     can run: eager, `paddle.jit.to_static`, Paddle Inference fp32 and bf16, GPU AMP, ONNX
-    Runtime fp32 and int8, and PyTorch fp32 and bf16."""
+    Runtime fp32 and int8, and PyTorch fp32, bf16 and int8."""
     args = model_args(name, **model_overrides)
     with paddle.utils.unique_name.guard():
         model = create_model(name, **model_overrides)
@@ -204,7 +206,40 @@ def pytorch_inference_timings(args: dict, batch: int, repeats: int, warmup: int,
             with torch.no_grad():
                 seconds = median_seconds(bf16_forward, repeats, warmup)
             rows.append(Timing("pytorch eager bf16 autocast", b, seconds, gflop))
+        rows.append(_torch_int8_timing(model, images, repeats, warmup, gflop))
     return rows
+
+
+def _torch_int8_timing(model, images, repeats: int, warmup: int, gflop: float) -> Timing:
+    """PyTorch's int8 for transformers on a CPU: dynamic quantisation of every Linear (int8
+    weights, activations quantised per batch), timed with each of its x86 engines; the faster
+    is the row, the other named in its note."""
+    import torch
+
+    times = {}
+    default = torch.backends.quantized.engine
+    try:
+        for engine in ("x86", "onednn"):
+            if engine not in torch.backends.quantized.supported_engines:
+                continue
+            torch.backends.quantized.engine = engine
+            with warnings.catch_warnings():  # torch.ao's notice that torchao is its successor
+                warnings.simplefilter("ignore")
+                quantised = torch.ao.quantization.quantize_dynamic(
+                    copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
+            with torch.no_grad():
+                times[engine] = median_seconds(lambda: quantised(pixel_values=images),
+                                               repeats, warmup)
+    finally:
+        torch.backends.quantized.engine = default
+    if not times:
+        return Timing("pytorch eager int8 dynamic", len(images), None, gflop,
+                      "this PyTorch has no x86 quantised engine")
+    best = min(times, key=times.get)
+    others = ", ".join(f"{engine} {seconds * 1000:.1f} ms" for engine, seconds in times.items()
+                       if engine != best)
+    return Timing("pytorch eager int8 dynamic", len(images), times[best], gflop,
+                  f"{best} engine" + (f" ({others})" if others else ""))
 
 
 def training_timings(name: str, batch: int = 64, rounds: int = 5, steps: int = 6,

@@ -7,6 +7,7 @@ process with the same thread count. Achieved GFLOP/s count 2 floating-point oper
 multiply-add of the project's own FLOP count (`count_flops`).
 """
 
+import contextlib
 import copy
 import dataclasses
 import functools
@@ -191,6 +192,7 @@ def pytorch_inference_timings(args: dict, batch: int, repeats: int, warmup: int,
     torch.set_num_threads(cpu.thread_count())
     model.eval()
     size = model.config.image_size
+    int8_models = _torch_int8_models(model)  # quantised once, timed at each batch size
     rows = []
     for b in sorted({1, batch}):
         images = torch.from_numpy(np.random.default_rng(b).standard_normal(
@@ -206,32 +208,50 @@ def pytorch_inference_timings(args: dict, batch: int, repeats: int, warmup: int,
             with torch.no_grad():
                 seconds = median_seconds(bf16_forward, repeats, warmup)
             rows.append(Timing("pytorch eager bf16 autocast", b, seconds, gflop))
-        rows.append(_torch_int8_timing(model, images, repeats, warmup, gflop))
+        rows.append(_torch_int8_timing(int8_models, images, repeats, warmup, gflop))
     return rows
 
 
-def _torch_int8_timing(model, images, repeats: int, warmup: int, gflop: float) -> Timing:
-    """PyTorch's int8 for transformers on a CPU: dynamic quantisation of every Linear (int8
-    weights, activations quantised per batch), timed with each of its x86 engines; the faster
-    is the row, the other named in its note."""
+@contextlib.contextmanager
+def _quantized_engine(engine: str):
+    """PyTorch's quantised kernels set to `engine` inside the block, restored after."""
+    import torch
+
+    default = torch.backends.quantized.engine
+    torch.backends.quantized.engine = engine
+    try:
+        yield
+    finally:
+        torch.backends.quantized.engine = default
+
+
+def _torch_int8_models(model) -> Dict[str, object]:
+    """PyTorch's int8 for transformers on a CPU, for each of its x86 quantised engines here:
+    engine -> a copy of `model` with every Linear dynamically quantised (int8 weights,
+    activations quantised per batch)."""
+    import torch
+
+    models = {}
+    for engine in ("x86", "onednn"):
+        if engine in torch.backends.quantized.supported_engines:
+            with _quantized_engine(engine), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch.ao's notice that torchao succeeds it
+                models[engine] = torch.ao.quantization.quantize_dynamic(
+                    copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
+    return models
+
+
+def _torch_int8_timing(models: Dict[str, object], images, repeats: int, warmup: int,
+                       gflop: float) -> Timing:
+    """The int8 row: each of `models` (engine -> quantised model) timed on `images`; the
+    faster is the row, the other named in its note."""
     import torch
 
     times = {}
-    default = torch.backends.quantized.engine
-    try:
-        for engine in ("x86", "onednn"):
-            if engine not in torch.backends.quantized.supported_engines:
-                continue
-            torch.backends.quantized.engine = engine
-            with warnings.catch_warnings():  # torch.ao's notice that torchao is its successor
-                warnings.simplefilter("ignore")
-                quantised = torch.ao.quantization.quantize_dynamic(
-                    copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
-            with torch.no_grad():
-                times[engine] = median_seconds(lambda: quantised(pixel_values=images),
-                                               repeats, warmup)
-    finally:
-        torch.backends.quantized.engine = default
+    for engine, quantised in models.items():
+        with _quantized_engine(engine), torch.no_grad():
+            times[engine] = median_seconds(lambda: quantised(pixel_values=images),
+                                           repeats, warmup)
     if not times:
         return Timing("pytorch eager int8 dynamic", len(images), None, gflop,
                       "this PyTorch has no x86 quantised engine")

@@ -85,56 +85,61 @@ def _assert_same_run(run, reference):
     assert mine["test"] == ref["test"]
 
 
-def _start(out, name):
-    return subprocess.Popen([sys.executable, str(ROOT / "tools" / "train.py"),
-                             *train_args(out, name)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+def _steps_per_epoch(reference: Path) -> int:
+    return json.loads((reference / "metrics.json").read_text())["history"][0]["global_step"]
 
 
-def _wait_for(path: Path, process, timeout=300):
-    deadline = time.time() + timeout
-    while not path.exists():
+def _start_held(out, name, epoch, batch):
+    """tools/train.py, held still once batch `batch` of epoch `epoch` is trained
+    (tests/held_train.py); returns the process once it is there, so that a signal lands at a
+    step the test knows."""
+    marker = out / f"{name}.held"
+    process = subprocess.Popen([sys.executable, str(ROOT / "tests" / "held_train.py"), str(epoch),
+                                str(batch), str(marker), *train_args(out, name)], cwd=ROOT,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600  # only decides when to give up
+    while not marker.exists():
         assert process.poll() is None, process.communicate()
-        assert time.time() < deadline
+        assert time.monotonic() < deadline, "the run never reached its hold"
         time.sleep(0.05)
+    return process
 
 
 def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, finished_run):
     reference, _ = finished_run
-    process = _start(tmp_path, "killed")
-    _wait_for(tmp_path / "killed" / "checkpoints" / "epoch_001.json", process)
-    time.sleep(0.4)  # well inside epoch 2
+    steps = _steps_per_epoch(reference)
+    assert steps >= 4, "the held step must be inside epoch 2"
+    process = _start_held(tmp_path, "killed", 2, 2)
     process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert not (tmp_path / "killed" / "checkpoints" / "epoch_003.json").exists()
+    process.communicate()
+    checkpoints = tmp_path / "killed" / "checkpoints"
+    assert (checkpoints / "epoch_001.json").is_file()
+    assert not (checkpoints / "epoch_002.json").exists()
+    assert not (checkpoints / "interrupted.json").exists()
     result = run_tool("train", *train_args(tmp_path, "killed"),
                       "-o", f"train.resume={tmp_path / 'killed'}")
     assert result.returncode == 0, result.stderr
-    assert "resuming from" in result.stderr
+    assert "resuming from" in result.stderr and "epoch 2, step " + str(steps) in result.stderr
     _assert_same_run(tmp_path / "killed", reference)
 
 
 def test_sigint_saves_a_checkpoint_and_resume_is_exact(tmp_path, finished_run):
     reference, _ = finished_run
-    process = _start(tmp_path, "stopped")
-    _wait_for(tmp_path / "stopped" / "checkpoints" / "epoch_001.json", process)
-    time.sleep(0.3)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
+    steps = _steps_per_epoch(reference)
+    process = _start_held(tmp_path, "stopped", 2, 2)
+    held = steps + 2
+    process.send_signal(signal.SIGINT)  # handled while the run is held after step `held`
+    _, stderr = process.communicate("go on\n", timeout=600)
     assert process.returncode == 2, stderr
     assert "resume with -o train.resume=" in stderr and "Traceback" not in stderr
-    checkpoints = tmp_path / "stopped" / "checkpoints"
-    assert not (checkpoints / "epoch_003.json").exists()
-    mid_epoch = re.search(r"stopped at epoch (\d), step (\d+); checkpoint saved as (\S+)", stderr)
-    if mid_epoch:  # the usual case: the interrupted checkpoint holds the exact position
-        meta = json.loads(Path(mid_epoch[3]).with_suffix(".json").read_text())
-        assert meta["tag"] == "interrupted" and meta["global_step"] == int(mid_epoch[2])
-        assert meta["epoch"] == int(mid_epoch[1]) - 1 and meta["batch_in_epoch"] > 0
-    else:  # the signal arrived on the last step of the epoch: that epoch's checkpoint serves
-        stopped = re.search(r"stopped after epoch (\d)", stderr)
-        assert stopped, stderr
-        assert (checkpoints / f"epoch_{int(stopped[1]):03d}.json").is_file()
-        assert not (checkpoints / "interrupted.json").exists()
+    # the stop request is seen at the next step's check: the checkpoint holds that position
+    stopped = re.search(r"stopped at epoch (\d), step (\d+); checkpoint saved as (\S+)", stderr)
+    assert stopped and stopped[1] == "2" and int(stopped[2]) == held + 1, stderr
+    meta = json.loads(Path(stopped[3]).with_suffix(".json").read_text())
+    assert meta["tag"] == "interrupted" and meta["global_step"] == held + 1
+    assert meta["epoch"] == 1 and meta["batch_in_epoch"] == held + 1 - steps
+    assert not (tmp_path / "stopped" / "checkpoints" / "epoch_002.json").exists()
     result = run_tool("train", *train_args(tmp_path, "stopped"),
                       "-o", f"train.resume={tmp_path / 'stopped'}")
     assert result.returncode == 0, result.stderr

@@ -54,6 +54,22 @@ def assert_one_line_error(result, *fragments, after_log=False, table=False):
     return [line.split() for line in rest] if table else lines[start]
 
 
+# A quick run of the default config: a quarter of the digits' training split, 3 epochs.
+QUICK_TRAINING = ["-o", "data.train_fraction=0.25", "-o", "data.batch_size=32",
+                  "-o", "train.epochs=3", "-o", "optim.warmup_epochs=1"]
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory) -> Path:
+    """The run folder of one quick training (QUICK_TRAINING), trained once for all the tests
+    that need a checkpoint of it; a test that writes into a run folder copies it first."""
+    out = tmp_path_factory.mktemp("quick")
+    result = run_tool("train", *QUICK_TRAINING, "-o", f"output.dir={out}",
+                      "-o", "output.run_name=run")
+    assert result.returncode == 0, result.stderr
+    return out / "run"
+
+
 @pytest.fixture
 def seed_table() -> str:
     return (FIXTURES / "vit_base_patch16_384.summary.txt").read_text(encoding="utf-8")

@@ -11,16 +11,9 @@ from PIL import Image
 
 from conftest import assert_one_line_error, run_tool, write_image
 
-QUICK = ["-o", "data.train_fraction=0.25", "-o", "data.batch_size=32", "-o", "train.epochs=3",
-         "-o", "optim.warmup_epochs=1"]
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    out = tmp_path_factory.mktemp("infer")
-    result = run_tool("train", *QUICK, "-o", f"output.dir={out}", "-o", "output.run_name=run")
-    assert result.returncode == 0, result.stderr
-    return out / "run"
+@pytest.fixture
+def trained(quick_run):
+    return quick_run
 
 
 def test_eval_reproduces_the_trainers_test_accuracy_and_writes_the_report(trained, tmp_path):

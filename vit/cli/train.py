@@ -26,7 +26,7 @@ def main(argv=None) -> int:
     setup_logging(args.verbose)
     from ..data.stats import format_stats
 
-    config = config_from_args(args, _pretrained_overrides(args.pretrained))
+    config = training_config(args)
     if args.stats_only:
         from ..engine.data_report import describe_data
 
@@ -49,6 +49,11 @@ def main(argv=None) -> int:
         print(f"figure:      {path}")
     print(f"dashboard:   {result.visualdl_command}")
     return 0
+
+
+def training_config(args):
+    """The config a training command line describes: `-c`/`-o`, and `--pretrained`."""
+    return config_from_args(args, _pretrained_overrides(args.pretrained))
 
 
 def _pretrained_overrides(spec) -> list:

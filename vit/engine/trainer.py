@@ -1,11 +1,12 @@
 """`train(config)`: the whole run, from data to a tested best checkpoint.
 
-Order of a run: the preprocessing of published weights where the config leaves it -> runtime
-(device, threads, process group) -> the cheap checks (names, run folder, checkpoint to resume)
--> data and its report -> model (published weights, a frozen backbone), optimizer and schedule
--> resume if asked -> epochs of `train_one_epoch` + `evaluate` with a checkpoint after each
-(`_fit`, the loop in one place) -> test evaluation of the best checkpoint -> figures. Everything is written into the run
-folder; only rank 0 writes under data parallelism.
+Order of a run: the config's checks (`checked_config`: published weights' preprocessing where
+the config leaves it, names) -> runtime (device, threads, process group) -> the run folder's
+checks (the folder is free, or the checkpoint to resume is complete) -> data and its report ->
+model (published weights, a frozen backbone), optimizer and schedule -> resume if asked ->
+epochs of `train_one_epoch` + `evaluate` with a checkpoint after each (`_fit`, the loop in one
+place) -> test evaluation of the best checkpoint -> figures. Everything is written into the
+run folder; only rank 0 writes under data parallelism.
 """
 
 import logging
@@ -88,7 +89,7 @@ def train(config: Config, progress: Progress = None,
         VitError: for mistakes in the config, data or checkpoint.
     """
     started = time.perf_counter()
-    config = with_weights_preprocessing(config)
+    config = checked_config(config)
     runtime = setup_runtime(config.train.device, config.train.num_threads)
     run_dir, resume_from = _preflight(config, runtime)
     seed_everything(config.train.seed)
@@ -118,12 +119,24 @@ def train(config: Config, progress: Progress = None,
     return result
 
 
-def _preflight(config: Config, runtime: Runtime) -> Tuple[Path, Optional[Path]]:
-    """The cheap checks, before minutes of data work: the model and data source exist, the
-    checkpoint to resume is complete, or else the run folder is free. Returns (run folder,
-    checkpoint to resume or None)."""
+def checked_config(config: Config) -> Config:
+    """The checks `train` makes of a config before any work, needing no data and no run folder:
+    published weights in `model.pretrained` belong to `model.name` (their preprocessing is
+    taken), the model and the data source exist. Returns the config the run uses.
+
+    Raises:
+        VitError: naming the key that is wrong.
+    """
+    config = with_weights_preprocessing(config)
     model_kwargs_from_config(config)
     get_source(config.data.source)
+    return config
+
+
+def _preflight(config: Config, runtime: Runtime) -> Tuple[Path, Optional[Path]]:
+    """The run folder's checks, before minutes of data work: the checkpoint to resume is
+    complete, or else the run folder is free. Returns (run folder, checkpoint to resume or
+    None)."""
     if config.train.resume:
         resume_from = find_resume_checkpoint(config.train.resume)
         return resume_from.parent.parent, resume_from

@@ -113,7 +113,7 @@ def _build(library: Path) -> None:
     with _locked(library.parent / "build.lock"):
         if library.exists():  # another process built it while this one waited
             return
-        print(f"vit: compiling its fused CPU kernels, once per machine (about 30 s) into "
+        print(f"vit: compiling its fused CPU kernels, once per machine (10-30 s) into "
               f"{library.parent}", file=sys.stderr)
         scratch = Path(tempfile.mkdtemp(prefix="build-", dir=library.parent))
         log = scratch / "build.log"

@@ -1,8 +1,12 @@
 """The web app in a real browser: Playwright drives Debian's chromium through the four tabs on
 digits (load the data, see its information, train one epoch and reload the page while it
 trains, predict an uploaded image with its attention overlay, evaluate with a confusion
-matrix), and fails if the page fetches anything from outside 127.0.0.1. Plus: one clear line
-for a busy port, a refused second run, and twenty concurrent predictions."""
+matrix), and fails if the page fetches anything from outside 127.0.0.1; on a fresh page, the
+empty tables' column headers and a digit example that one click predicts. Plus: one clear line
+for a busy port, a refused second run, and twenty concurrent predictions.
+
+Every wait is on an event (a page element, a file's content, a process's exit); a deadline only
+decides when to give up."""
 
 import json
 import os
@@ -75,6 +79,18 @@ def digit_image(path: Path, index: int = 3) -> Path:
     return path
 
 
+def expect_headers(page, table: str, names):
+    """Table `#table` shows exactly the column headers `names` (not Gradio's 1, 2, 3 of a table
+    built without headers); waits for the page-load handler that puts them in the page's
+    language."""
+    from playwright.sync_api import expect
+
+    cells = page.locator(f"#{table} th")
+    expect(cells).to_have_count(len(names), timeout=30_000)
+    for cell, name in zip(cells.all(), names):
+        expect(cell).to_have_attribute("title", name, timeout=30_000)
+
+
 def test_four_tabs_end_to_end_in_a_real_browser(app, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
@@ -145,6 +161,50 @@ def test_four_tabs_end_to_end_in_a_real_browser(app, tmp_path):
         assert (shots / f"{name}.png").stat().st_size > 10_000
 
 
+def test_empty_tables_show_their_columns_and_an_example_is_one_click_from_a_prediction(app,
+                                                                                     tmp_path):
+    """On a fresh page the tables that are still empty show the columns they will have; in the
+    Inference tab a click on one of the digits' test images, with a model chosen, predicts it as
+    an upload would: its top 5, its attention rollout and its row in the table."""
+    from playwright.sync_api import expect, sync_playwright
+
+    weights = app["folder"] / "output" / "e2e" / "checkpoints" / "best.pdparams"
+    if not weights.is_file():
+        pytest.skip("needs the end-to-end test's run")
+    shots = Path(os.environ.get("VIT_APP_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(app["url"])
+        expect_headers(page, "class-counts", ["class", "train", "val", "test"])
+        page.get_by_role("tab", name="3. Training").click()
+        expect_headers(page, "compare-numbers", [
+            "run", "epochs", "best validation top-1", "best epoch", "final training loss",
+            "final validation loss", "test top-1"])
+        expect_headers(page, "compare-differences", ["key", "value in each run"])
+        page.screenshot(path=str(shots / "tab_training_empty_tables.png"), full_page=True)
+
+        page.get_by_role("tab", name="4. Inference").click()
+        examples = page.locator("#inference-examples img")
+        expect(examples).to_have_count(10)  # one test image of each digit
+        choice = page.locator("#model-choice input")
+        expect(choice).to_have_value(re.compile(r"best\.pdparams$"), timeout=30_000)  # listed
+        choice.fill(str(weights))
+        choice.press("Enter")
+        expect(page.locator("#rollout img")).to_have_count(0)  # nothing predicted yet
+        page.locator("#inference-examples img[src*='digit-3-test']").click()
+        expect(page.locator("#upload-images")).to_contain_text("digit-3-test")
+        expect(page.locator("#top5")).to_contain_text("%", timeout=60_000)
+        expect(page.locator("#rollout img")).to_be_visible(timeout=30_000)
+        expect(page.locator("#predictions")).to_contain_text("digit-3-test")
+        expect(page.locator("#predictions")).to_contain_text("top-1 (probability)")
+        page.screenshot(path=str(shots / "tab_inference_example.png"), full_page=True)
+        browser.close()
+    examples = sorted(p.name for p in (app["folder"] / "output" / "app" / "examples").glob("*"))
+    assert [name.split("-")[1] for name in examples] == [str(d) for d in range(10)], examples
+
+
 def test_the_app_speaks_the_browsers_language(app, tmp_path):
     """A browser set to Chinese sees the four parts under their Chinese names and Chinese
     buttons, and a prediction works there with Chinese table headers; set to English, the
@@ -156,18 +216,21 @@ def test_the_app_speaks_the_browsers_language(app, tmp_path):
         pytest.skip("needs the end-to-end test's run")
     shots = Path(os.environ.get("VIT_APP_SCREENSHOTS", tmp_path))
     expected = {"zh-CN": (["1. 数据获取", "2. 数据预处理", "3. 模型训练", "4. 模型推理"],
-                          ["加载数据", "预测", "评估"], "第 1 名（概率）"),
+                          ["加载数据", "预测", "评估"], "第 1 名（概率）",
+                          ["类别", "训练集", "验证集", "测试集"]),
                 "en-US": (["1. Data", "2. Preprocessing", "3. Training", "4. Inference"],
-                          ["Load data", "Predict", "Evaluate"], "top-1 (probability)")}
+                          ["Load data", "Predict", "Evaluate"], "top-1 (probability)",
+                          ["class", "train", "val", "test"])}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        for locale, (tabs, buttons, header) in expected.items():
+        for locale, (tabs, buttons, header, counts) in expected.items():
             page = browser.new_context(locale=locale,
                                        viewport={"width": 1280, "height": 1000}).new_page()
             page.goto(app["url"])
             expect(page.get_by_role("tab").first).to_have_text(tabs[0], timeout=30_000)
             assert [tab.inner_text() for tab in page.get_by_role("tab").all()] == tabs
             expect(page.locator("#load-data")).to_have_text(buttons[0])
+            expect_headers(page, "class-counts", counts)  # the empty table, in the language
             page.screenshot(path=str(shots / f"app_{locale}_data.png"))
             page.get_by_role("tab", name=tabs[3]).click()
             expect(page.locator("#predict")).to_have_text(buttons[1])
@@ -284,11 +347,19 @@ def test_one_run_at_a_time_and_a_crash_is_reported(tmp_path):
     from vit.app.runs import TrainingRuns
     from vit.errors import VitError
 
-    runs = TrainingRuns(tmp_path / "output")
+    # the first run's Python waits for a file before it starts, so it is still training when
+    # the second is refused, however fast the machine
+    gate = tmp_path / "go"
+    held = tmp_path / "held-python"
+    held.write_text(f'#!/bin/sh\nuntil [ -e {shlex.quote(str(gate))} ]; do sleep 0.1; done\n'
+                    f'exec {shlex.quote(sys.executable)} "$@"\n')
+    held.chmod(0o755)
+    runs = TrainingRuns(tmp_path / "output", python=str(held))
     first = runs.start(ROOT / "configs" / "default.yaml", ["train.epochs=1",
                                                            "optim.warmup_epochs=0"], "first")
     with pytest.raises(VitError, match="a run is already training: first"):
         runs.start(ROOT / "configs" / "default.yaml", ["train.epochs=1"], "second")
+    gate.touch()
     runs.processes[first].wait(timeout=300)
     assert runs.status(first)["state"] == "finished"
     broken = runs.start(ROOT / "configs" / "default.yaml", ["data.source=folder",

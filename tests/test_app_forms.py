@@ -1,6 +1,6 @@
 """The web app's forms without a browser: a form shows the chosen config, and only the fields
-the user changed become `-o` overrides (the browser walk in test_app.py checks the same end to
-end)."""
+the user changed become `-o` overrides; the Inference tab's examples are test images (the
+browser walk in test_app.py checks the same end to end)."""
 
 import pytest
 
@@ -43,3 +43,23 @@ def test_a_changed_path_that_does_not_exist_or_an_empty_number_is_named(tmp_path
                                              .values()))
     with pytest.raises(VitError, match="the train.epochs field is empty"):
         changed_overrides(config, KEYS, list({**values, "train.epochs": None}.values()))
+
+
+def test_the_inference_examples_are_one_test_image_of_each_digit_pixel_for_pixel(tmp_path):
+    import re
+
+    import numpy as np
+    from PIL import Image
+
+    from vit.app.inference_tab import example_images
+    from vit.config import load_default_config
+    from vit.data.sources import build_datasets
+
+    paths = example_images(tmp_path)
+    test = build_datasets(load_default_config().data).splits["test"]
+    assert [path.parent for path in paths] == [tmp_path] * 10
+    for digit, path in enumerate(paths):
+        label, index = re.fullmatch(r"digit-(\d)-test(\d+)\.png", path.name).groups()
+        assert (label, test.class_names[test.labels[int(index)]]) == (str(digit), str(digit))
+        with Image.open(path) as image:
+            assert np.array_equal(np.asarray(image), np.asarray(test.load(int(index))))

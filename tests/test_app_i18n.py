@@ -14,16 +14,18 @@ from vit.app.i18n import (LANGUAGES, AppError, Key, glossary, keys_used_in, lang
                           translations)
 
 APP = ROOT / "vit" / "app"
-# the keys the app builds from a name: one per data source, split and run state
+# the keys the app builds from a name: one per data source, split, run state and column of the
+# runs' comparison
 DYNAMIC = {"source": None, "split": ("train", "val", "test"),
            "state": ("starting", "preparing", "running", "finished", "stopped", "failed",
-                     "none")}
+                     "none"), "compare.column": None}
 
 
 def dynamic_keys():
     from vit.data.sources import source_names
+    from vit.engine.compare import COLUMNS
 
-    names = {**DYNAMIC, "source": tuple(source_names())}
+    names = {**DYNAMIC, "source": tuple(source_names()), "compare.column": COLUMNS}
     return {f"{prefix}.{name}" for prefix, values in names.items() for name in values}
 
 

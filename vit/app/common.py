@@ -12,7 +12,7 @@ import gradio as gr
 
 from ..config import parse_yaml
 from ..errors import VitError
-from .i18n import AppError, Key, request_language
+from .i18n import AppError, Key, language_of, request_language
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,16 @@ def user_errors(handler: Callable) -> Callable:
         except VitError as error:
             raise gr.Error(str(error), print_exception=False) from None
     return wrapped
+
+
+def empty_table(headers: Callable[[str], List[str]]) -> Callable:
+    """A page-load handler that gives an empty table the column headers it will have, in the
+    page's language (`headers(language)`). A Dataframe's headers are plain text, not gr.I18n
+    keys, so a table is built with the English ones and this handler replaces them; without
+    headers an empty table would show Gradio's 1, 2, 3."""
+    def load(request: gr.Request):
+        return gr.update(value={"data": [], "headers": headers(language_of(request))})
+    return load
 
 
 def existing_path(value: Optional[str], what: Key) -> Optional[str]:

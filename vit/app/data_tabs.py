@@ -1,22 +1,28 @@
 """The Data and Preprocessing tabs: acquire a data set and look at it, then see what the
 preprocessing does to it. Both call what `tools/train.py --stats-only` calls."""
 
-from typing import Dict
+from typing import List, Sequence
 
 import gradio as gr
 
 from ..config import load_default_config
 from ..data.builder import prepare_data
-from ..data.sources import source_names
+from ..data.sources import SPLITS, source_names
 from ..data.stats import format_stats
 from ..engine.builders import resolve_image_size
 from ..engine.data_report import write_data_report
-from .common import AppFolders, data_overrides, user_errors
+from .common import AppFolders, data_overrides, empty_table, user_errors
 from .i18n import language_of, say, t
 
 
-def data_tab(folders: AppFolders) -> Dict[str, gr.components.Component]:
-    """Build the Data tab; return the fields the other tabs read (the data set's settings)."""
+def class_count_headers(language: str = "en", splits: Sequence[str] = SPLITS) -> List[str]:
+    """The columns of the images-per-class table: the class, then one per split."""
+    return [say(language, "data.class"), *(say(language, f"split.{split}") for split in splits)]
+
+
+def data_tab(folders: AppFolders) -> dict:
+    """Build the Data tab; return the fields the other tabs read (the data set's settings,
+    `fields`) and the handlers to run when a page loads (`load`)."""
     gr.Markdown(t("data.intro"))
     with gr.Row():
         source = gr.Dropdown(source_names(), value="digits", label=t("data.source"),
@@ -29,7 +35,8 @@ def data_tab(folders: AppFolders) -> Dict[str, gr.components.Component]:
     about = gr.Markdown(t("source.digits"), elem_id="source-about")
     load = gr.Button(t("data.load"), variant="primary", elem_id="load-data")
     summary = gr.Markdown(elem_id="data-summary")
-    counts = gr.Dataframe(label=t("data.counts"), interactive=False, elem_id="class-counts")
+    counts = gr.Dataframe(label=t("data.counts"), interactive=False, elem_id="class-counts",
+                          headers=class_count_headers())
     with gr.Row():
         histogram = gr.Image(label=t("data.class_counts"), type="filepath",
                              elem_id="class-histogram")
@@ -55,12 +62,11 @@ def data_tab(folders: AppFolders) -> Dict[str, gr.components.Component]:
             text += say(language, "data.skipped", count=len(stats["skipped"]))
         table = [[name, *(splits[s]["per_class"][name] for s in splits)]
                  for name in stats["class_names"]]
-        headers = [say(language, "data.class"), *(say(language, f"split.{s}") for s in splits)]
-        return (text, gr.update(value=table, headers=headers),
+        return (text, gr.update(value=table, headers=class_count_headers(language, splits)),
                 str(paths["class_histogram"]), str(paths["samples"]))
 
     load.click(on_load, fields, [summary, counts, histogram, samples])
-    return {"fields": fields}
+    return {"fields": fields, "load": [(empty_table(class_count_headers), None, counts)]}
 
 
 def preprocessing_tab(folders: AppFolders, data_fields) -> None:

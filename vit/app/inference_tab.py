@@ -1,6 +1,7 @@
-"""The Inference tab: pick a checkpoint or an exported model, predict uploaded images with the
-top-5 and the attention rollout, and evaluate on a split (accuracy, per-class report, confusion
-matrix, mistakes), with the functions `tools/infer.py` and `tools/visualize.py` call."""
+"""The Inference tab: pick a checkpoint or an exported model, predict uploaded images (or one of
+the digits' test images shown as examples) with the top-5 and the attention rollout, and
+evaluate on a split (accuracy, per-class report, confusion matrix, mistakes), with the functions
+`tools/infer.py` and `tools/visualize.py` call."""
 
 import contextlib
 import threading
@@ -9,13 +10,17 @@ from typing import Dict, List
 
 import gradio as gr
 
+from ..config import load_default_config
+from ..data.samples import sample_indices
+from ..data.sources import build_datasets
 from ..engine.evaluation import evaluate_model
 from ..engine.inference import load_for_inference, load_published, predict_paths
 from ..models.pretrained import find_weights, list_pretrained
 from ..engine.inspection import explain_image, has_attention
+from ..files import atomic_path
 from ..viz import save_figure
 from ..viz.attention_figures import plot_rollout
-from .common import AppFolders, stamp, user_errors
+from .common import AppFolders, empty_table, stamp, user_errors
 from .i18n import AppError, language_of, say, t
 
 MAX_IMAGES = 16
@@ -73,11 +78,6 @@ def inference_tab(folders: AppFolders, predictors: Predictors) -> dict:
     table = _prediction_section(folders, predictors, model)
     _evaluation_section(folders, predictors, model)
 
-    def headers(request: gr.Request):
-        """The empty table's headers in the page's language."""
-        return gr.update(value={"data": [], "headers": prediction_headers(
-            TOP_K, language_of(request))})
-
     def listing():
         choices, published = model_choices(folders.output), set(list_pretrained())
         local = [choice for choice in choices if choice not in published]
@@ -85,14 +85,24 @@ def inference_tab(folders: AppFolders, predictors: Predictors) -> dict:
         return gr.update(choices=choices, value=local[0] if local else None)
 
     refresh.click(listing, None, model)
+    headers = empty_table(lambda language: prediction_headers(TOP_K, language))
     return {"load": [(listing, None, model), (headers, None, table)]}
 
 
 def _prediction_section(folders: AppFolders, predictors: Predictors, model):
-    """Upload images; see the top 5 and the rollout of the first, and a row for each."""
+    """Upload images, or click an example; see the top 5 and the rollout of the first, and a
+    row for each."""
     uploads = gr.File(file_count="multiple", file_types=["image"], label=t("inference.images"),
                       elem_id="upload-images")
     predict = gr.Button(t("inference.predict"), variant="primary", elem_id="predict")
+    # an example fills the upload field (and a hidden image, which draws its thumbnail); the
+    # click then predicts the upload field as the Predict button does
+    thumbnail = gr.Image(type="filepath", visible=False)
+    examples = gr.Examples([[str(path), [str(path)]] for path in
+                            example_images(folders.scratch / "examples")],
+                           inputs=[thumbnail, uploads], visible_columns=[0],
+                           label=t("inference.examples"), examples_per_page=10,
+                           elem_id="inference-examples")
     with gr.Row():
         best = gr.Label(num_top_classes=TOP_K, label=t("inference.top5"), elem_id="top5")
         overlay = gr.Image(label=t("inference.rollout"), type="filepath", elem_id="rollout")
@@ -109,7 +119,24 @@ def _prediction_section(folders: AppFolders, predictors: Predictors, model):
                                    language_of(request))
 
     predict.click(on_predict, [model, uploads], [best, overlay, table])
+    examples.load_input_event.then(on_predict, [model, uploads], [best, overlay, table],
+                                   api_visibility="undocumented")  # the API's is /on_predict
     return table
+
+
+def example_images(folder: Path) -> List[Path]:
+    """One test image of each digit, from the split the default config makes (the one a run
+    of the Training tab is tested on), written under `folder` when the app starts: the
+    Inference tab's examples. The 8x8 pixels are stored as they are, so a prediction sees
+    what evaluating the test split sees."""
+    test = build_datasets(load_default_config(["data.source=digits"]).data).splits["test"]
+    paths = []
+    for label, (index,) in sample_indices(test, per_class=1).items():
+        path = folder / f"digit-{test.class_names[label]}-test{index}.png"
+        with atomic_path(path) as temporary:
+            test.load(index).save(temporary, format="PNG")
+        paths.append(path)
+    return paths
 
 
 def predict_uploads(predictor, images: List[Path], figures: Path, language: str = "en"):

@@ -16,9 +16,11 @@ from .i18n import i18n, t
 # analytics_enabled=False); `launch_app` sets GRADIO_TEMP_DIR, which each component reads when it
 # is built, so uploads and the copies of served figures stay under output/.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-# the text reports are column tables: a proportional font would break their columns
-TABLE_TEXT_CSS = ("#data-report textarea, #run-console textarea, #class-report textarea "
-                  "{font-family: ui-monospace, 'DejaVu Sans Mono', monospace;}")
+# the text reports are column tables: a proportional font would break their columns; the
+# Inference tab's examples are 8x8 digits, drawn as square pixels rather than blurred
+APP_CSS = ("#data-report textarea, #run-console textarea, #class-report textarea "
+           "{font-family: ui-monospace, 'DejaVu Sans Mono', monospace;}\n"
+           "#inference-examples img {image-rendering: pixelated;}")
 
 
 def build_app(folders: AppFolders):
@@ -42,7 +44,7 @@ def build_app(folders: AppFolders):
                 training = training_tab(folders, runs, data["fields"])
             with gr.Tab(t("tab.inference"), id="inference"):
                 inference = inference_tab(folders, predictors)
-        for handler, inputs, outputs in training["load"] + inference["load"]:
+        for handler, inputs, outputs in data["load"] + training["load"] + inference["load"]:
             app.load(handler, inputs, outputs)
     return app
 
@@ -77,5 +79,5 @@ def launch_app(host: str = "127.0.0.1", port: int = 7860, output_dir="output",
                prevent_thread_lock=not block, show_error=True, quiet=True,
                allowed_paths=folders.served(), max_file_size=max_upload,
                enable_monitoring=False, run_history=False, ssr_mode=False, pwa=False,
-               mcp_server=False, footer_links=["settings"], css=TABLE_TEXT_CSS, i18n=i18n())
+               mcp_server=False, footer_links=["settings"], css=APP_CSS, i18n=i18n())
     return app

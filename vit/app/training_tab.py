@@ -9,11 +9,11 @@ import gradio as gr
 import yaml
 
 from ..config import load_config, shipped_configs
-from ..engine.compare import compare_runs, draw_run_figures
+from ..engine.compare import COLUMNS, compare_runs, draw_run_figures
 from ..engine.run_log import load_metrics
 from ..models import BASELINES, list_models
-from .common import (DATA_FIELD_KEYS, AppFolders, changed_overrides, form_values, stamp,
-                     user_errors)
+from .common import (DATA_FIELD_KEYS, AppFolders, changed_overrides, empty_table, form_values,
+                     stamp, user_errors)
 from .i18n import AppError, language_of, say, t, translations
 from .runs import TrainingRuns
 
@@ -54,6 +54,17 @@ def config_differences(run_dirs: List[Path]) -> List[List[str]]:
     return [[key, *(str(run.get(key)) for run in flat)] for key in keys
             if key not in ("output.run_name", "output.dir", "train.resume")
             and len({str(run.get(key)) for run in flat}) > 1]
+
+
+def comparison_headers(language: str = "en") -> List[str]:
+    """The columns of the final-numbers table: `tools/compare.py`'s, in words."""
+    return [say(language, f"compare.column.{column}") for column in COLUMNS]
+
+
+def difference_headers(language: str = "en", names: List[str] = ()) -> List[str]:
+    """The columns of the config-differences table: the key, then the value in each run (one
+    column standing for them while no run is picked)."""
+    return [say(language, "compare.key"), *(names or [say(language, "compare.values")])]
 
 
 # The Training tab's settings, by the config key each field shows.
@@ -128,8 +139,8 @@ def training_tab(folders: AppFolders, runs: TrainingRuns, data_fields) -> dict:
     resume.click(on_resume, current, [current, *watched])
     timer = gr.Timer(2.0)
     timer.tick(attach, current, [current, *watched])
-    listing, chosen = _comparison(folders, runs)
-    return {"load": [(attach, current, [current, *watched]), (listing, None, chosen)]}
+    comparison = _comparison(folders, runs)
+    return {"load": [(attach, current, [current, *watched]), *comparison]}
 
 
 def _settings(configs: dict):
@@ -171,6 +182,8 @@ def watch_run(folders: AppFolders, runs: TrainingRuns, run_dir, language: str = 
 
 
 def _comparison(folders: AppFolders, runs: TrainingRuns):
+    """Earlier runs overlaid, their final numbers and config differences; returns the
+    handlers to run when a page loads."""
     gr.Markdown(t("compare.intro"))
     with gr.Row():
         chosen = gr.Dropdown([], multiselect=True, label=t("compare.runs"),
@@ -178,8 +191,10 @@ def _comparison(folders: AppFolders, runs: TrainingRuns):
         refresh = gr.Button(t("refresh"))
         compare = gr.Button(t("compare.compare"), elem_id="compare")
     figure = gr.Image(label=t("compare.figure"), type="filepath", elem_id="comparison-figure")
-    table = gr.Dataframe(label=t("compare.numbers"), interactive=False)
-    differences = gr.Dataframe(label=t("compare.differences"), interactive=False)
+    table = gr.Dataframe(label=t("compare.numbers"), interactive=False,
+                         elem_id="compare-numbers", headers=comparison_headers())
+    differences = gr.Dataframe(label=t("compare.differences"), interactive=False,
+                               elem_id="compare-differences", headers=difference_headers())
 
     def listing():
         return gr.update(choices=[p.name for p in runs.finished_runs()])
@@ -191,12 +206,14 @@ def _comparison(folders: AppFolders, runs: TrainingRuns):
         language = language_of(request)
         run_dirs = [runs.output_dir / name for name in names]
         result = compare_runs(run_dirs, folders.scratch / "compare")
-        rows = [[str(row[key]) for key in row] for row in result["rows"]]
+        rows = [[str(row[key]) for key in COLUMNS] for row in result["rows"]]
         nothing = [[say(language, "compare.none")] + [""] * len(names)]
-        return (str(result["figure"]), gr.update(value=rows, headers=list(result["rows"][0])),
+        return (str(result["figure"]),
+                gr.update(value=rows, headers=comparison_headers(language)),
                 gr.update(value=config_differences(run_dirs) or nothing,
-                          headers=[say(language, "compare.key"), *names]))
+                          headers=difference_headers(language, names)))
 
     refresh.click(listing, None, chosen)
     compare.click(on_compare, chosen, [figure, table, differences])
-    return listing, chosen
+    return [(listing, None, chosen), (empty_table(comparison_headers), None, table),
+            (empty_table(difference_headers), None, differences)]

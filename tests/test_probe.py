@@ -1,9 +1,15 @@
 """The linear few-shot probe (the paper's Figure 4 measure): perfect on features separable by
-construction, near chance on random ones."""
+construction, near chance on random ones; and a probe run by hand never stands in for the
+transfer experiment's."""
+
+import json
 
 import numpy as np
 
+from conftest import ROOT
+from vit.config import load_default_config
 from vit.engine.probe import least_squares_probe
+from vit.engine.scaling import transfer_plan
 
 
 def test_features_separable_by_construction_are_probed_perfectly_from_one_shot():
@@ -22,3 +28,48 @@ def test_random_features_stay_near_chance():
                                   rng.standard_normal((500, 64)), rng.integers(0, 10, 500), 10)
               for _ in range(5)]
     assert 0.05 < np.mean(scores) < 0.16  # chance is 0.1
+
+
+def test_a_probe_run_by_hand_leaves_the_transfer_experiments_cached_probe_alone(
+        tmp_path, monkeypatch):
+    """tools/probe.py on a pre-training run of the transfer experiment writes beside the run,
+    never the `probe/probe.json` the experiment reuses; with the experiment's seed and images
+    (docs/scaling.md's command) it gives the experiment's numbers; and the experiment keeps
+    its own probe, but probes again where another probe was written into its folder."""
+    from vit.cli import probe as probe_tool
+    from vit.engine import scaling
+    from vit.engine.trainer import train
+
+    monkeypatch.setattr(probe_tool, "setup_logging", lambda: None)  # the test's, not a CLI's
+    config = load_default_config(["optim.warmup_epochs=0"])
+    plan = transfer_plan(models=["ResNet20"], sizes=[24], classes=4, pretrain_steps=10,
+                         shots=[1, 2], draws=2, fractal_root=str(tmp_path / "fractals"))
+    out = tmp_path / "transfer"
+    train(scaling.pretrain_config(config, plan, "ResNet20", 24, 1, out))
+    scaling._probe_pretrained(config, plan, "ResNet20", 24, 1, 117, out)
+    cached = scaling.probe_file(out, "ResNet20", 24, 1)
+    experiments = json.loads(cached.read_text())
+    assert experiments["seed"] == 1 and experiments["train_images"] == 117
+    run = out / "pretrain_ResNet20_n24_s1"
+    assert probe_tool.default_output(run / "checkpoints" / "best.pdparams") == run / "probe_best"
+
+    digits = ["-c", str(ROOT / "configs" / "default.yaml"), "-o", "model.name=ResNet20"]
+    assert probe_tool.main(["--weights", str(run), "--shots", "1", "2", *digits]) == 0
+    assert json.loads(cached.read_text()) == experiments  # untouched
+    by_hand = json.loads((run / "probe_best" / "probe.json").read_text())
+    assert by_hand["seed"] == 0 and by_hand["train_images"] == 1168
+    assert probe_tool.main(["--weights", str(run), "--shots", "1", "2", "--draws", "2",
+                            "--seed", "1", *digits, "-o", "data.train_fraction=0.1"]) == 0
+    assert json.loads((run / "probe_best" / "probe.json").read_text()) == experiments
+
+    def no_probe(*args, **kwargs):
+        raise AssertionError("the experiment probed again instead of keeping its probe")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(scaling, "few_shot_accuracy", no_probe)
+        scaling._probe_pretrained(config, plan, "ResNet20", 24, 1, 117, out)  # kept
+    assert probe_tool.main(["--weights", str(run), "--shots", "1", "2", *digits,
+                            "--output", str(cached.parent)]) == 0  # by hand, into its folder
+    assert json.loads(cached.read_text())["seed"] == 0
+    scaling._probe_pretrained(config, plan, "ResNet20", 24, 1, 117, out)
+    assert json.loads(cached.read_text()) == experiments  # probed again, not kept

@@ -49,8 +49,9 @@ def few_shot_accuracy(loaded, shots: Sequence[int] = (1, 5, 10, 25), draws: int 
     """Linear k-shot accuracy of `loaded`'s frozen features on its config's data set.
 
     Returns:
-        dict with `source`, `num_classes`, `test_images`, `ridge` and `shots`: per k, the
-        accuracy of every draw, their mean and sample standard deviation.
+        dict with `source`, `num_classes`, `train_images` (the training split the k images are
+        drawn from), `test_images`, `ridge`, `draws`, `seed` and `shots`: per k, the accuracy
+        of every draw, their mean and sample standard deviation.
     """
     return probe_features(loaded.model, loaded.preprocessing.eval_transform(),
                           loaded.config.data, shots, draws, seed, batch_size, progress)
@@ -89,4 +90,5 @@ def probe_features(model, transform, data_config: DataConfig,
                                               test.features, test.labels, data.num_classes))
         results[str(k)] = {"accuracy": scores, **mean_and_std(scores)}
     return {"source": data_config.source, "num_classes": data.num_classes,
-            "test_images": len(test), "ridge": RIDGE, "draws": draws, "shots": results}
+            "train_images": len(data.splits["train"]), "test_images": len(test),
+            "ridge": RIDGE, "draws": draws, "seed": seed, "shots": results}

@@ -287,9 +287,9 @@ def run_transfer(config: Config, plan: TransferPlan, output_dir,
     """Pre-train every model on every size of generated data and transfer each to the base
     config's data set: fine-tuned on `plan.finetune_fraction` of it, and linear few-shot
     probes of the frozen features; each model also fine-tuned from scratch and probed at
-    random initialisation (the references). Finished runs and probes are kept, so an
-    interrupted experiment continues where it stopped. Writes `transfer.json` and
-    `transfer.png` into `output_dir`.
+    random initialisation (the references). Finished runs, and probes made with the plan's
+    settings, are kept, so an interrupted experiment continues where it stopped. Writes
+    `transfer.json` and `transfer.png` into `output_dir`.
 
     Returns:
         dict with `results` (the JSON's content), `json` and `figure` paths.
@@ -337,9 +337,27 @@ def _finetune(config, plan, model, seed, train_images, output_dir, size):
                                              output_dir, size))
 
 
-def _probe_file(output_dir: Path, model: str, size: Optional[int], seed: int) -> Path:
+def probe_file(output_dir: Path, model: str, size: Optional[int], seed: int) -> Path:
+    """Where the experiment keeps, and reuses, one probe: `<run>/probe/probe.json` of the
+    pre-training run (or of `random_<model>_s<seed>`). `tools/probe.py` never writes there
+    unless its `--output` names the folder."""
     folder = pretrain_name(model, size, seed) if size else f"random_{model}_s{seed}"
     return output_dir / folder / "probe" / "probe.json"
+
+
+def _kept_probe(path: Path, config: Config, plan: TransferPlan, seed: int,
+                train_images: int) -> bool:
+    """Whether `path` holds this experiment's probe (its data set, the fine-tuning share's
+    images, the plan's shots and draws, the run's seed), which is then kept. Anything else
+    there, such as a probe run by hand with other settings into that folder, is probed again."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (record.get("source") == config.data.source and record.get("seed") == seed
+            and record.get("train_images") == train_images
+            and record.get("draws") == plan.draws
+            and list(record.get("shots", {})) == [str(k) for k in plan.shots])
 
 
 def _write_probe(path: Path, result: dict):
@@ -350,8 +368,8 @@ def _write_probe(path: Path, result: dict):
 def _probe_pretrained(config, plan, model, size, seed, train_images, output_dir):
     from .inference import load_for_inference
 
-    path = _probe_file(output_dir, model, size, seed)
-    if path.is_file():
+    path = probe_file(output_dir, model, size, seed)
+    if _kept_probe(path, config, plan, seed, train_images):
         return
     target = downstream_config(config, plan, model, seed, train_images, output_dir, None)
     loaded = load_for_inference(output_dir / pretrain_name(model, size, seed) / "checkpoints"
@@ -366,8 +384,8 @@ def _probe_random(config, plan, model, seed, train_images, output_dir):
 
     from ..data.builder import prepare_data
 
-    path = _probe_file(output_dir, model, None, seed)
-    if path.is_file():
+    path = probe_file(output_dir, model, None, seed)
+    if _kept_probe(path, config, plan, seed, train_images):
         return
     target = downstream_config(config, plan, model, seed, train_images, output_dir, None)
     data = prepare_data(target, resolve_image_size(target))
@@ -387,7 +405,7 @@ def summarize_transfer(config: Config, plan: TransferPlan, train_images: int,
         return {"per_seed": scores, **mean_and_std(scores)}
 
     def probes(size, model):
-        found = [json.loads(_probe_file(output_dir, model, size, seed).read_text())["shots"]
+        found = [json.loads(probe_file(output_dir, model, size, seed).read_text())["shots"]
                  for seed in plan.seeds]
         return {str(k): spread([f[str(k)]["mean"] for f in found]) for k in plan.shots}
 

@@ -1,14 +1,23 @@
 # Two commands from a fresh machine: `make demo` and `make test`.
-# Both create .venv when it is absent and install the package with Paddle's CPU build into it;
-# `make test` adds the ONNX path (paddle2onnx, onnxruntime) and the test tools (pytest, torch +
-# transformers as reference implementations, Playwright) and Debian's chromium for the web
-# app's browser test.
+# Both create .venv when it is absent and install the package with Paddle's CPU build into it,
+# unless .venv already holds Paddle's GPU build (paddlepaddle-gpu, installed there first), which
+# is kept; `make test` adds the ONNX path (paddle2onnx, onnxruntime) and the test tools (pytest,
+# torch + transformers as reference implementations, Playwright) and Debian's chromium for the
+# web app's browser test.
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
+# the `cpu` extra brings paddlepaddle; none where .venv has a Paddle built with CUDA, which the
+# CPU wheel would overwrite (both install the `paddle` module)
+PADDLE_EXTRA = $(shell $(PY) -c "import paddle, sys; sys.exit(not paddle.is_compiled_with_cuda())" \
+	>/dev/null 2>&1 || echo cpu)
+comma := ,
+space := $(subst ,, )
+# the pip argument for the package with the extras $(1): '.[a,b]', or '.' with none
+package = '.$(if $(strip $(1)),[$(subst $(space),$(comma),$(strip $(1)))])'
 
 .PHONY: demo test bench app install clean
 
@@ -18,11 +27,11 @@ install: $(RUNTIME)
 $(RUNTIME): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[cpu]'
+	$(PY) -m pip install --quiet -e $(call package,$(PADDLE_EXTRA))
 	touch $(RUNTIME)
 
 $(DEV): $(RUNTIME)
-	$(PY) -m pip install --quiet -e '.[cpu,onnx,dev]'
+	$(PY) -m pip install --quiet -e $(call package,$(PADDLE_EXTRA) onnx dev)
 	command -v chromium >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 		echo "chromium could not be installed (apt-get needs root): the browser test will skip"

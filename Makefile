@@ -23,11 +23,13 @@ package = '.$(if $(strip $(1)),[$(subst $(space),$(comma),$(strip $(1)))])'
 
 install: $(RUNTIME)
 
-# Reinstall when the package's requirements change.
+# Reinstall when the package's requirements change; build vit's fused CPU kernels ahead (once
+# per machine, 10-30 s), so that the demo's first forward pass does not wait for them.
 $(RUNTIME): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e $(call package,$(PADDLE_EXTRA))
+	$(PY) -m vit.kernels >/dev/null || echo "continuing with Paddle's own, slower CPU kernels"
 	touch $(RUNTIME)
 
 $(DEV): $(RUNTIME)

@@ -35,8 +35,8 @@ setup(
     python_requires=">=3.9",
     packages=find_packages(include=["vit", "vit.*"]),
     # the ImageNet-1k class names, taken from the list Gradio ships (gradio/media_assets)
-    # cpu_kernels.cc: compiled on the user's machine at first use (vit/models/cpu_kernels.py)
-    package_data={"vit.models": ["imagenet1k_classes.txt", "cpu_kernels.cc"],
+    # cpu_kernels.cc: compiled on the user's machine (vit/kernels/build.py)
+    package_data={"vit.models": ["imagenet1k_classes.txt"], "vit.kernels": ["cpu_kernels.cc"],
                   "vit.app": ["messages.yaml", "glossary.yaml"]},
     cmdclass={"build_py": BuildWithConfigs},
     # Paddle itself is not here: CPU users take the `cpu` extra, GPU users install

@@ -12,14 +12,18 @@ FIXTURES = Path(__file__).resolve().parent
 
 
 def pytest_sessionstart(session):
-    """Build vit's fused CPU kernels before any test (about 30 s on a fresh machine, nothing
-    after), into the one folder every test and every tool it starts then loads them from:
-    tests that move HOME would otherwise build their own, and a tool's first build would add
-    its note to output that a test checks line by line."""
-    from vit.models import cpu_kernels
+    """Take the fast CPU settings, as a script would (`vit.configure_cpu`: the in-process tests
+    run on every core, and the tools the tests start do not inherit Paddle's
+    OMP_NUM_THREADS=1), and build vit's fused CPU kernels before any test (10-30 s on a fresh
+    machine, nothing after), into the one folder every test and every tool it starts then
+    loads them from: tests that move HOME would otherwise build their own, and a tool's first
+    build would add its note to output that a test checks line by line."""
+    import vit
+    from vit.kernels import build
 
-    os.environ.setdefault(cpu_kernels.HOME, str(cpu_kernels.kernels_home()))
-    cpu_kernels.available()
+    vit.configure_cpu()
+    os.environ.setdefault(build.HOME, str(build.kernels_home()))
+    build.available()
 
 
 def run_tool(tool: str, *args, cwd=None, timeout=600, env=None):

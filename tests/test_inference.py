@@ -121,10 +121,10 @@ def test_a_paddle_inference_run_leaves_eager_paddle_its_threads(trained, tmp_pat
     result = run_tool("export", "--weights", trained / "checkpoints" / "best.pdparams",
                       "--output", tmp_path / "export")
     assert result.returncode == 0, result.stderr
-    cpu.apply_runtime(2)
+    cpu.configure(2)
     InferenceModel(tmp_path / "export").logits(np.zeros((2, 3, 16, 16), np.float32))
     assert ctypes.CDLL(str(runtime)).omp_get_max_threads() == 2
-    cpu.apply_runtime()
+    cpu.configure()
 
 
 def test_a_config_that_does_not_fit_the_checkpoint_is_refused_with_a_table(trained):

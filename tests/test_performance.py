@@ -1,6 +1,7 @@
-"""Fast by default: what `import vit` sets before and after Paddle loads, that the user's own
-environment wins, the opt-out, and the benchmark tool's table and JSON. Speed itself is measured
-by tools/benchmark.py, not asserted here."""
+"""Fast where the process asks: what `import vit` sets (only what Paddle reads as it loads),
+what `vit.configure_cpu()` and the tools set, that the user's own environment wins in either
+import order, the opt-out, and the benchmark tool's table and JSON. Speed itself is measured by
+tools/benchmark.py, not asserted here."""
 
 import json
 import os
@@ -10,10 +11,15 @@ import sys
 from conftest import ROOT, assert_one_line_error, run_tool
 
 PROBE = """
-import ctypes, json, os
-import paddle
+import ctypes, json, os, sys
+first, configure = sys.argv[1], sys.argv[2] == "configure"
+if first == "paddle":
+    import paddle
 import vit
+import paddle
 from vit import cpu
+if configure:
+    vit.configure_cpu()
 omp = ctypes.CDLL(os.path.join(os.path.dirname(paddle.__file__), "libs", "libiomp5.so"))
 libc = ctypes.CDLL(None)
 class MallInfo2(ctypes.Structure):
@@ -24,43 +30,69 @@ mapped_before = libc.mallinfo2().hblks  # blocks malloc took from the system wit
 block = libc.malloc(64 << 20)  # a tensor of 16M floats
 mapped_blocks = libc.mallinfo2().hblks - mapped_before
 libc.free(ctypes.c_void_p(block))
-print(json.dumps({"threads": omp.omp_get_max_threads(), "mapped_blocks": mapped_blocks,
+print(json.dumps({"threads": omp.omp_get_max_threads(), "kernel_threads": cpu.math_threads(),
+                  "mapped_blocks": mapped_blocks,
                   "free_kept": libc.mallinfo2().fordblks >= 64 << 20,
                   "stride": paddle.get_flags(["FLAGS_use_stride_kernel"])["FLAGS_use_stride_kernel"],
                   "mkl": os.environ.get("MKL_DEBUG_CPU_TYPE"), "vendor": cpu.cpu_vendor(),
-                  "cores": cpu.available_cores()}))
+                  "cores": cpu.available_cores(),
+                  "warning_filters": [str(f[1]) for f in __import__("warnings").filters
+                                      if f[1] is not None]}))
 """
 
 
-def probe(**env):
-    """What a user's script sees after `import paddle; import vit`, with `env` added."""
+def probe(first="paddle", configure=True, **env):
+    """What a user's script sees after importing `first` (paddle or vit) and then the other,
+    and calling `vit.configure_cpu()` if `configure`, with `env` added."""
     full = {k: v for k, v in os.environ.items()
             if k not in ("MKL_DEBUG_CPU_TYPE", "FLAGS_use_stride_kernel", "OMP_NUM_THREADS",
                          "VIT_PADDLE_CPU_DEFAULTS", "VIT_PADDLE_NUM_THREADS", "LD_PRELOAD")
             and not k.startswith("MALLOC_")}
-    result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
-                            env={**full, **env}, cwd=ROOT, timeout=120)
+    result = subprocess.run([sys.executable, "-c", PROBE, first,
+                             "configure" if configure else "import"], capture_output=True,
+                            text=True, env={**full, **env}, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_importing_vit_takes_the_fast_settings_even_after_paddle():
-    seen = probe()
-    assert seen["threads"] == seen["cores"]  # Paddle alone pins itself to 1
-    assert seen["stride"] is False
-    assert seen["mkl"] == ("5" if seen["vendor"] == "AuthenticAMD" else None)
-    # a freed 64 MiB tensor stays in the heap for the next one (vit.cpu.apply_allocator)
-    assert (seen["mapped_blocks"], seen["free_kept"]) == (0, True)
+def test_importing_vit_changes_nothing_in_the_process_but_paddles_load_time_variables():
+    """`import vit` sets only variables Paddle reads when it loads: the threads stay Paddle's
+    one, glibc's malloc keeps its own behaviour (a 64 MiB block is mapped from the system),
+    and no warnings filter is added; in either import order."""
+    for first in ("paddle", "vit"):
+        seen = probe(first, configure=False)
+        assert (seen["threads"], seen["kernel_threads"]) == (1, 1), (first, seen)
+        assert (seen["mapped_blocks"], seen["free_kept"]) == (1, False), (first, seen)
+        assert not any("ccache" in f for f in seen["warning_filters"]), seen
+        assert seen["mkl"] == ("5" if seen["vendor"] == "AuthenticAMD" else None)
+    assert probe("vit", configure=False)["stride"] is False  # read by Paddle as it loads
 
 
-def test_the_users_environment_wins_and_the_defaults_can_be_turned_off():
-    mine = probe(FLAGS_use_stride_kernel="1", MKL_DEBUG_CPU_TYPE="4", VIT_PADDLE_NUM_THREADS="1",
-                 MALLOC_ARENA_MAX="2")
-    assert (mine["threads"], mine["stride"], mine["mkl"]) == (1, True, "4")
-    assert mine["mapped_blocks"] == 1  # a MALLOC_* variable: glibc's own behaviour, untouched
-    off = probe(VIT_PADDLE_CPU_DEFAULTS="0")
-    assert (off["threads"], off["stride"], off["mkl"]) == (1, True, None)
-    assert off["mapped_blocks"] == 1
+def test_configure_cpu_takes_the_fast_settings_even_after_paddle():
+    for first in ("paddle", "vit"):
+        seen = probe(first)
+        assert seen["threads"] == seen["kernel_threads"] == seen["cores"], (first, seen)
+        assert seen["stride"] is False
+        # a freed 64 MiB tensor stays in the heap for the next one (vit.cpu.apply_allocator)
+        assert (seen["mapped_blocks"], seen["free_kept"]) == (0, True)
+
+
+def test_the_users_environment_wins_in_either_order_and_the_defaults_can_be_turned_off():
+    from vit.cpu import available_cores
+
+    threads = available_cores() + 1  # neither Paddle's 1 nor the default, one per core
+    for first in ("paddle", "vit"):
+        mine = probe(first, FLAGS_use_stride_kernel="1", MKL_DEBUG_CPU_TYPE="4",
+                     OMP_NUM_THREADS=str(threads), MALLOC_ARENA_MAX="2")
+        assert (mine["threads"], mine["kernel_threads"], mine["stride"], mine["mkl"]) == \
+            (threads, threads, True, "4"), (first, mine)
+        assert mine["mapped_blocks"] == 1  # a MALLOC_* variable: glibc's own behaviour, untouched
+        ones = probe(first, OMP_NUM_THREADS="1")  # the user's 1, not Paddle's
+        assert (ones["threads"], ones["kernel_threads"]) == (1, 1), (first, ones)
+        assert probe(first, VIT_PADDLE_NUM_THREADS="1")["threads"] == 1
+        off = probe(first, VIT_PADDLE_CPU_DEFAULTS="0")
+        assert (off["threads"], off["stride"], off["mkl"]) == (1, True, None)
+        assert off["mapped_blocks"] == 1
 
 
 def test_benchmark_tool_prints_the_table_with_pytorch_and_writes_json(tmp_path):
@@ -79,7 +111,7 @@ def test_benchmark_tool_prints_the_table_with_pytorch_and_writes_json(tmp_path):
     assert int8.split()[-1].endswith("x"), int8  # against PyTorch's int8
     from vit.cpu import allocator_settings, vector_flags
     from vit.engine.export import native_bf16
-    from vit.models import cpu_kernels
+    from vit.kernels import available
 
     if native_bf16():  # each precision against PyTorch at the same one
         assert any(line.startswith("pytorch eager bf16 autocast") for line in lines)
@@ -92,9 +124,8 @@ def test_benchmark_tool_prints_the_table_with_pytorch_and_writes_json(tmp_path):
     assert record["matmul_gflops"]["numpy"] > 0 and record["threads"] >= 1
     assert record["cpu_flags"] == vector_flags()
     assert record["malloc"] == allocator_settings()
-    assert record["fused_cpu_kernels"] is cpu_kernels.available()
-    assert ("fused CPU kernels on" if cpu_kernels.available() else "fused CPU kernels off") \
-        in result.stdout
+    assert record["fused_cpu_kernels"] is available()
+    assert ("fused CPU kernels on" if available() else "fused CPU kernels off") in result.stdout
     assert "[1/" in result.stderr  # progress goes to stderr, the table to stdout
 
 

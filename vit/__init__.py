@@ -2,29 +2,29 @@
 
 The public API: `create_model` / `list_models` (the registry), `list_pretrained` (published
 weights, `create_model(name, pretrained=True)`), `load_config` (YAML + overrides),
-and, in `vit.engine`, `train`, `load_for_inference`, `predict_paths`, `evaluate_model`.
+`configure_cpu` (the fast CPU settings, for a notebook or script: the tools take them
+themselves), and, in `vit.engine`, `train`, `load_for_inference`, `predict_paths`,
+`evaluate_model`.
 """
 
 __version__ = "0.1.0"
 
-import warnings
-
 from . import cpu as _cpu
 
-# Before Paddle loads: its MKL and kernel choices are read once (docs/performance.md).
+# Before Paddle loads: the variables it reads once, where the user has not set them
+# (vit/cpu.py); importing vit changes nothing else in the process.
 _cpu.apply_environment()
-# Paddle warns on import that ccache is missing; it only matters to people compiling C++ ops.
-warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
 
-from .config import load_config  # noqa: E402
-from .errors import CheckpointError, ConfigError, DataError, ModelError, VitError  # noqa: E402
-from .models import (VisionTransformer, count_flops, count_parameters, create_model,  # noqa: E402
-                     list_models, list_pretrained, summarize)
+with _cpu.quiet_paddle_import():
+    from .config import load_config  # noqa: E402
+    from .errors import CheckpointError, ConfigError, DataError, ModelError, VitError  # noqa: E402
+    from .models import (VisionTransformer, count_flops, count_parameters,  # noqa: E402
+                         create_model, list_models, list_pretrained, summarize)
 
-_cpu.apply_runtime()  # Paddle pins its math to one thread on import
+configure_cpu = _cpu.configure
 
 __all__ = [
     "CheckpointError", "ConfigError", "DataError", "ModelError", "VisionTransformer", "VitError",
-    "__version__", "count_flops", "count_parameters", "create_model", "list_models",
-    "list_pretrained", "load_config", "summarize",
+    "__version__", "configure_cpu", "count_flops", "count_parameters", "create_model",
+    "list_models", "list_pretrained", "load_config", "summarize",
 ]

@@ -1,28 +1,38 @@
-"""Fast CPU settings, taken when `vit` is imported (docs/performance.md says what and why).
+"""The CPU settings that make Paddle fast here (docs/performance.md says what and why), and
+where each is taken.
 
 Paddle's defaults leave most of a CPU idle: it pins its math to one thread, the MKL it ships
 takes a slow code path on AMD processors, its stride kernels make `transpose` a view that the
 next operation copies slowly, and every tensor of more than a few hundred kilobytes is memory
 that glibc's malloc has just taken from the system, so each operation first waits for the
-kernel to fault its output's pages in. Two of these are read once, when Paddle loads its
-libraries, so `apply_environment` sets them as environment variables before Paddle is imported,
-each only where the user has not set it: a user's own environment always wins. It also tunes
-glibc's malloc (`apply_allocator`). `apply_runtime` sets the thread count once Paddle is loaded.
-`VIT_PADDLE_CPU_DEFAULTS=0` turns all of it off. Importing this module does not import Paddle.
+kernel to fault its output's pages in.
+
+`import vit` sets only what Paddle reads once, when it loads its libraries: the environment
+variables of `recommended_environment`, each where the user has not set it
+(`apply_environment`). Everything else belongs to whoever owns the process and happens in
+`configure`: the command-line tools (`run_cli`), the web app, the benchmark and the trainer call
+it, and a notebook or script calls `vit.configure_cpu()`. A user's own environment always wins,
+whether Paddle or vit was imported first; `VIT_PADDLE_CPU_DEFAULTS=0` turns all of it off.
+Importing this module does not import Paddle.
 """
 
+import contextlib
 import ctypes
+import functools
 import os
 import sys
+import warnings
 from typing import Dict, Optional
 
 OPT_OUT = "VIT_PADDLE_CPU_DEFAULTS"
 THREADS = "VIT_PADDLE_NUM_THREADS"
 _CHOSEN: Dict[str, str] = {}  # what apply_environment set (the rest was the user's)
-# Paddle's import sets OMP_NUM_THREADS=1 when it is unset, so it is the user's only if Paddle
-# was not loaded yet
+# Paddle's import sets OMP_NUM_THREADS=1 where it is unset; before Paddle loads, a value is the
+# user's (see users_omp_threads for the other order)
 _PADDLE_WAS_LOADED = "paddle" in sys.modules
-_USER_OMP_THREADS = None if _PADDLE_WAS_LOADED else os.environ.get("OMP_NUM_THREADS")
+_OMP_THREADS_AT_IMPORT = os.environ.get("OMP_NUM_THREADS")
+# Paddle's import warns that ccache is missing, which matters only to whoever compiles C++
+CCACHE_WARNING = "No ccache found"
 
 
 def enabled() -> bool:
@@ -104,7 +114,8 @@ def glibc_version() -> str:
 
 
 def apply_allocator() -> Dict[str, int]:
-    """Make glibc's malloc reuse the memory of freed tensors instead of unmapping it.
+    """Make glibc's malloc reuse the memory of freed tensors instead of unmapping it
+    (`configure` calls it; importing vit does not).
 
     By default glibc serves each block larger than its (adaptive) threshold with a fresh
     `mmap` and unmaps it when freed, and gives freed memory at the top of its heap back to the
@@ -136,11 +147,10 @@ def allocator_settings() -> Dict[str, int]:
 
 
 def apply_environment() -> Dict[str, str]:
-    """Before Paddle loads: set the recommended variables the user has not set, and tune the
-    allocator (`apply_allocator`); return the variables."""
+    """Before Paddle loads (`import vit` calls it): set the recommended variables the user has
+    not set; return them."""
     if not enabled():
         return {}
-    apply_allocator()
     chosen = {key: value for key, value in recommended_environment().items()
               if key not in os.environ}
     os.environ.update(chosen)
@@ -148,45 +158,106 @@ def apply_environment() -> Dict[str, str]:
     return chosen
 
 
+@contextlib.contextmanager
+def quiet_paddle_import():
+    """Import Paddle (or its custom-operator toolchain) inside this block without its warning
+    that ccache is missing; the filter ends with the block."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=CCACHE_WARNING, category=UserWarning)
+        yield
+
+
+def _initial_environment() -> Dict[str, str]:
+    """The environment this process started with (Linux's /proc/self/environ, which later
+    changes such as Paddle's do not touch); {} where it cannot be read."""
+    try:
+        with open("/proc/self/environ", "rb") as handle:
+            entries = handle.read().split(b"\0")
+    except OSError:
+        return {}
+    pairs = (entry.decode(errors="replace").partition("=") for entry in entries if entry)
+    return {key: value for key, _, value in pairs}
+
+
+def users_omp_threads() -> Optional[str]:
+    """OMP_NUM_THREADS as the user set it, or None. Paddle's import sets it to "1" where it is
+    unset: if Paddle loaded before vit, a "1" is the user's only if the process started with
+    it; any other value is the user's (Paddle writes no other)."""
+    if not _PADDLE_WAS_LOADED:
+        return _OMP_THREADS_AT_IMPORT
+    value = os.environ.get("OMP_NUM_THREADS")
+    if value is not None and (value != "1" or "OMP_NUM_THREADS" in _initial_environment()):
+        return value
+    return None
+
+
 def thread_count(requested: int = 0) -> int:
     """Math threads to use: `requested`, else VIT_PADDLE_NUM_THREADS, else the user's own
     OMP_NUM_THREADS, else one per available core."""
     if requested:
         return int(requested)
-    for value in (os.environ.get(THREADS), _USER_OMP_THREADS):
+    for value in (os.environ.get(THREADS), users_omp_threads()):
         if value and value.strip().isdigit() and int(value) > 0:
             return int(value)
     return available_cores()
 
 
-def apply_runtime(requested: int = 0) -> Optional[int]:
-    """After Paddle loads: set its math threads (it pins itself to one), and the stride-kernel
-    flag where Paddle was imported before `vit` and so missed the environment variable.
+_APPLIED_THREADS: list = []  # the count configure last set, if it set one
+
+
+def configure(num_threads: int = 0) -> Optional[int]:
+    """Take the fast CPU settings in this process, once Paddle is loaded: its math threads
+    (`thread_count(num_threads)`; Paddle pins itself to one), the allocator
+    (`apply_allocator`), and the stride-kernel flag where Paddle was imported before `vit` and
+    so missed the environment variable. Called by the entry points that own the process; in a
+    notebook or script, `vit.configure_cpu()`.
 
     Returns:
-        the thread count, or None when the user opted out and nothing was requested.
+        the thread count, or None when the user opted out and asked for no count.
     """
-    if not requested and not enabled():
+    if not num_threads and not enabled():
         return None
     import paddle
 
+    apply_allocator()
     if "FLAGS_use_stride_kernel" in _CHOSEN:
         paddle.set_flags({"FLAGS_use_stride_kernel": False})
-    if not _PADDLE_WAS_LOADED and _USER_OMP_THREADS is None:
-        # Paddle's "1", not the user's: keep it from pinning the processes we start (the web
-        # app's training runs, the tests' tools) to one thread
+    if users_omp_threads() is None:
+        # Paddle's "1", not the user's: keep it from pinning the processes this one starts
+        # (the web app's training runs, the tests' tools) to one thread
         os.environ.pop("OMP_NUM_THREADS", None)
-    count = thread_count(requested)
+    count = thread_count(num_threads)
     paddle.base.core.set_num_threads(count)
     _APPLIED_THREADS[:] = [count]
     return count
 
 
-_APPLIED_THREADS: list = []  # the count apply_runtime last set, if it set one
+def math_threads() -> int:
+    """The thread count Paddle's math runs on: what `configure` set, else that of Paddle's
+    OpenMP runtime (one, unless the user set more). vit's kernels run on the same count."""
+    if _APPLIED_THREADS:
+        return _APPLIED_THREADS[0]
+    return _openmp_max_threads()
+
+
+def _openmp_max_threads() -> int:
+    runtime = _openmp_runtime()
+    return max(1, int(runtime.omp_get_max_threads())) if runtime is not None else 1
+
+
+@functools.lru_cache(maxsize=None)
+def _openmp_runtime():
+    """Paddle's OpenMP runtime (libiomp5, which its MKL runs on), or None where it has none."""
+    import paddle
+
+    try:
+        return ctypes.CDLL(os.path.join(os.path.dirname(paddle.__file__), "libs", "libiomp5.so"))
+    except OSError:
+        return None
 
 
 def restore_runtime_threads() -> None:
-    """Set Paddle's math threads back to what `apply_runtime` chose. A Paddle Inference
+    """Set Paddle's math threads back to what `configure` chose. A Paddle Inference
     predictor's run changes them: afterwards an eager matrix product of [1088, 64] x
     [64, 192] took 0.125 ms against 0.065 ms before, as on one thread, and the default model's
     training step 24 ms against 20. `PaddlePredictor` calls this after each run."""

@@ -8,6 +8,7 @@ import os
 import socket
 from pathlib import Path
 
+from .. import cpu
 from ..errors import VitError
 from .common import AppFolders
 from .i18n import i18n, t
@@ -66,8 +67,9 @@ def check_port(host: str, port: int):
 def launch_app(host: str = "127.0.0.1", port: int = 7860, output_dir="output",
                data_dir="data", max_upload: str = "20mb", block: bool = True):
     """Start the app on `host:port`; return the Gradio app (serving in the background when
-    `block` is False)."""
+    `block` is False). The app owns its process: it takes the fast CPU settings (vit/cpu.py)."""
     check_port(host, port)
+    cpu.configure()
     folders = AppFolders(Path(output_dir).resolve(), Path(data_dir).resolve())
     cache = folders.scratch / "gradio-cache"
     cache.mkdir(parents=True, exist_ok=True)

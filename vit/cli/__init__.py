@@ -83,7 +83,11 @@ def setup_logging(verbose: bool = False):
 
 def run_cli(main: Callable[[Optional[Sequence[str]]], Optional[int]],
             argv: Optional[Sequence[str]] = None) -> int:
-    """Run `main(argv)`, mapping user errors to one line and exit code 2."""
+    """Run `main(argv)` in a process that takes the fast CPU settings (the tool owns it:
+    vit/cpu.py), mapping user errors to one line and exit code 2."""
+    from .. import cpu
+
+    cpu.configure()
     try:
         code = main(argv)
     except VitError as error:

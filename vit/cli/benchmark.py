@@ -33,10 +33,10 @@ def main(argv=None) -> int:
     setup_logging()
     if min(args.batch, args.train_batch, args.repeats) < 1:
         raise VitError("--batch, --train-batch and --repeats must be at least 1")
-    from .. import cpu
+    from .. import cpu, kernels
     from ..engine.benchmark import (format_timings, inference_timings, matmul_ceiling,
                                     training_timings)
-    from ..models import cpu_kernels, model_args
+    from ..models import model_args
 
     model_args(args.model)  # an unknown name is refused before anything is timed
     model_args(args.train_model)
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     def progress(stage, done, total):
         print(f"[{done + 1}/{total}] {stage}", file=sys.stderr, flush=True)
 
-    print(f"matrix-product ceiling ({cpu.thread_count()} threads)", file=sys.stderr)
+    print(f"matrix-product ceiling ({cpu.math_threads()} threads)", file=sys.stderr)
     ceiling = matmul_ceiling()
     training = []
     if not args.no_training:
@@ -53,10 +53,10 @@ def main(argv=None) -> int:
         print(f"training {args.train_model}, batch {args.train_batch}", file=sys.stderr)
         training = training_timings(args.train_model, args.train_batch)
     rows = inference_timings(args.model, args.batch, args.repeats, progress=progress) + training
-    print(f"{args.model} inference, {args.train_model} training; {cpu.thread_count()} threads, "
+    print(f"{args.model} inference, {args.train_model} training; {cpu.math_threads()} threads, "
           f"{platform.processor() or platform.machine()} ({cpu.cpu_vendor() or 'unknown'}; "
           f"{', '.join(cpu.vector_flags()) or 'no AVX2'}); fused CPU kernels "
-          f"{'on' if cpu_kernels.available() else 'off'}")
+          f"{'on' if kernels.available() else 'off'}")
     print(format_timings(rows, ceiling))
     path = _save(args, rows, ceiling)
     print(f"\nnumbers: {path}")
@@ -66,16 +66,15 @@ def main(argv=None) -> int:
 def _save(args, rows, ceiling) -> Path:
     import paddle
 
-    from .. import cpu
-    from ..models import cpu_kernels
+    from .. import cpu, kernels
 
     folder = Path(args.output)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{args.model}-{datetime.datetime.now():%Y%m%d-%H%M%S}.json"
-    record = {"model": args.model, "train_model": args.train_model, "threads": cpu.thread_count(),
+    record = {"model": args.model, "train_model": args.train_model, "threads": cpu.math_threads(),
               "cpu_vendor": cpu.cpu_vendor(), "cpu_flags": cpu.vector_flags(),
               "malloc": cpu.allocator_settings(), "paddle": paddle.__version__,
-              "fused_cpu_kernels": cpu_kernels.available(),
+              "fused_cpu_kernels": kernels.available(),
               "matmul_gflops": ceiling,
               "rows": [{"path": r.path, "batch": r.batch, "seconds": r.seconds,
                         "images_per_s": r.images_per_s, "gflops": r.gflops, "note": r.note}

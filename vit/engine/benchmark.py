@@ -189,7 +189,7 @@ def pytorch_inference_timings(args: dict, batch: int, repeats: int, warmup: int,
         return []
     import torch
 
-    torch.set_num_threads(cpu.thread_count())
+    torch.set_num_threads(cpu.math_threads())
     model.eval()
     size = model.config.image_size
     int8_models = _torch_int8_models(model)  # quantised once, timed at each batch size
@@ -319,7 +319,7 @@ def _paddle_step(model, images, labels, label_smoothing):
 def _torch_step(model, images, labels, label_smoothing):
     import torch
 
-    torch.set_num_threads(cpu.thread_count())
+    torch.set_num_threads(cpu.math_threads())
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
     images, labels = torch.from_numpy(images), torch.from_numpy(labels).long()

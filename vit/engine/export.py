@@ -150,7 +150,7 @@ class PaddlePredictor:
     Args:
         graph, params: the files `paddle.jit.save` wrote.
         precision: one of `PRECISIONS`.
-        num_threads: CPU math threads (0: vit's default, one per core).
+        num_threads: CPU math threads (0: those of Paddle's math, `cpu.math_threads`).
 
     Raises:
         ConfigError: a precision this machine cannot run.
@@ -182,7 +182,7 @@ class PaddlePredictor:
             settings.enable_mkldnn()  # oneDNN: the fast CPU path
             if precision == "bf16":
                 settings.enable_mkldnn_bfloat16()
-            settings.set_cpu_math_library_num_threads(cpu.thread_count(num_threads))
+            settings.set_cpu_math_library_num_threads(num_threads or cpu.math_threads())
         self.precision = precision
         self.predictor = inference.create_predictor(settings)
         self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
@@ -204,7 +204,7 @@ class InferenceModel:
 
     Args:
         folder: written by `export_inference_model`.
-        num_threads: CPU math threads (0: vit's default, one per core).
+        num_threads: CPU math threads (0: those of Paddle's math, `cpu.math_threads`).
         config: replaces the training config recorded in `inference.yml` (data to evaluate on).
         overrides: `-o section.key=value` changes to the recorded config.
         precision: fp32, bf16 or fp16 (Paddle Inference), fp32 or int8 (ONNX Runtime); None:

@@ -83,7 +83,7 @@ class OnnxPredictor:
 
     Args:
         path: the `.onnx` file.
-        num_threads: threads of one operator (0: vit's default, one per core).
+        num_threads: threads of one operator (0: those of Paddle's math, `cpu.math_threads`).
         precision: what the file computes in (`fp32`, or `int8` for the quantised one).
     """
 
@@ -94,7 +94,7 @@ class OnnxPredictor:
             raise CheckpointError(f"{path} is missing",
                                   "export the model with tools/export.py --format onnx")
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = cpu.thread_count(num_threads)
+        options.intra_op_num_threads = num_threads or cpu.math_threads()
         options.log_severity_level = 3  # errors only
         try:
             self.session = onnxruntime.InferenceSession(str(path), options,

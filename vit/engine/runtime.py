@@ -50,9 +50,9 @@ def setup_runtime(device: str = "auto", num_threads: int = 0) -> Runtime:
         name = f"gpu:{paddle.distributed.ParallelEnv().device_id}" if world_size > 1 else "gpu"
     else:
         name = "cpu"
-        # `num_threads`, or (0) what `import vit` chose: one per core, or the user's own
-        # VIT_PADDLE_NUM_THREADS / OMP_NUM_THREADS (vit/cpu.py)
-        cpu.apply_runtime(num_threads)
+        # `num_threads`, or (0) one per core, or the user's own VIT_PADDLE_NUM_THREADS /
+        # OMP_NUM_THREADS (vit/cpu.py); the kernels run on the same count
+        cpu.configure(num_threads)
     paddle.set_device(name)
     if world_size > 1:
         paddle.distributed.init_parallel_env()

@@ -7,6 +7,10 @@ Shapes use B (batch), N (tokens), D (embedding width) and H (heads).
 The module tree is the architecture contract: `paddle.summary` prints one row per layer, so the
 layers, their names and their order stay exactly as they are. See docs/contract.md before adding,
 splitting or renaming any layer here.
+
+`Linear`, `LayerNorm` and `GELU` are `paddle.nn`'s, computed on a CPU by vit's fused kernels
+(vit/kernels); a layer that has a faster way there asks the kernels once, and computes its
+equation itself where they answer None.
 """
 
 from typing import Optional, Tuple
@@ -14,10 +18,10 @@ from typing import Optional, Tuple
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
-from paddle.autograd import PyLayer
 
+from .. import kernels
 from ..errors import ModelError
-from . import cpu_kernels
+from ..kernels import GELU, LayerNorm, Linear
 
 
 def to_2tuple(value) -> Tuple[int, int]:
@@ -26,163 +30,6 @@ def to_2tuple(value) -> Tuple[int, int]:
         return (value, value)
     height, width = value
     return (int(height), int(width))
-
-
-def _cpu_gradient_wanted(x) -> bool:
-    """Whether a layer's input `x` is headed into an eager CPU backward pass, where `Linear` and
-    `LayerNorm` compute their own gradients; on other devices, in static graphs and under
-    autocast Paddle's own kernels run."""
-    return (paddle.in_dynamic_mode() and paddle.is_grad_enabled() and x.place.is_cpu_place()
-            and not paddle.amp.is_autocast_enabled())
-
-
-def _gradient_wanted(*tensors) -> bool:
-    """Whether a backward pass will need a gradient through any of these tensors."""
-    return paddle.is_grad_enabled() and any(not tensor.stop_gradient for tensor in tensors)
-
-
-def _hooked(layer) -> bool:
-    """Whether something watches `layer`'s calls with a forward hook (`paddle.summary`, the
-    FLOP count, the attention maps), so that the layer must run rather than be computed around."""
-    return bool(layer._forward_pre_hooks) or bool(layer._forward_post_hooks)
-
-
-def _column_sums(matrix):
-    """[M, D] -> [1, D], as a product with a row of ones: Paddle's CPU kernels that reduce or
-    broadcast are 5-8x slower than its matrix product and same-shape element-wise ones."""
-    return paddle.matmul(paddle.ones([1, matrix.shape[0]], matrix.dtype), matrix)
-
-
-def _learning(*tensors):
-    """Which of a PyLayer's inputs get a gradient: its backward must return None, not a
-    gradient, for one that does not learn (a frozen layer)."""
-    return [not tensor.stop_gradient for tensor in tensors]
-
-
-class _LinearGradOnCPU(PyLayer):
-    """b + x W as one `addmm` whose gradient is three matrix products, where vit's fused
-    linear kernel (cpu_kernels.py, with its own gradient) is not built.
-
-    Paddle's `addmm` gradient sums the bias gradient with its reducing kernel; with a product
-    with ones (`_column_sums`) the default model's training step is 4-10 % faster on CPU. The
-    fused kernel (the bias inside MKL's product, the gradient as one operation) takes it
-    another 5 % (20.5-20.7 against 21.6-22.0 ms, one process).
-    """
-
-    @staticmethod
-    def forward(ctx, x, weight, bias):
-        ctx.save_for_backward(x, weight)
-        ctx.learns = _learning(x, weight, bias)
-        return paddle.addmm(bias, x, weight)
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, weight = ctx.saved_tensor()
-        x_learns, weight_learns, bias_learns = ctx.learns
-        d_x = paddle.matmul(grad, weight, transpose_y=True) if x_learns else None
-        d_weight = paddle.matmul(x, grad, transpose_x=True) if weight_learns else None
-        d_bias = _column_sums(grad).reshape([weight.shape[1]]) if bias_learns else None
-        return d_x, d_weight, d_bias
-
-
-class Linear(nn.Linear):
-    """`paddle.nn.Linear`, computed as one operation with its gradient as another.
-
-    Eager float32 on the CPU runs vit's fused kernel (cpu_kernels.py: the bias added inside
-    MKL's product, not in a second pass), in training and inference. Elsewhere training runs
-    one `addmm` (bias + x W): Paddle's own forward runs the product and the bias as two
-    kernels, and their gradients as two more, which made small models' training steps 10-20 %
-    slower; on a CPU without the kernel its gradient is `_LinearGradOnCPU`'s. The parameters,
-    their key names and the summary table's `Linear-N` row are those of `paddle.nn.Linear`
-    (docs/contract.md). Exports run Paddle's own forward, which Paddle Inference fuses into one
-    oneDNN FC operation.
-    """
-
-    def forward(self, x):
-        # the kernel test first: `paddle.jit.to_static` (SOT) breaks its graph at
-        # `self.bias is None`, and the test is False while it traces
-        if cpu_kernels.mkl_usable(x) and self.bias is not None:
-            return cpu_kernels.linear(x, self.weight, self.bias)
-        if not self.training or self.bias is None:
-            return super().forward(x)
-        flat = x.reshape([-1, x.shape[-1]])  # [B*N, in]
-        if _cpu_gradient_wanted(x):
-            out = _LinearGradOnCPU.apply(flat, self.weight, self.bias)
-        else:
-            out = paddle.addmm(self.bias, flat, self.weight)  # [B*N, out]
-        return out.reshape([*x.shape[:-1], out.shape[-1]])
-
-
-class _LayerNormGradOnCPU(PyLayer):
-    """Layer norm with Paddle's forward and a gradient of its own, where vit's fused kernel
-    (cpu_kernels.py, with its gradient) is not built: one made of matrix products and
-    same-shape element-wise operations, the CPU kernels of Paddle's that are fast.
-
-    Paddle's CPU `layer_norm_grad` took 15-20x its forward (8.0 ms for a [4160, 192] batch,
-    its forward 0.1 ms), and so most of a small ViT's backward pass; its broadcasting and
-    reducing element-wise kernels are 5-8x slower than same-shape ones. This gradient
-    recomputes the normalised input from x, sums rows and columns as products with a vector of
-    ones, and broadcasts by `expand`: 2.8 ms for that batch, about 25 operations; the fused
-    kernel is one pass over each row. Both give the right input gradient when the weight is
-    frozen, where Paddle 3.3.1's CPU kernel computes it as if the weight were 1
-    (tests/test_models.py checks both against a float64 layer-norm gradient).
-    """
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, epsilon):
-        ctx.save_for_backward(x, weight)
-        ctx.epsilon = epsilon
-        ctx.learns = _learning(x, weight, bias)
-        return F.layer_norm(x, x.shape[-1:], weight, bias, epsilon)
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, weight = ctx.saved_tensor()
-        x_learns, weight_learns, bias_learns = ctx.learns
-        shape, width = x.shape, x.shape[-1]
-        x, grad = x.reshape([-1, width]), grad.reshape([-1, width])  # [M, D]
-        full = x.shape
-        row_mean = paddle.full([width, 1], 1.0 / width, x.dtype)  # x @ row_mean: [M, 1]
-        centred = x - paddle.matmul(x, row_mean).expand(full)
-        inv_std = paddle.rsqrt(paddle.matmul(centred * centred, row_mean)
-                               + ctx.epsilon).expand(full)
-        normed = centred * inv_std
-        d_x = d_weight = d_bias = None
-        if x_learns:
-            scaled = grad * weight.expand(full)
-            d_x = ((scaled - paddle.matmul(scaled, row_mean).expand(full)
-                    - normed * paddle.matmul(scaled * normed, row_mean).expand(full))
-                   * inv_std).reshape(shape)
-        if weight_learns:
-            d_weight = _column_sums(grad * normed).reshape([width])
-        if bias_learns:
-            d_bias = _column_sums(grad).reshape([width])
-        return d_x, d_weight, d_bias
-
-
-class LayerNorm(nn.LayerNorm):
-    """`paddle.nn.LayerNorm`, whose gradient on CPU is vit's fused kernel (cpu_kernels.py, which
-    then computes the forward too) or, where that is not built, `_LayerNormGradOnCPU`'s.
-
-    The parameters, their key names and the summary table's `LayerNorm-N` row are those of
-    `paddle.nn.LayerNorm` (docs/contract.md). Inference without a gradient, static graphs and
-    other devices run Paddle's own layer norm, as does a norm without weight or bias or over
-    more than one axis.
-    """
-
-    def __init__(self, normalized_shape, *args, **kwargs):
-        super().__init__(normalized_shape, *args, **kwargs)
-        self._own_gradient = (self.weight is not None and self.bias is not None
-                              and len(self._normalized_shape) == 1)
-
-    def forward(self, x):
-        # the kernel test first: `paddle.jit.to_static` (SOT) breaks its graph at
-        # `paddle.is_grad_enabled()`, and the test is False while it traces
-        if cpu_kernels.usable(x) and self._own_gradient and _cpu_gradient_wanted(x):
-            return cpu_kernels.layer_norm(x, self.weight, self.bias, self._epsilon)
-        if self._own_gradient and self.training and _cpu_gradient_wanted(x):
-            return _LayerNormGradOnCPU.apply(x, self.weight, self.bias, self._epsilon)
-        return super().forward(x)
 
 
 class PatchEmbed(nn.Layer):
@@ -218,27 +65,13 @@ class PatchEmbed(nn.Layer):
     def forward(self, x):
         """[B, C, H, W] -> [B, N, D] with N = (H / P) * (W / P)."""
         self._check_input_size(x.shape)
-        if cpu_kernels.mkl_usable(x) and self.proj.bias is not None and not _hooked(self.proj):
-            return self._patches_times_weight(x)
+        tokens = kernels.patch_embedding(x, self.proj)  # eager float32 on a CPU: one product
+        if tokens is not None:
+            return tokens
         x = self.proj(x)  # [B, D, H/P, W/P]
         # flatten/transpose are tensor methods, not layers: a Flatten layer would add a row
         # to the summary contract (docs/contract.md).
         return x.flatten(2).transpose((0, 2, 1))  # [B, N, D]
-
-    def _patches_times_weight(self, x):
-        """The convolution as the product it is, for eager float32 on the CPU: the patches,
-        flattened to [B, N, C P P], times the weight as a [C P P, D] matrix, in vit's fused
-        linear kernel. Paddle's CPU convolution makes one small product per image: 0.62 ms
-        for the default model's batch of 64 (0.12 ms this way), 1.39 ms with its gradient
-        (0.22 ms)."""
-        batch, channels, height, width = x.shape
-        (patch_height, patch_width), (rows, columns) = self.patch_size, self.grid_size
-        patches = x.reshape([batch, channels, rows, patch_height, columns, patch_width])
-        patches = patches.transpose([0, 2, 4, 1, 3, 5]).reshape(
-            [batch, rows * columns, channels * patch_height * patch_width])
-        weight = self.proj.weight  # [D, C, P, P]
-        return cpu_kernels.linear(patches, weight.reshape([weight.shape[0], -1]).t(),
-                                  self.proj.bias)
 
     def _check_input_size(self, shape):
         height, width = shape[-2], shape[-1]
@@ -254,27 +87,12 @@ class PatchEmbed(nn.Layer):
                 f"{self.patch_size[0]}x{self.patch_size[1]}, and the model expects {want}",
                 f"resize or crop the images to {want}",
             )
+        size = height if height == width else (height, width)
         raise ModelError(
             f"input is {got} but the model was built for {want}",
-            f"resize the images to {want}, or build the model with img_size={height if height == width else (height, width)} "
+            f"resize the images to {want}, or build the model with img_size={size} "
             "and load weights with their position embeddings resampled",
         )
-
-
-def softmax(scores):
-    """Softmax over the last axis (the keys): vit's fused kernel for eager float32 on the CPU
-    (cpu_kernels.py; Paddle's CPU softmax runs on one thread and slowly on short rows), Paddle's
-    own everywhere else, static graphs and exports included."""
-    if not cpu_kernels.usable(scores):
-        return F.softmax(scores, axis=-1)
-    return cpu_kernels.softmax(scores)
-
-
-def fused_attention(qkv, heads: int, scale: float):
-    """Eq. 2's heads from the fused projection qkv [B, N, 3D] to [B, N, D], in one kernel
-    (cpu_kernels.py): each head's two matrix products and softmax run on one core, a block of
-    queries at a time, with no transposes around them. For eager float32 on the CPU."""
-    return cpu_kernels.attention(qkv, heads, scale, with_gradient=_gradient_wanted(qkv))
 
 
 class Attention(nn.Layer):
@@ -307,8 +125,10 @@ class Attention(nn.Layer):
     def forward(self, x):
         """[B, N, D] -> [B, N, D]."""
         qkv = self.qkv(x)  # [B, N, 3D]
-        if cpu_kernels.mkl_usable(qkv) and not self._weights_observed():
-            return self.proj_drop(self.proj(fused_attention(qkv, self.num_heads, self.scale)))
+        # eager float32 on a CPU, nothing watching the weights: the lines below in one kernel
+        fused = kernels.attention(qkv, self.num_heads, self.scale, self.attn_drop)
+        if fused is not None:
+            return self.proj_drop(self.proj(fused))
         num_tokens, dim = x.shape[1], x.shape[2]
         # q, k and v split apart and each cut into heads, rather than one 5-D transpose and
         # unbind: in exports Paddle Inference's oneDNN passes fold each reshape and transpose
@@ -320,30 +140,12 @@ class Attention(nn.Layer):
         # scaling q rather than q k^T (as timm does) touches N x D/H numbers instead of N x N
         attn = (q * self.scale).matmul(k, transpose_y=True)  # [B, H, N, N]
         # a function, not an nn.Softmax layer, which would add a row to the contract
-        attn = softmax(attn)
+        attn = F.softmax(attn, axis=-1)
         # attn_drop's input is this softmax: a forward hook on attn_drop sees the attention
         # map without any change to the model (docs/contract.md)
         attn = self.attn_drop(attn)
         x = attn.matmul(v).transpose((0, 2, 1, 3)).reshape((-1, num_tokens, dim))  # [B, N, D]
         return self.proj_drop(self.proj(x))
-
-    def _weights_observed(self) -> bool:
-        """Whether something needs the attention weights as a tensor, which the fused kernel
-        never makes: dropout on them while training, or a hook on `attn_drop` (the attention
-        maps, `paddle.summary`, the FLOP count)."""
-        return (self.training and self.attn_drop.p > 0) or _hooked(self.attn_drop)
-
-
-class GELU(nn.GELU):
-    """`paddle.nn.GELU` (its summary row `GELU-N`), computed in eager float32 on the CPU by
-    vit's fused kernel (cpu_kernels.py): Paddle's CPU GELU and its gradient run on one thread,
-    the gradient about 10x slower than the kernel's on the default model's [64, 17, 128]. The
-    tanh approximation, static graphs and other devices run Paddle's own."""
-
-    def forward(self, x):
-        if self._approximate not in (False, "none") or not cpu_kernels.usable(x):
-            return super().forward(x)
-        return cpu_kernels.gelu(x)
 
 
 class Mlp(nn.Layer):
@@ -380,12 +182,13 @@ def drop_path(x, drop_prob: float = 0.0, training: bool = False):
     if drop_prob == 0.0 or not training:
         return x
     keep_prob = 1.0 - drop_prob
-    if cpu_kernels.usable(x):  # one kernel for the mask and the product, and one gradient
-        return cpu_kernels.drop_path(x, paddle.rand([x.shape[0]], dtype=x.dtype), keep_prob)
-    mask_shape = (x.shape[0],) + (1,) * (x.ndim - 1)
+    uniform = paddle.rand([x.shape[0]], dtype=x.dtype)  # one draw per sample
+    fused = kernels.drop_path(x, uniform, keep_prob)  # eager float32 on a CPU: one kernel
+    if fused is not None:
+        return fused
     # the 1 / keep_prob scaling goes on the [B, 1, 1] mask: one full-size multiply, not two
-    mask = paddle.floor(keep_prob + paddle.rand(mask_shape, dtype=x.dtype)) / keep_prob
-    return x * mask
+    mask = paddle.floor(keep_prob + uniform) / keep_prob
+    return x * mask.reshape([x.shape[0]] + [1] * (x.ndim - 1))
 
 
 class DropPath(nn.Layer):

@@ -1,21 +1,21 @@
-// vit-paddle's fused CPU kernels, built by vit/models/cpu_kernels.py with Paddle's
-// custom-operator toolchain. Each does in one operation what Paddle's own CPU kernels do in
-// several passes or operations (attention, linear, layer norm) or slowly on one thread
-// (softmax, GELU); see docs/performance.md.
+// vit-paddle's fused CPU kernels, built by vit/kernels/build.py with Paddle's custom-operator
+// toolchain. Each does in one operation what Paddle's own CPU kernels do in several passes or
+// operations (attention, linear, layer norm) or slowly on one thread (GELU); see
+// docs/performance.md.
 //
 //   vit_attention(qkv; heads, scale, threads) -> out       [B, N, 3D] -> [B, N, D]   (MKL)
 //   vit_attention_keeping_softmax(qkv; ...) -> out, probabilities [B, H, N, N]      (MKL)
 //   vit_linear(x, weight, bias; want_x, want_weight, threads) -> x weight + bias    (MKL)
 //   vit_layer_norm(x, weight, bias; epsilon, threads) -> y   over the last axis
-//   vit_softmax(x; threads) -> y                  softmax over the last axis
 //   vit_gelu(x; threads) -> y                     the exact GELU, x * Phi(x)
 //   vit_drop_path(x, uniform; keep, threads) -> y  stochastic depth, per sample of x
 //
 // Each op but vit_attention has its gradient registered with it (PD_BUILD_GRAD_OP, the op's
-// name + "_grad"; its second derivative is an error), so Paddle's autograd runs it in C++: through a Python PyLayer each op cost
-// ~30 us more, forward and backward, and the default model's training step took 20.2 ms
-// against 16.1. float32 on the CPU; the Python side passes contiguous tensors. The (MKL) ones
-// exist only where the library is built with Paddle's MKL (VIT_WITH_MKL).
+// name + "_grad"; its second derivative is an error), so Paddle's autograd runs it in C++:
+// through a Python PyLayer each op cost ~30 us more, forward and backward, and the default
+// model's training step took 20.2 ms against 16.1. float32 on the CPU; the Python side passes
+// contiguous tensors. The (MKL) ones exist only where the library is built with Paddle's MKL
+// (VIT_WITH_MKL).
 
 #include <dlfcn.h>
 
@@ -29,7 +29,7 @@
 #include "paddle/extension.h"
 
 #ifdef VIT_WITH_MKL
-// The MKL that Paddle ships (libmklml_intel.so, linked by cpu_kernels.py where it exists):
+// The MKL that Paddle ships (libmklml_intel.so, linked by vit/kernels/build.py where it exists):
 // its matrix products are the ones Paddle's matmul runs, called here on one head at a time.
 extern "C" {
 void cblas_sgemm(int layout, int trans_a, int trans_b, int m, int n, int k, float alpha,
@@ -469,29 +469,6 @@ std::vector<paddle::Tensor> LayerNormBackward(const paddle::Tensor& grad, const 
   return {d_x, d_weight, d_bias};
 }
 
-std::vector<paddle::Tensor> Softmax(const paddle::Tensor& x, int64_t threads) {
-  CheckFloatOnCpu(x, "x");
-  const int64_t width = Width(x), rows = x.numel() / width;
-  auto y = paddle::empty(x.shape(), x.dtype(), x.place());
-  ParallelRows(rows, width, threads, [&](int64_t first, int64_t end, int64_t) {
-    SoftmaxRows(x.data<float>(), y.data<float>(), first, end, width);
-  });
-  return {y};
-}
-
-std::vector<paddle::Tensor> SoftmaxBackward(const paddle::Tensor& y, const paddle::Tensor& grad,
-                                            int64_t threads) {
-  CheckFloatOnCpu(y, "y");
-  CheckFloatOnCpu(grad, "grad");
-  PD_CHECK(grad.numel() == y.numel(), "grad and y do not match");
-  const int64_t width = Width(y), rows = y.numel() / width;
-  auto d_x = paddle::empty(y.shape(), y.dtype(), y.place());
-  ParallelRows(rows, width, threads, [&](int64_t first, int64_t end, int64_t) {
-    SoftmaxBackwardRows(y.data<float>(), grad.data<float>(), d_x.data<float>(), first, end, width);
-  });
-  return {d_x};
-}
-
 // element-wise: the rows are the flat tensor cut into pieces of `kElementsPerThread`
 std::vector<paddle::Tensor> Gelu(const paddle::Tensor& x, int64_t threads) {
   CheckFloatOnCpu(x, "x");
@@ -711,22 +688,6 @@ PD_BUILD_GRAD_OP(vit_layer_norm)
     .SetKernelFn(PD_KERNEL(LayerNormBackward));
 
 VIT_NO_SECOND_DERIVATIVE(vit_layer_norm, "X", "Y");
-
-PD_BUILD_OP(vit_softmax)
-    .Inputs({"X"})
-    .Outputs({"Y"})
-    .Attrs({"threads: int64_t"})
-    .SetKernelFn(PD_KERNEL(Softmax))
-    .SetInferShapeFn(PD_INFER_SHAPE(SameShape))
-    .SetInferDtypeFn(PD_INFER_DTYPE(SameDtype));
-
-PD_BUILD_GRAD_OP(vit_softmax)
-    .Inputs({"Y", paddle::Grad("Y")})
-    .Outputs({paddle::Grad("X")})
-    .Attrs({"threads: int64_t"})
-    .SetKernelFn(PD_KERNEL(SoftmaxBackward));
-
-VIT_NO_SECOND_DERIVATIVE(vit_softmax, "X", "Y");
 
 PD_BUILD_OP(vit_gelu)
     .Inputs({"X"})

@@ -13,6 +13,8 @@ where `output/demo` is a quick run of the default config (the demo's stand-in): 
 the data report, the short training and its comparison, inference, export and the ONNX paths.
 """
 
+import contextlib
+import io
 import re
 import shlex
 import shutil
@@ -27,9 +29,11 @@ from conftest import ROOT
 PAGES = sorted([ROOT / "README.md", ROOT / "README.zh.md", *(ROOT / "docs").glob("*.md")])
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", flags=re.S | re.M)
 SHELL_OPERATORS = {"&&", "||", ";", "|", "&"}
-PYTHON = re.compile(r"^(?:\S*/)?python3?$")
+REDIRECTIONS = {">", ">>", "<", ">&", "<&", "&>"}  # what follows is a file, not an argument
+PYTHON = re.compile(r"^(?:\S*/)?python(?:3(?:\.\d+)?)?$")
 TOOL_SCRIPT = re.compile(r"^tools/(\w+)\.py$")
-MENTIONS_A_COMMAND = re.compile(r"tools/\w+\.py|\bvit-[a-z]|\bmake\b")
+CLI_MODULE = re.compile(r"^vit\.cli\.(\w+)$")
+MENTIONS_A_COMMAND = re.compile(r"tools/\w+\.py|\bvit-[a-z]|\bvit\.cli\.\w|\bmake\b")
 
 
 def console_scripts() -> dict:
@@ -62,11 +66,15 @@ def split_commands(line: str):
     lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
     lexer.commenters = "#"
     lexer.whitespace_split = True
-    command = []
+    command, redirected = [], False
     for word in lexer:
         if word in SHELL_OPERATORS:
             yield command
-            command = []
+            command, redirected = [], False
+        elif word in REDIRECTIONS or redirected:
+            redirected = True  # `2>&1 | tee log`, `> out.txt`: the command's words ended
+            if command and command[-1].isdigit() and word in REDIRECTIONS:
+                command.pop()  # the descriptor of `2>`
         else:
             command.append(word)
     yield command
@@ -79,7 +87,7 @@ def tool_call(words):
         return scripts[words[0]], words[1:]
     if words and PYTHON.match(words[0]):
         for index, word in enumerate(words[1:], start=1):
-            tool = TOOL_SCRIPT.match(word)
+            tool = TOOL_SCRIPT.match(word) or (words[index - 1] == "-m" and CLI_MODULE.match(word))
             if tool:
                 return tool[1], words[index + 1:]
     return None
@@ -126,10 +134,14 @@ def check_command(words):
     module_name, argv = tool_call(words)
     module = __import__(f"vit.cli.{module_name}", fromlist=["build_parser"])
     parser = module.build_parser()
+    complaint = io.StringIO()
     try:
-        args = parser.parse_args(argv)
+        with contextlib.redirect_stderr(complaint):
+            args = parser.parse_args(argv)
     except SystemExit:
-        raise AssertionError(f"{parser.prog} does not accept {shlex.join(argv)}") from None
+        said = complaint.getvalue().strip().splitlines()[-1:]  # argparse's own line
+        raise AssertionError(f"{parser.prog} does not accept {shlex.join(argv)}: "
+                             f"{' '.join(said)}") from None
     spec = getattr(args, "pretrained", None)
     if spec and not re.search(r"[/\\]|\.\w+$|://", spec):  # a name, not a path or URL
         assert find_weights(spec) is not None, f"--pretrained {spec} is not a registered name"
@@ -170,7 +182,12 @@ def test_the_check_catches_a_broken_flag_and_a_broken_key():
     for line, problem in broken.items():
         with pytest.raises(Exception, match=re.escape(problem)):
             check_command(next(split_commands(line)))
-    check_command(next(split_commands("python tools/train.py -o train.epochs=6")))
+    page = "Text.\n\n```bash\npython3.11 tools/train.py -o train.epochs=6 2>&1 | tee log\n" \
+           "python -m vit.cli.infer --weights output/demo \\\n    --eval --evaluate\n```\n"
+    (good, _), (bad, _) = [(words, number) for number, words in commands_of(page)]
+    check_command(good)
+    with pytest.raises(Exception, match="unrecognized arguments: --evaluate"):
+        check_command(bad)
 
 
 # --- README.md's own commands on the digits, run as written ------------------------------

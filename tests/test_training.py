@@ -127,6 +127,7 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, fin
 def test_sigint_saves_a_checkpoint_and_resume_is_exact(tmp_path, finished_run):
     reference, _ = finished_run
     steps = _steps_per_epoch(reference)
+    assert steps >= 4, "the held step and the next must be inside epoch 2"
     process = _start_held(tmp_path, "stopped", 2, 2)
     held = steps + 2
     process.send_signal(signal.SIGINT)  # handled while the run is held after step `held`

@@ -35,9 +35,15 @@ _OMP_THREADS_AT_IMPORT = os.environ.get("OMP_NUM_THREADS")
 CCACHE_WARNING = "No ccache found"
 
 
+def switched_on(variable: str) -> bool:
+    """Whether an on/off environment variable of vit's is on: it is, unless set to 0, false,
+    no or off."""
+    return os.environ.get(variable, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def enabled() -> bool:
     """False when the user opted out with VIT_PADDLE_CPU_DEFAULTS=0."""
-    return os.environ.get(OPT_OUT, "1").strip().lower() not in ("0", "false", "no", "off")
+    return switched_on(OPT_OUT)
 
 
 def available_cores() -> int:
@@ -181,14 +187,14 @@ def _initial_environment() -> Dict[str, str]:
 
 def users_omp_threads() -> Optional[str]:
     """OMP_NUM_THREADS as the user set it, or None. Paddle's import sets it to "1" where it is
-    unset: if Paddle loaded before vit, a "1" is the user's only if the process started with
-    it; any other value is the user's (Paddle writes no other)."""
+    unset, and writes no other value: any other is the user's. A "1" is the user's if it was
+    there before Paddle loaded (when vit loaded first), or if the process started with it."""
+    value = os.environ.get("OMP_NUM_THREADS")
+    if value is not None and value != "1":
+        return value
     if not _PADDLE_WAS_LOADED:
         return _OMP_THREADS_AT_IMPORT
-    value = os.environ.get("OMP_NUM_THREADS")
-    if value is not None and (value != "1" or "OMP_NUM_THREADS" in _initial_environment()):
-        return value
-    return None
+    return value if "OMP_NUM_THREADS" in _initial_environment() else None
 
 
 def thread_count(requested: int = 0) -> int:

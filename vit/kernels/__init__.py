@@ -11,7 +11,7 @@ kernels cannot take its input, so that the layer computes its own equation.
     build.py         compiling cpu_kernels.cc once per machine, loading it
     ops.py           the kernels as Paddle operators, and when each may run
     fallback.py      gradients from Paddle's operators, where the library is not built
-    layers.py        the drop-in layers
+    drop_in.py       the drop-in layers
 """
 
 from typing import Optional
@@ -20,7 +20,7 @@ import paddle
 
 from . import ops
 from .build import available, kernels_home
-from .layers import GELU, LayerNorm, Linear
+from .drop_in import GELU, LayerNorm, Linear
 
 __all__ = ["GELU", "LayerNorm", "Linear", "attention", "available", "drop_path",
            "kernels_home", "patch_embedding"]

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import paddle
@@ -26,6 +27,7 @@ import paddle
 from .. import cpu
 
 SOURCE = Path(__file__).with_name("cpu_kernels.cc")
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds `vit`
 NAME = "vit_cpu_kernels"
 OPT_OUT = "VIT_PADDLE_CPU_KERNELS"
 HOME = "VIT_PADDLE_KERNELS"
@@ -43,7 +45,7 @@ BUILD_COMMAND = "python -m vit.kernels"
 
 def enabled() -> bool:
     """False when the user turned the kernels off with VIT_PADDLE_CPU_KERNELS=0."""
-    return os.environ.get(OPT_OUT, "1").strip().lower() not in ("0", "false", "no", "off")
+    return cpu.switched_on(OPT_OUT)
 
 
 def kernels_home() -> Path:
@@ -78,10 +80,19 @@ def library_path() -> Path:
     return kernels_home() / key / f"{NAME}.so"
 
 
-@functools.lru_cache(maxsize=None)
+_LOADING = threading.Lock()
+
+
 def available() -> bool:
     """Whether the kernels are loaded in this process, building them first where needed (once
-    per machine, 10-30 s); False, after one line on stderr, where they cannot be."""
+    per machine, 10-30 s); False, after one line on stderr, where they cannot be. Asked from
+    several threads at once (the web app's predictions), it loads them once."""
+    with _LOADING:
+        return _load()
+
+
+@functools.lru_cache(maxsize=None)
+def _load() -> bool:
     if not enabled():
         return False
     try:
@@ -112,13 +123,19 @@ def _build(library: Path) -> None:
     with _locked(library.parent / "build.lock"):
         if library.exists():  # another process built it while this one waited
             return
+        if (library.parent / FAILED_BUILD).exists():  # or failed to, and said so
+            raise RuntimeError(f"compiling {SOURCE.name} failed, see "
+                               f"{library.parent / FAILED_BUILD}")
         print(f"vit: compiling its fused CPU kernels, once per machine (10-30 s) into "
               f"{library.parent}", file=sys.stderr, flush=True)
         log = library.parent / "build.log"
         with open(log, "w") as output:
             child = f"from {__name__} import compile_into; compile_into({str(library)!r})"
+            # the folder holding this package first, however this process found it
+            where = os.pathsep.join([str(PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")])
             built = subprocess.run([sys.executable, "-c", child], stdout=output,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   env={**os.environ, "PYTHONPATH": where.rstrip(os.pathsep)})
         if built.returncode != 0 or not library.exists():
             kept = library.parent / FAILED_BUILD
             shutil.copyfile(log, kept)

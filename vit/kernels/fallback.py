@@ -17,7 +17,7 @@ def column_sums(matrix):
     return paddle.matmul(paddle.ones([1, matrix.shape[0]], matrix.dtype), matrix)
 
 
-def learning(*tensors):
+def which_learn(*tensors):
     """Which of a PyLayer's inputs get a gradient: its backward must return None, not a
     gradient, for one that does not learn (a frozen layer)."""
     return [not tensor.stop_gradient for tensor in tensors]
@@ -36,7 +36,7 @@ class LinearGradOnCPU(PyLayer):
     @staticmethod
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
-        ctx.learns = learning(x, weight, bias)
+        ctx.learns = which_learn(x, weight, bias)
         return paddle.addmm(bias, x, weight)
 
     @staticmethod
@@ -68,7 +68,7 @@ class LayerNormGradOnCPU(PyLayer):
     def forward(ctx, x, weight, bias, epsilon):
         ctx.save_for_backward(x, weight)
         ctx.epsilon = epsilon
-        ctx.learns = learning(x, weight, bias)
+        ctx.learns = which_learn(x, weight, bias)
         return F.layer_norm(x, x.shape[-1:], weight, bias, epsilon)
 
     @staticmethod

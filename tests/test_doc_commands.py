@@ -128,7 +128,8 @@ def check_command(words):
     from vit.models.pretrained import find_weights
 
     if words[0] == "make":
-        missing = [target for target in words[1:] if target not in make_targets()]
+        missing = [target for target in words[1:]  # VAR=value sets a make variable
+                   if "=" not in target and target not in make_targets()]
         assert not missing, f"the Makefile has no target {missing}"
         return
     module_name, argv = tool_call(words)

@@ -15,11 +15,13 @@ from . import cpu as _cpu
 # (vit/cpu.py); importing vit changes nothing else in the process.
 _cpu.apply_environment()
 
-with _cpu.quiet_paddle_import():
-    from .config import load_config  # noqa: E402
-    from .errors import CheckpointError, ConfigError, DataError, ModelError, VitError  # noqa: E402
-    from .models import (VisionTransformer, count_flops, count_parameters,  # noqa: E402
-                         create_model, list_models, list_pretrained, summarize)
+with _cpu.quiet_paddle_import():  # the filter lasts for Paddle's own import only
+    import paddle  # noqa: E402, F401
+
+from .config import load_config  # noqa: E402
+from .errors import CheckpointError, ConfigError, DataError, ModelError, VitError  # noqa: E402
+from .models import (VisionTransformer, count_flops, count_parameters, create_model,  # noqa: E402
+                     list_models, list_pretrained, summarize)
 
 configure_cpu = _cpu.configure
 

@@ -14,6 +14,7 @@ the data report, the short training and its comparison, inference, export and th
 """
 
 import contextlib
+import functools
 import io
 import re
 import shlex
@@ -36,12 +37,14 @@ CLI_MODULE = re.compile(r"^vit\.cli\.(\w+)$")
 MENTIONS_A_COMMAND = re.compile(r"tools/\w+\.py|\bvit-[a-z]|\bvit\.cli\.\w|\bmake\b")
 
 
+@functools.lru_cache(maxsize=None)
 def console_scripts() -> dict:
     """`vit-X` -> the `vit.cli` module behind it, read from setup.py's entry points."""
     text = (ROOT / "setup.py").read_text(encoding="utf-8")
     return dict(re.findall(r'"(vit-[\w-]+)=vit\.cli\.(\w+):cli"', text))
 
 
+@functools.lru_cache(maxsize=None)
 def make_targets() -> set:
     text = (ROOT / "Makefile").read_text(encoding="utf-8")
     return set(re.findall(r"^([\w-]+):", text, flags=re.M))

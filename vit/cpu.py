@@ -22,6 +22,7 @@ import functools
 import os
 import sys
 import warnings
+from pathlib import Path
 from typing import Dict, Optional
 
 OPT_OUT = "VIT_PADDLE_CPU_DEFAULTS"
@@ -254,12 +255,17 @@ def _openmp_max_threads() -> int:
 @functools.lru_cache(maxsize=None)
 def _openmp_runtime():
     """Paddle's OpenMP runtime (libiomp5, which its MKL runs on), or None where it has none."""
-    import paddle
-
     try:
-        return ctypes.CDLL(os.path.join(os.path.dirname(paddle.__file__), "libs", "libiomp5.so"))
+        return ctypes.CDLL(str(paddle_library("libiomp5.so")))
     except OSError:
         return None
+
+
+def paddle_library(name: str) -> Path:
+    """Where Paddle keeps the shared library `name` it ships (its MKL, its OpenMP runtime)."""
+    import paddle
+
+    return Path(paddle.__file__).parent / "libs" / name
 
 
 def restore_runtime_threads() -> None:

@@ -58,7 +58,7 @@ def mkl_library():
     """Paddle's own MKL library, or None where this Paddle build has none (then the kernels
     are built without the attention and linear ones, whose layers run Paddle's operations).
     Cached: the layers ask on every Linear and attention call, and the file check took 6.7 us."""
-    library = Path(paddle.__file__).parent / "libs" / MKL_LIBRARY
+    library = cpu.paddle_library(MKL_LIBRARY)
     return library if library.exists() else None
 
 
@@ -81,17 +81,21 @@ def library_path() -> Path:
 
 
 _LOADING = threading.Lock()
+_ANSWER: list = []  # whether they loaded, once known
 
 
 def available() -> bool:
     """Whether the kernels are loaded in this process, building them first where needed (once
     per machine, 10-30 s); False, after one line on stderr, where they cannot be. Asked from
-    several threads at once (the web app's predictions), it loads them once."""
-    with _LOADING:
-        return _load()
+    several threads at once (the web app's predictions), it loads them once; the lock is taken
+    only until the answer is known, not on every layer's call."""
+    if not _ANSWER:
+        with _LOADING:
+            if not _ANSWER:
+                _ANSWER.append(_load())
+    return _ANSWER[0]
 
 
-@functools.lru_cache(maxsize=None)
 def _load() -> bool:
     if not enabled():
         return False

@@ -4,7 +4,22 @@ Library code raises these for mistakes in input, configuration or files; `vit.cl
 one line on stderr and exit code 2, so users never see a traceback for their own mistake. Where
 one line cannot say everything (which tensors of a checkpoint do not fit), `details` holds a
 table that is printed under the line.
+
+The library names the parameters of its own functions, never a front end's controls: a message
+marks a parameter with `param("precision")`, and each front end words the marks as its controls
+(`VitError.worded`: the command line as flags, the web app as its fields). Printed as it is
+(`str`), a mark reads as the parameter's name.
 """
+
+import re
+from typing import List, Mapping
+
+_MARK = re.compile(r"\u27e8([A-Za-z_][A-Za-z0-9_.]*)\u27e9")
+
+
+def param(name: str) -> str:
+    """The mark of parameter `name` in an error's message or hint."""
+    return f"\u27e8{name}\u27e9"
 
 
 class VitError(Exception):
@@ -20,7 +35,20 @@ class VitError(Exception):
         self.message = message
         self.hint = hint
         self.details = details
-        super().__init__(f"{message}; {hint}" if hint else message)
+        super().__init__(self.worded({}))
+
+    def worded(self, controls: Mapping[str, str]) -> str:
+        """The one line, each marked parameter named as `controls` names it (else its name)."""
+        text = f"{self.message}; {self.hint}" if self.hint else self.message
+        return _MARK.sub(lambda mark: controls.get(mark.group(1), mark.group(1)), text)
+
+    @property
+    def parameters(self) -> List[str]:
+        """The parameters the message and hint mark, in order."""
+        return _MARK.findall(f"{self.message} {self.hint}")
+
+    def __str__(self) -> str:
+        return self.worded({})
 
 
 class ModelError(VitError, ValueError):

@@ -15,6 +15,16 @@ from ..errors import VitError
 
 EXIT_USER_ERROR = 2
 
+# Library parameters whose flag is not `--` + the name with dashes (see `flag_of`).
+_FLAGS = {"config": "-c CONFIG", "overrides": "-o KEY=VALUE", "fmt": "--format",
+          "runtime": "--onnx or --inference-model", "spec": "--pretrained",
+          "weights": "--weights"}
+
+
+def flag_of(parameter: str) -> str:
+    """How the command line names a library parameter that an error marks (errors.param)."""
+    return _FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
+
 
 def add_config_args(parser: argparse.ArgumentParser, required: bool = False):
     """Add PaddleClas's `-c CONFIG` and repeatable `-o section.key=value` arguments."""
@@ -91,7 +101,8 @@ def run_cli(main: Callable[[Optional[Sequence[str]]], Optional[int]],
     try:
         code = main(argv)
     except VitError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error.worded({name: flag_of(name) for name in error.parameters})}",
+              file=sys.stderr)
         if error.details:
             print(error.details, file=sys.stderr)
         return EXIT_USER_ERROR

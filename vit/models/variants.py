@@ -7,7 +7,7 @@ name. The `tiny` rows are CPU-sized models for small images used by the default 
 
 import difflib
 import inspect
-from typing import Dict, List
+from typing import Dict, List, Sequence, Tuple
 
 from ..errors import ModelError
 from .baselines import SmallImageResNet
@@ -86,6 +86,20 @@ def model_args(name: str, **overrides) -> dict:
         hint = f"did you mean '{close[0]}'?" if close else f"valid: {', '.join(valid)}"
         raise ModelError(f"'{unknown[0]}' is not an argument of {name}", hint)
     return {**(VARIANTS.get(name) or BASELINES[name]), **overrides}
+
+
+def architecture_differences(ours: dict, theirs: dict,
+                             ignore: Sequence[str] = ()) -> List[Tuple[str, object, object]]:
+    """(argument, ours, theirs) for each constructor argument that two models' arguments set
+    differently, leaving out those that only regularise (`REGULARISATION_ARGS`) and `ignore`;
+    an empty list means the same architecture. An argument one side does not record counts
+    as None; a tuple equals the list of its items (JSON and YAML keep lists)."""
+    def plain(value):
+        return list(value) if isinstance(value, tuple) else value
+
+    return [(key, ours.get(key), theirs.get(key)) for key in sorted(set(ours) | set(theirs))
+            if key not in REGULARISATION_ARGS and key not in ignore
+            and plain(ours.get(key)) != plain(theirs.get(key))]
 
 
 def _model_class(name: str):

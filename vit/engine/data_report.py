@@ -6,9 +6,11 @@ from typing import Dict
 
 from ..data.builder import PreparedData
 from ..data.samples import sample_grid, sample_indices
+from ..data.sources import SPLITS
 from ..data.stats import format_stats, save_stats
 from ..viz import save_figure
 from ..viz.data_figures import plot_class_histogram, plot_image_sizes, plot_samples
+from .run_folder import RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +25,12 @@ def write_data_report(data: PreparedData, run_dir, seed: int = 0) -> Dict[str, P
     images through the training pipeline, as the model sees them).
     """
     run_dir = Path(run_dir)
-    figures = run_dir / "figures"
+    figures = RunFolder(run_dir).figures
     figures.mkdir(parents=True, exist_ok=True)
     paths = {"stats": save_stats(data.stats, run_dir / "stats.json")}
     paths["class_histogram"] = save_figure(plot_class_histogram(data.stats),
                                            figures / "data_class_histogram.png")
-    sizes = {split: data.split(split).sizes_and_formats()[0] for split in ("train", "val", "test")}
+    sizes = {split: data.split(split).sizes_and_formats()[0] for split in SPLITS}
     paths["image_sizes"] = save_figure(plot_image_sizes(sizes, data.stats["source"]),
                                        figures / "data_image_sizes.png")
     chosen = sample_indices(data.train, SAMPLES_PER_CLASS, seed)
@@ -61,9 +63,9 @@ def describe_data(config, progress=None):
     """
     from ..data.builder import prepare_data
     from .builders import resolve_image_size
-    from .run_dir import create_run_dir
 
     data = prepare_data(config, resolve_image_size(config), progress)
-    run_dir = create_run_dir(config)
-    paths = write_data_report(data, run_dir, config.data.split_seed)
-    return run_dir, data, paths
+    run_folder = RunFolder.for_config(config)
+    run_folder.create(config)
+    paths = write_data_report(data, run_folder.path, config.data.split_seed)
+    return run_folder.path, data, paths

@@ -39,7 +39,7 @@ from .evaluation import evaluate, model_logits
 from .finetune import HeadTraining, feature_set, freeze_backbone, needs_images_each_epoch
 from .loop import LoopState, StepControl, epoch_record, train_one_epoch
 from .optim import build_optimizer, build_scheduler
-from .run_dir import create_run_dir, run_dir_for
+from .run_folder import RunFolder
 from .run_log import RunLog, RunStatus, copy_log_to, format_epoch
 from .runtime import Runtime, StopRequest, amp_dtype, seed_everything, setup_runtime
 
@@ -68,9 +68,7 @@ class RunResult:
 
     @property
     def visualdl_command(self) -> str:
-        # VisualDL's page loads Baidu's analytics script and its server checks for updates
-        # unless told not to
-        return f"visualdl --logdir {self.run_dir / 'vdl'} --disable-telemetry"
+        return RunFolder(self.run_dir).visualdl_command
 
 
 def train(config: Config, progress: Progress = None,
@@ -95,9 +93,9 @@ def train(config: Config, progress: Progress = None,
     seed_everything(config.train.seed)
     data = prepare_data(config, resolve_image_size(config), progress)
     if runtime.is_main:
-        create_run_dir(config, run_dir)
+        RunFolder(run_dir).create(config)
     status = RunStatus(run_dir if runtime.is_main else None)
-    with copy_log_to(run_dir / "train.log" if runtime.is_main else None):
+    with copy_log_to(RunFolder(run_dir).train_log if runtime.is_main else None):
         try:
             result = _fit(config, runtime, data, run_dir, resume_from, progress, stop, status)
         except TrainingInterrupted as error:
@@ -140,12 +138,10 @@ def _preflight(config: Config, runtime: Runtime) -> Tuple[Path, Optional[Path]]:
     if config.train.resume:
         resume_from = find_resume_checkpoint(config.train.resume)
         return resume_from.parent.parent, resume_from
-    run_dir = run_dir_for(config)
-    if runtime.is_main and ((run_dir / "metrics.json").exists()
-                            or (run_dir / "checkpoints").exists()):
-        raise VitError(f"{run_dir} already holds a run", "choose another output.run_name, or "
-                       f"continue it with -o train.resume={run_dir}")
-    return run_dir, None
+    run_folder = RunFolder.for_config(config)
+    if runtime.is_main:
+        run_folder.refuse_if_taken()
+    return run_folder.path, None
 
 
 @dataclass
@@ -225,7 +221,7 @@ def _setup(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path,
     scheduler = build_scheduler(config.optim, config.train.epochs, steps_per_epoch)
     optimizer = build_optimizer(config.optim, model, scheduler)
     ema = ModelEma(model, config.train.ema_decay) if config.train.ema_decay else None
-    checkpointer = Checkpointer(run_dir / "checkpoints", model_record(
+    checkpointer = Checkpointer(RunFolder(run_dir).checkpoints, model_record(
         config.model.name, args, data.num_classes, data.preprocessing.to_dict(),
         config.to_dict()), config.train.keep_checkpoints, enabled=runtime.is_main)
     state, history = (_resume(resume_from, model, optimizer, scheduler, ema, checkpointer)
@@ -352,7 +348,7 @@ def _eval_loader(dataset, config: Config, runtime: Runtime):
 def _finish(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path, model,
             run_log: RunLog) -> RunResult:
     """Test the best checkpoint and draw the figures."""
-    best = run_dir / "checkpoints" / "best.pdparams"
+    best = RunFolder(run_dir).best_checkpoint
     if runtime.is_main and best.is_file():
         load_state_dict_strict(model, load_checkpoint(best)[0], best)
     if runtime.distributed:  # every rank tests the weights rank 0 chose

@@ -110,7 +110,7 @@ def test_benchmark_tool_prints_the_table_with_pytorch_and_writes_json(tmp_path):
     int8 = next(line for line in lines if line.startswith("onnxruntime int8"))
     assert int8.split()[-1].endswith("x"), int8  # against PyTorch's int8
     from vit.cpu import allocator_settings, vector_flags
-    from vit.engine.export import native_bf16
+    from vit.engine.paddle_predictor import native_bf16
     from vit.kernels import available
 
     if native_bf16():  # each precision against PyTorch at the same one

@@ -15,15 +15,24 @@ from ..errors import VitError
 
 EXIT_USER_ERROR = 2
 
-# Library parameters whose flag is not `--` + the name with dashes (see `flag_of`).
+# Library parameters (or a parameter set to a value) whose flag is not `--` + the name with
+# dashes (see `flag_of`).
 _FLAGS = {"config": "-c CONFIG", "overrides": "-o KEY=VALUE", "fmt": "--format",
-          "runtime": "--onnx or --inference-model", "spec": "--pretrained",
-          "weights": "--weights"}
+          "runtime=onnx": "--onnx", "runtime=paddle": "--inference-model",
+          "runtime": "--onnx or --inference-model", "spec": "--pretrained"}
 
 
 def flag_of(parameter: str) -> str:
-    """How the command line names a library parameter that an error marks (errors.param)."""
-    return _FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
+    """How the command line names a library parameter that an error marks (errors.param):
+    `precision` is `--precision`, `precision=fp32` is `--precision fp32`, and a config key
+    (`train.resume`) is an override, `-o train.resume`."""
+    if parameter in _FLAGS:
+        return _FLAGS[parameter]
+    if "." in parameter.partition("=")[0]:
+        return f"-o {parameter}"
+    name, _, value = parameter.partition("=")
+    flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
+    return f"{flag} {value}" if value else flag
 
 
 def add_config_args(parser: argparse.ArgumentParser, required: bool = False):
@@ -77,8 +86,11 @@ def loaded_from_args(args):
 
 
 def beside_run(weights: Path, name: str, fallback: Path) -> Path:
-    """`<run>/<name>` for a checkpoint inside a run's `checkpoints/` folder, else `fallback`."""
-    return weights.parent.parent / name if weights.parent.name == "checkpoints" else fallback
+    """`<run>/<name>` for a checkpoint inside a run's folder, else `fallback`."""
+    from ..engine.run_folder import RunFolder
+
+    run = RunFolder.holding(weights)
+    return run.path / name if run is not None else fallback
 
 
 def setup_logging(verbose: bool = False):

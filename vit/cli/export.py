@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..engine.export import FORMATS
+from ..engine.paddle_predictor import PRECISIONS
 from . import (add_config_args, add_weights_args, beside_run, loaded_from_args, run_cli,
                setup_logging)
 
@@ -14,13 +16,13 @@ def build_parser() -> argparse.ArgumentParser:
                                      "Paddle Inference (static graph + inference.yml + safetensors).")
     add_weights_args(parser)
     parser.add_argument("--output", help="folder to write (default: <run>/export)")
-    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16", "int8"),
+    parser.add_argument("--precision", choices=PRECISIONS,
                         default="fp32",
                         help="the precision inference.yml records for tools/infer.py (the "
                              "Paddle graph stays float32): bf16 for CPUs with native bfloat16, "
                              "fp16 for GPUs; int8 (with --format onnx) also writes "
                              "model.int8.onnx, calibrated on training images")
-    parser.add_argument("--format", choices=("paddle", "onnx"), default="paddle",
+    parser.add_argument("--format", choices=FORMATS, default="paddle",
                         help="onnx: also model.onnx (paddle2onnx), checked against the eager "
                              "model with ONNX Runtime; needs pip install -e '.[cpu,onnx]'")
     add_config_args(parser)
@@ -33,7 +35,7 @@ def main(argv=None) -> int:
     from ..engine.export import export_inference_model
 
     loaded = loaded_from_args(args)
-    fallback = (Path("output") / "export" / loaded.meta["pretrained"] if args.pretrained
+    fallback = (Path("output") / "export" / args.pretrained if args.pretrained
                 else loaded.weights.with_suffix("") / "export")
     output = Path(args.output) if args.output else beside_run(loaded.weights, "export", fallback)
     paths = export_inference_model(loaded, output, args.precision, args.format)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from . import (add_config_args, add_weights_args, beside_run, loaded_from_args,
                recorded_config_args, run_cli, setup_logging)
+from ..data.sources import SPLITS
+from ..engine.paddle_predictor import PRECISIONS
 from ..errors import VitError
 
 
@@ -30,13 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
     task.add_argument("--images", nargs="+", metavar="PATH",
                       help="image files or folders (searched recursively)")
     task.add_argument("--eval", action="store_true", help="evaluate on a split of the data set")
-    parser.add_argument("--split", default="test", choices=("train", "val", "test"))
+    parser.add_argument("--split", default="test", choices=SPLITS)
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--output", help="folder for the results (default: beside the "
                                          "checkpoint's run, or output/infer-<date-time>)")
     parser.add_argument("--vdl-dir", help="also log the evaluation to this VisualDL folder")
-    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16", "int8"),
+    parser.add_argument("--precision", choices=PRECISIONS,
                         help="with --inference-model or --onnx: run at this precision "
                              "(default: the one recorded at export); bf16 needs a CPU with "
                              "native bfloat16, fp16 a GPU, int8 --onnx and an int8 export")

@@ -3,9 +3,8 @@
 A checkpoint named TAG in a run's `checkpoints/` folder is three files, each written atomically:
 - `TAG.pdparams`: the model's state dict (PaddleClas's key names);
 - `TAG.pdopt`: optimizer, scheduler, EMA weights and the loop's position and history;
-- `TAG.json`: written last, it records the model name and arguments, the preprocessing record
-  (image size, mean/std, resize settings, class names), epoch and step, metrics, the config,
-  and the SHA-256 of the other two files. A checkpoint whose files do not match its JSON (a run
+- `TAG.json`: written last, it records the model record (model_record.py: name, arguments,
+  preprocessing), epoch and step, metrics, the config, and the SHA-256 of the other two files. A checkpoint whose files do not match its JSON (a run
   killed while saving) is not used.
 `Checkpointer` writes a run's checkpoints; the functions below find, check and read them.
 """
@@ -14,26 +13,19 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Optional
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, param
 from ..files import file_digest, write_text_atomic
-from ..models import REGULARISATION_ARGS
-from ..models.weights import format_table
 from ..serialization import safe_load, save
+from .model_record import ModelRecord, read_model_record
+from .run_folder import RunFolder
 
 log = logging.getLogger(__name__)
 
-# Format 2 nests the preprocessing record under "preprocessing"; format 1 kept the same keys at
-# the top level, which is why readers take `meta.get("preprocessing", meta)`.
-FORMAT = "vit-paddle-checkpoint/2"
-
-
-def model_record(model_name: str, model_args: dict, num_classes: int, preprocessing: dict,
-                 config: dict) -> dict:
-    """The part of every checkpoint's JSON that describes the model, made once per run."""
-    return {"model": {"name": model_name, "args": model_args}, "num_classes": num_classes,
-            "preprocessing": preprocessing, "config": config}
+# Format 3 keeps the model record in its one shape (model_record.py); formats 1 and 2 are read
+# by `read_model_record`.
+FORMAT = "vit-paddle-checkpoint/3"
 
 
 class Checkpointer:
@@ -42,14 +34,17 @@ class Checkpointer:
 
     Args:
         folder: the run's `checkpoints/` folder.
-        record: `model_record(...)`, shared by every checkpoint of the run.
+        model: the run's model record, shared by every checkpoint of the run.
+        config: the run's config (plain data).
         keep: epoch checkpoints kept besides `best` and `interrupted`.
         enabled: False on ranks other than 0.
     """
 
-    def __init__(self, folder, record: dict, keep: int, enabled: bool = True):
+    def __init__(self, folder, model: ModelRecord, config: dict, keep: int,
+                 enabled: bool = True):
         self.folder = Path(folder)
-        self.record = record
+        self.model = model
+        self.config = config
         self.keep = keep
         self.enabled = enabled
 
@@ -68,7 +63,8 @@ class Checkpointer:
         if not self.enabled:
             return None
         return save_checkpoint(self.folder, tag, weights,
-                               {**self.record, **position, "metrics": metrics}, training)
+                               {"model": self.model.to_dict(), "config": self.config, **position,
+                                "metrics": metrics}, training)
 
     def save_epoch(self, epoch: int, weights: dict, position: dict, record: dict,
                    training: dict) -> Optional[Path]:
@@ -115,7 +111,7 @@ def read_meta(params_path) -> dict:
     path = Path(params_path).with_suffix(".json")
     if not path.is_file():
         raise CheckpointError(f"{path} is missing, so the model in {params_path} cannot be "
-                              "rebuilt", "keep the .json beside the .pdparams, or pass -c CONFIG")
+                              "rebuilt", "keep the .json beside the .pdparams")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
@@ -137,14 +133,19 @@ def is_complete(params_path) -> bool:
 
 
 def load_checkpoint(params_path, with_training_state: bool = False):
-    """Load (model state, meta, training state or None) from a `.pdparams` path, safely."""
+    """Load (model state, meta, training state or None) from a `.pdparams` path, safely; the
+    model record in `meta` is checked (`checkpoint_record` reads it).
+
+    Raises:
+        CheckpointError: missing, altered or unsafe files, or an unusable model record.
+    """
     params_path = Path(params_path)
     meta = read_meta(params_path)
     if not is_complete(params_path):
         raise CheckpointError(f"checkpoint {params_path} is incomplete or altered (its files do "
                               "not match the hashes in its .json)",
                               "use an earlier checkpoint of the run")
-    check_recorded_copies(meta, params_path.with_suffix(".json"))
+    checkpoint_record(params_path, meta)
     state = safe_load(params_path)
     # paddle.save records its own name table in Layer state dicts; it is not a weight
     state.pop("StructuredToParameterName@@", None)
@@ -158,39 +159,9 @@ def load_checkpoint(params_path, with_training_state: bool = False):
     return state, meta, training
 
 
-def check_recorded_copies(meta: dict, source):
-    """Refuse a record whose copies of one fact disagree.
-
-    The class count and the input size are each written twice: in the model's arguments, which
-    rebuild the model, and in the preprocessing record, which feeds it (and the top-level
-    `num_classes`). Readers take whichever copy they need, so a record edited by hand in one
-    place would build one model and feed it another's images.
-
-    Raises:
-        CheckpointError: naming `source`, with a table of the copies.
-    """
-    preprocessing = meta.get("preprocessing", meta)
-    args = meta.get("model", {}).get("args", {})
-    size = args.get("img_size")
-    copies = {
-        "classes": [("num_classes", meta.get("num_classes")),
-                    ("model.args.num_classes", args.get("num_classes")),
-                    ("preprocessing.class_names", len(preprocessing["class_names"])
-                     if "class_names" in preprocessing else None)],
-        "input size": [("model.args.img_size", list(size) if isinstance(size, (list, tuple))
-                        else size and [size, size]),
-                       ("preprocessing.image_size", preprocessing.get("image_size") and
-                        [preprocessing["image_size"]] * 2)],
-    }
-    rows = []
-    for fact, places in copies.items():
-        known = [(where, value) for where, value in places if value is not None]
-        if len({str(value) for _, value in known}) > 1:
-            rows += [(fact, where, str(value)) for where, value in known]
-    if rows:
-        raise CheckpointError(f"{source} records the {rows[0][0]} differently in different "
-                              "places", "use the record the trainer wrote, or fix it by hand",
-                              details=format_table(rows, ("fact", "recorded as", "value")))
+def checkpoint_record(params_path, meta: dict) -> ModelRecord:
+    """The model record of the checkpoint whose `.pdparams` is `params_path` (`meta`: its JSON)."""
+    return read_model_record(meta, str(Path(params_path).with_suffix(".json")))
 
 
 def newest_complete_checkpoint(folder) -> Optional[Path]:
@@ -212,19 +183,20 @@ def newest_complete_checkpoint(folder) -> Optional[Path]:
 
 def find_resume_checkpoint(target) -> Path:
     """Resolve `train.resume`: a `.pdparams` file, a checkpoints folder or a run folder."""
-    target = Path(target)
+    target, resume = Path(target), param("train.resume")
     if target.suffix == ".pdparams":
         if not target.is_file():
-            raise CheckpointError(f"train.resume '{target}' does not exist", "check the path")
+            raise CheckpointError(f"{resume} '{target}' does not exist", "check the path")
         return target
-    folder = target / "checkpoints" if (target / "checkpoints").is_dir() else target
+    run = RunFolder(target)
+    folder = run.checkpoints if run.checkpoints.is_dir() else target
     if not folder.is_dir():
-        raise CheckpointError(f"train.resume '{target}' is neither a checkpoint nor a run folder",
+        raise CheckpointError(f"{resume} '{target}' is neither a checkpoint nor a run folder",
                               "give output/<run> or a .pdparams file")
     newest = newest_complete_checkpoint(folder)
     if newest is None:
         raise CheckpointError(f"no complete checkpoint to resume in {folder}",
-                              "start the run again without train.resume")
+                              f"start the run again without {resume}")
     return newest
 
 
@@ -234,32 +206,3 @@ def prune_epoch_checkpoints(folder, keep: int):
     for record in epochs[:-keep] if keep > 0 else epochs:
         for suffix in (".pdparams", ".pdopt", ".json"):
             record.with_suffix(suffix).unlink(missing_ok=True)
-
-
-def architecture_differences(meta: dict, model_name: str, model_args: dict,
-                             num_classes: int) -> List[Tuple[str, str, str]]:
-    """Rows (what, in the checkpoint, in the config) where a checkpoint's model differs from
-    the configured one; empty when they are the same architecture."""
-    rows = []
-    saved = meta.get("model", {})
-    if saved.get("name") != model_name:
-        rows.append(("model", str(saved.get("name")), model_name))
-    saved_args = saved.get("args", {})
-    for key in sorted(set(saved_args) | set(model_args)):
-        if key not in REGULARISATION_ARGS and _norm(saved_args.get(key)) != _norm(model_args.get(key)):
-            rows.append((key, str(saved_args.get(key)), str(model_args.get(key))))
-    if meta.get("num_classes") != num_classes:
-        rows.append(("classes", str(meta.get("num_classes")), str(num_classes)))
-    return rows
-
-
-def refuse_other_architecture(rows: List[Tuple[str, str, str]], message: str, hint: str):
-    """Raise a CheckpointError with `rows` (from `architecture_differences`) as a table."""
-    if rows:
-        summary = "; ".join(f"{what} {theirs} vs {ours}" for what, theirs, ours in rows[:3])
-        raise CheckpointError(f"{message} ({summary})", hint, details=format_table(
-            rows, ("", "in the checkpoint", "in the config")))
-
-
-def _norm(value):
-    return list(value) if isinstance(value, tuple) else value

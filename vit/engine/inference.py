@@ -13,7 +13,7 @@ section names the data set for evaluation), `source` (a name for reports) and
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -25,12 +25,14 @@ from ..data.datasets import FileImageSet
 from ..data.images import is_image_file
 from ..data.loaders import build_loader
 from ..data.preprocessing import Preprocessing
-from ..errors import VitError
-from ..models import build_recorded_model
+from ..errors import VitError, param
 from ..models.layers import to_2tuple
 from ..models.weights import load_state_dict_strict
 from ..progress import Progress
-from .checkpoint import architecture_differences, load_checkpoint, refuse_other_architecture
+from ..serialization import load_safetensors
+from .checkpoint import checkpoint_record, load_checkpoint
+from .model_record import SAFETENSORS_FORMAT, ModelRecord, read_model_record, refuse_differences
+from .run_folder import weights_in
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +42,21 @@ class LoadedModel:
     """A model ready for inference with everything needed to feed it."""
 
     model: paddle.nn.Layer  # a VisionTransformer, or a CNN baseline
-    preprocessing: Preprocessing
+    record: ModelRecord  # its name, arguments and preprocessing
     config: Config  # the training config, or the -c config that replaced it
-    meta: dict
     weights: Path
 
     @property
+    def preprocessing(self) -> Preprocessing:
+        return self.record.preprocessing
+
+    @property
     def class_names(self) -> List[str]:
-        return list(self.preprocessing.class_names)
+        return self.record.class_names
 
     @property
     def num_classes(self) -> int:
-        return self.preprocessing.num_classes
+        return self.record.num_classes
 
     @property
     def source(self) -> str:
@@ -65,15 +70,6 @@ class LoadedModel:
             return self.model(images).numpy()
 
 
-def resolve_weights(weights) -> Path:
-    """A checkpoint's `.pdparams`, given as such or as a run folder (its best checkpoint)."""
-    weights = Path(weights)
-    if weights.is_dir():
-        folder = weights / "checkpoints" if (weights / "checkpoints").is_dir() else weights
-        return folder / "best.pdparams"
-    return weights
-
-
 def load_for_inference(weights, config: Optional[Config] = None,
                        overrides: Sequence[str] = ()) -> LoadedModel:
     """Rebuild the model of a checkpoint (`.pdparams` with its `.json`) in eval mode.
@@ -82,39 +78,42 @@ def load_for_inference(weights, config: Optional[Config] = None,
         weights: path of the checkpoint's `.pdparams`, or a run folder (its best checkpoint).
         config: replaces the checkpoint's own config (data, preprocessing); its model must be
             the checkpoint's.
-        overrides: `-o section.key=value` changes to the checkpoint's own config (when no
+        overrides: `section.key=value` changes to the checkpoint's own config (when no
             `config` is given), e.g. to evaluate on another copy of the data.
 
     Raises:
         CheckpointError: missing, incomplete or unsafe files, or a config that does not fit.
     """
-    weights = resolve_weights(weights)
+    weights = weights_in(weights)
     state, meta, _ = load_checkpoint(weights)
+    record = checkpoint_record(weights, meta)
     saved = config_from_dict(meta.get("config", {}), "checkpoint",
                              f"{weights.with_suffix('.json')}", overrides)
     if config is None and overrides:
         config = saved
     if config is not None:
-        size = {"img_size": config.data.image_size} if config.data.image_size else {}
-        refuse_other_architecture(
-            architecture_differences(meta, config.model.name, {**meta["model"]["args"], **size},
-                                     meta["num_classes"]),
-            f"{weights} does not fit the config",
-            "use the config the model was trained with, or leave out -c")
-    model = build_recorded_model(meta["model"]["name"], meta["model"]["args"])
-    load_state_dict_strict(model, state, weights,
-                           "the .json and .pdparams must come from the same checkpoint")
+        wanted = replace(record.with_image_size(config.data.image_size), name=config.model.name)
+        refuse_differences(record.differences(wanted), f"{weights} does not fit the config",
+                           "use the config the model was trained with, or leave out "
+                           f"{param('config')}")
+    return LoadedModel(_recorded_model(record, state, weights), record, config or saved, weights)
+
+
+def _recorded_model(record: ModelRecord, state: dict, source) -> paddle.nn.Layer:
+    """The record's model with `state` loaded, in eval mode."""
+    model = record.build()
+    load_state_dict_strict(model, state, source,
+                           "the weights and their model record must come from the same file")
     model.eval()
-    preprocessing = Preprocessing.from_dict(meta.get("preprocessing", meta),
-                                            str(weights.with_suffix(".json")))
-    return LoadedModel(model, preprocessing, config or saved, meta, weights)
+    return model
 
 
 def load_published(spec: str, config: Optional[Config] = None,
                    overrides: Sequence[str] = ()) -> LoadedModel:
     """A model from published weights, ready for inference like a checkpoint: `spec` is a
-    registered `Name[.tag]` (its model, classes and preprocessing come from the registry) or a
-    weights file, folder or URL (for the config's model, with the config's preprocessing).
+    registered `Name[.tag]` (its model, classes and preprocessing come from the registry), a
+    `model.safetensors` written by the export (its model record says them), or a weights file,
+    folder or URL (for the config's model, with the config's preprocessing).
 
     Raises:
         ModelError: a name or tag the registry does not have.
@@ -123,6 +122,11 @@ def load_published(spec: str, config: Optional[Config] = None,
     from ..config import load_default_config
     from ..models.pretrained import build_pretrained, find_weights
 
+    exported = exported_weights(spec)
+    if exported is not None:
+        state, record = exported
+        base = config or load_default_config([f"model.name={record.name}", *overrides])
+        return LoadedModel(_recorded_model(record, state, spec), record, base, Path(spec))
     base = config or load_default_config(overrides)
     entry = find_weights(spec)
     name = entry.model if entry is not None else base.model.name
@@ -134,14 +138,25 @@ def load_published(spec: str, config: Optional[Config] = None,
                                     *overrides])
     how = entry if entry is not None else base.augment  # the weights' own, or the config's
     if isinstance(how.mean, str) or isinstance(how.std, str):
-        raise VitError("augment.mean/std 'dataset' needs a data set to measure",
-                       "give the numbers, e.g. -o augment.mean=[0.5,0.5,0.5]")
+        raise VitError(f"{param('augment.mean')}/std 'dataset' needs a data set to measure",
+                       "give the numbers, e.g. augment.mean=[0.5,0.5,0.5]")
     preprocessing = Preprocessing(side, tuple(how.mean), tuple(how.std), how.interpolation,
                                   how.crop_pct, tuple(published.class_names))
     published.model.eval()
-    meta = {"model": {"name": name, "args": to_plain(published.args)},
-            "num_classes": len(published.class_names), "pretrained": str(spec)}
-    return LoadedModel(published.model, preprocessing, base, meta, published.path)
+    record = ModelRecord.of(name, to_plain(published.args), preprocessing, str(spec))
+    return LoadedModel(published.model, record, base, published.path)
+
+
+def exported_weights(spec) -> Optional[tuple]:
+    """(weights, model record) of a local `.safetensors` file whose metadata holds a model
+    record (the export's `model.safetensors`); None for anything else."""
+    path = Path(str(spec))
+    if path.suffix.lower() != ".safetensors" or not path.is_file():
+        return None
+    state, metadata = load_safetensors(path)
+    if metadata.get("format") != SAFETENSORS_FORMAT or "model" not in metadata:
+        return None
+    return state, read_model_record(metadata, f"the metadata of {path}")
 
 
 def top_classes(probabilities: np.ndarray, class_names: Sequence[str], k: int = 5) -> list:

@@ -6,6 +6,7 @@ dashboard. The trainer, the tools and the web app ask it rather than joining pat
 """
 
 import datetime
+import json
 from pathlib import Path
 from typing import List, Optional
 
@@ -113,9 +114,10 @@ class RunFolder:
 
     def has_finished(self) -> bool:
         """Whether a run here got as far as its test evaluation."""
-        from .run_log import load_metrics
-
-        return self.metrics_file.is_file() and "test" in load_metrics(self.path)
+        try:
+            return "test" in json.loads(self.metrics_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
 
     def refuse_if_taken(self):
         """Raises VitError when a run has already trained here (a new run would mix its files

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import VitError
 from ..files import write_text_atomic
+from .run_folder import RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +44,11 @@ class RunLog:
 
     @property
     def vdl_dir(self) -> Path:
-        return self.run_dir / "vdl"
+        return RunFolder(self.run_dir).visualdl_dir
 
     @property
     def metrics_path(self) -> Path:
-        return self.run_dir / "metrics.json"
+        return RunFolder(self.run_dir).metrics_file
 
     def step(self, global_step: int, loss: float, lr: float):
         """Training loss and learning rate after optimizer step `global_step`."""
@@ -122,7 +123,7 @@ class RunStatus:
     """
 
     def __init__(self, run_dir: Optional[Path]):
-        self.path = Path(run_dir) / "status.json" if run_dir else None
+        self.path = RunFolder(run_dir).status_file if run_dir else None
         self.fields = {"state": "preparing", "pid": os.getpid()}
         self._clock = None  # (monotonic time, global step) when steps began to count
         self._written = 0.0
@@ -170,7 +171,7 @@ class RunStatus:
 def read_status(run_dir) -> dict:
     """A run's `status.json`, or {} when it has none (yet)."""
     try:
-        return json.loads((Path(run_dir) / "status.json").read_text(encoding="utf-8"))
+        return json.loads(RunFolder(run_dir).status_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
 
@@ -195,9 +196,9 @@ def log_evaluation(vdl_dir, split: str, metrics: dict):
 
 def load_metrics(run_dir) -> dict:
     """The `metrics.json` of a finished or running run."""
-    path = Path(run_dir) / "metrics.json"
+    path = RunFolder(run_dir).metrics_file
     if not path.is_file():
-        raise VitError(f"{path} does not exist", "give a run folder written by tools/train.py")
+        raise VitError(f"{path} does not exist", "give a run folder written by the trainer")
     return json.loads(path.read_text(encoding="utf-8"))
 
 

@@ -3,14 +3,14 @@
 Order of a run: the config's checks (`checked_config`: published weights' preprocessing where
 the config leaves it, names) -> runtime (device, threads, process group) -> the run folder's
 checks (the folder is free, or the checkpoint to resume is complete) -> data and its report ->
-model (published weights, a frozen backbone), optimizer and schedule -> resume if asked ->
+what it trains with (training_setup.py: the model, a frozen backbone, optimizer and schedule,
+the state of a checkpoint to resume) ->
 epochs of `train_one_epoch` + `evaluate` with a checkpoint after each (`_fit`, the loop in one
 place) -> test evaluation of the best checkpoint -> figures. Everything is written into the
 run folder; only rank 0 writes under data parallelism.
 """
 
 import logging
-import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -19,27 +19,21 @@ from typing import Callable, Dict, Optional, Tuple
 
 import paddle
 
-from ..config import Config, to_plain
+from ..config import Config
 from ..data.builder import PreparedData, prepare_data
-from ..data.loaders import build_loader
 from ..data.mixing import Mixing
 from ..data.sources import get_source
-from ..errors import VitError
-from ..models import create_model, model_args
-from ..models.pretrained import build_pretrained
+from ..errors import VitError, param
 from ..models.weights import load_state_dict_strict
 from ..progress import Progress
 from .builders import model_kwargs_from_config, resolve_image_size, with_weights_preprocessing
-from .checkpoint import (Checkpointer, architecture_differences, find_resume_checkpoint,
-                         load_checkpoint, model_record, refuse_other_architecture)
+from .checkpoint import find_resume_checkpoint, load_checkpoint
 from .compare import draw_run_figures
 from .data_report import log_data_report
-from .ema import ModelEma
 from .evaluation import evaluate, model_logits
-from .finetune import HeadTraining, feature_set, freeze_backbone, needs_images_each_epoch
 from .loop import LoopState, StepControl, epoch_record, train_one_epoch
-from .optim import build_optimizer, build_scheduler
 from .run_folder import RunFolder
+from .training_setup import Training, eval_loader, setup_training
 from .run_log import RunLog, RunStatus, copy_log_to, format_epoch
 from .runtime import Runtime, StopRequest, amp_dtype, seed_everything, setup_runtime
 
@@ -144,44 +138,11 @@ def _preflight(config: Config, runtime: Runtime) -> Tuple[Path, Optional[Path]]:
     return run_folder.path, None
 
 
-@dataclass
-class _Training:
-    """What a run trains with, built once by `_setup`, and where the loop stands (`state`)."""
-
-    model: paddle.nn.Layer
-    forward_model: paddle.nn.Layer  # what the loaders' batches go through: the model, or its
-    # head on a frozen backbone (finetune.HeadTraining)
-    optimizer: object
-    scheduler: object
-    ema: Optional[ModelEma]
-    checkpointer: Checkpointer
-    run_log: RunLog
-    train_loader: object
-    val_loader: object
-    steps_per_epoch: int
-    num_classes: int
-    state: LoopState
-
-    def position(self) -> dict:
-        """What a checkpoint's JSON records of where training stands."""
-        return {"epoch": self.state.epoch, "batch_in_epoch": self.state.batch_in_epoch,
-                "global_step": self.state.global_step,
-                "best_val_top1": self.run_log.metrics.get("best_val_top1"),
-                "best_epoch": self.run_log.best_epoch}
-
-    def training_state(self) -> dict:
-        """What a `.pdopt` holds: everything besides the weights needed to resume exactly."""
-        return {"optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "ema": self.ema.state_dict() if self.ema else None,
-                "loop": self.state.as_dict(), "metrics": self.run_log.metrics}
-
-
 def _fit(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path,
          resume_from: Optional[Path], progress: Progress, stop, status: RunStatus) -> RunResult:
     """Build model, optimizer and loaders, then train epoch after epoch: train, evaluate,
     checkpoint; stop cleanly when asked. The loop is here, in one place."""
-    run = _setup(config, runtime, data, run_dir, resume_from, progress)
+    run = setup_training(config, runtime, data, run_dir, resume_from, progress)
     try:
         if runtime.is_main:
             if resume_from is None:
@@ -191,7 +152,7 @@ def _fit(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path,
                        else run.forward_model)
         status.begin(config.train.epochs, run.steps_per_epoch, config.data.batch_size,
                      run.state.global_step)
-        resume_hint = f"resume with -o train.resume={run_dir}"
+        resume_hint = f"resume with {param('train.resume')}={run_dir}"
         with StopRequest(stop, runtime) as stop_requested:
             control = _step_control(config, data.num_classes, run.ema, run.run_log, status,
                                     stop_requested, runtime, progress)
@@ -208,48 +169,7 @@ def _fit(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path,
         run.run_log.close()  # flushes the VisualDL scalars of an interrupted run too
 
 
-def _setup(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path,
-           resume_from: Optional[Path], progress: Progress) -> _Training:
-    """Model (pretrained or resumed), loaders, optimizer, schedule, EMA, checkpointer and log."""
-    model, args = _build_model(config, data.num_classes, resume_from)
-    forward_model, train_set, val_set = model, data.train, data.val
-    if config.train.freeze == "backbone":
-        forward_model, train_set, val_set = _frozen_backbone(config, model, data, progress)
-    train_loader = build_loader(train_set, config.data.batch_size, True, config.train.seed,
-                                runtime.rank, runtime.world_size, config.data.num_workers)
-    steps_per_epoch = math.ceil(len(train_loader.batch_sampler) / config.train.accum_steps)
-    scheduler = build_scheduler(config.optim, config.train.epochs, steps_per_epoch)
-    optimizer = build_optimizer(config.optim, model, scheduler)
-    ema = ModelEma(model, config.train.ema_decay) if config.train.ema_decay else None
-    checkpointer = Checkpointer(RunFolder(run_dir).checkpoints, model_record(
-        config.model.name, args, data.num_classes, data.preprocessing.to_dict(),
-        config.to_dict()), config.train.keep_checkpoints, enabled=runtime.is_main)
-    state, history = (_resume(resume_from, model, optimizer, scheduler, ema, checkpointer)
-                      if resume_from is not None else (LoopState(), None))
-    return _Training(model, forward_model, optimizer, scheduler, ema, checkpointer,
-                     RunLog(run_dir if runtime.is_main else None, metrics=history),
-                     train_loader, _eval_loader(val_set, config, runtime), steps_per_epoch,
-                     data.num_classes, state)
-
-
-def _frozen_backbone(config: Config, model, data: PreparedData, progress: Progress):
-    """(what the batches go through, train split, val split) when only the head learns: the
-    splits become the backbone's features, computed once, when nothing random touches the
-    images (finetune.py)."""
-    learning = freeze_backbone(model)
-    cached = config.train.cache_features and not needs_images_each_epoch(config)
-    log.info("backbone frozen: %s parameters learn (the head%s)%s", f"{learning:,}",
-             " and pre-logits" if getattr(model, "pre_logits", None) is not None else "",
-             "; the images' features are computed once" if cached else "")
-    if not cached:
-        return HeadTraining(model, on_features=False), data.train, data.val
-    batch = config.data.eval_batch_size or config.data.batch_size
-    return (HeadTraining(model, on_features=True),
-            feature_set(model, data.train, batch, progress, "features of the training images"),
-            feature_set(model, data.val, batch, progress, "features of the validation images"))
-
-
-def _train_epoch(config: Config, runtime: Runtime, run: _Training, train_model, control,
+def _train_epoch(config: Config, runtime: Runtime, run: Training, train_model, control,
                  resume_hint: str) -> Optional[Path]:
     """Train the rest of the current epoch, validate when due, log and checkpoint it; return
     the epoch checkpoint.
@@ -282,38 +202,6 @@ def _train_epoch(config: Config, runtime: Runtime, run: _Training, train_model, 
     return saved
 
 
-def _build_model(config: Config, num_classes: int, resume_from: Optional[Path]):
-    """The configured model (pretrained weights unless resuming) and its plain arguments."""
-    kwargs = model_kwargs_from_config(config, num_classes)
-    with paddle.utils.unique_name.guard():  # parameter names, and so optimizer keys, are stable
-        if config.model.pretrained and resume_from is None:
-            published = build_pretrained(config.model.name, config.model.pretrained, **kwargs)
-            return published.model, to_plain(published.args)
-        model = create_model(config.model.name, **kwargs)
-    return model, to_plain(model_args(config.model.name, **kwargs))
-
-
-def _resume(path: Path, model, optimizer, scheduler, ema, checkpointer: Checkpointer):
-    """Restore everything a checkpoint holds; refuse one made for another model."""
-    weights, meta, training = load_checkpoint(path, with_training_state=True)
-    record = checkpointer.record
-    refuse_other_architecture(
-        architecture_differences(meta, record["model"]["name"], record["model"]["args"],
-                                 record["num_classes"]),
-        f"cannot resume from {path}: it holds a different model",
-        "resume with the config the run was started with")
-    load_state_dict_strict(model, weights, path, "resume with the config the run was started "
-                           "with, or start a new run")
-    optimizer.set_state_dict(training["optimizer"])
-    scheduler.set_state_dict(training["scheduler"])
-    if ema is not None and training.get("ema"):
-        ema.set_state_dict(training["ema"], f"the EMA weights in {path.with_suffix('.pdopt')}")
-    loop = training["loop"]
-    state = LoopState(**{k: loop[k] for k in LoopState.__dataclass_fields__})
-    log.info("resuming from %s: epoch %d, step %d", path, state.epoch + 1, state.global_step)
-    return state, training["metrics"]
-
-
 def _step_control(config: Config, num_classes: int, ema, run_log: RunLog, status: RunStatus,
                   stop_requested, runtime: Runtime, progress: Progress) -> StepControl:
     augment, dtype = config.augment, amp_dtype(config.train.amp, runtime)
@@ -328,7 +216,7 @@ def _step_control(config: Config, num_classes: int, ema, run_log: RunLog, status
         show_progress=runtime.is_main and sys.stderr.isatty(), progress=progress)
 
 
-def _val_record(run: _Training, runtime: Runtime) -> dict:
+def _val_record(run: Training, runtime: Runtime) -> dict:
     """Val loss and accuracy, of the EMA weights when there are any."""
     own = run.ema.swap_into(run.model) if run.ema else None
     result, _ = evaluate(model_logits(run.forward_model), run.val_loader, run.num_classes,
@@ -336,13 +224,6 @@ def _val_record(run: _Training, runtime: Runtime) -> dict:
     if own is not None:
         load_state_dict_strict(run.model, own, "the model's own weights")
     return {"val_loss": result["loss"], "val_top1": result["top1"], "val_top5": result["top5"]}
-
-
-def _eval_loader(dataset, config: Config, runtime: Runtime):
-    """Evaluation batches in dataset order, each rank its share."""
-    return build_loader(dataset, config.data.eval_batch_size or config.data.batch_size, False,
-                        rank=runtime.rank, world_size=runtime.world_size,
-                        num_workers=config.data.num_workers)
 
 
 def _finish(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path, model,
@@ -354,7 +235,7 @@ def _finish(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path,
     if runtime.distributed:  # every rank tests the weights rank 0 chose
         for value in model.state_dict().values():
             paddle.distributed.broadcast(value, src=0)
-    test, _ = evaluate(model_logits(model), _eval_loader(data.test, config, runtime),
+    test, _ = evaluate(model_logits(model), eval_loader(data.test, config, runtime),
                        data.num_classes, runtime.distributed)
     test = {key: test[key] for key in ("top1", "top5", "loss", "num_samples")}
     result = RunResult(run_dir, run_log.metrics.get("best_val_top1"),

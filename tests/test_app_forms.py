@@ -4,12 +4,10 @@ browser walk in test_app.py checks the same end to end)."""
 
 import pytest
 
-from vit.app.common import DATA_FIELD_KEYS, changed_overrides, form_values
-from vit.app.training_tab import FORM_KEYS
+from vit.app.common import changed_overrides, form_values
+from vit.app.training_tab import RUN_KEYS as KEYS
 from vit.config import load_config, shipped_configs
 from vit.errors import VitError
-
-KEYS = (*FORM_KEYS, *DATA_FIELD_KEYS)
 
 
 @pytest.mark.parametrize("name", sorted(shipped_configs()))
@@ -35,13 +33,13 @@ def test_each_changed_field_is_one_override_and_a_cleared_path_is_null(tmp_path)
     assert changed_overrides(config, KEYS, list(values.values()))[-1] == "data.root=null"
 
 
-def test_a_changed_path_that_does_not_exist_or_an_empty_number_is_named(tmp_path):
+def test_a_changed_path_that_does_not_exist_or_an_empty_number_is_named_by_its_label(tmp_path):
     config = load_config(shipped_configs()["default"])
     values = dict(zip(KEYS, form_values(config, KEYS)))
-    with pytest.raises(VitError, match=f"data folder '{tmp_path / 'none'}' does not exist"):
+    with pytest.raises(VitError, match=f"data.root '{tmp_path / 'none'}' does not exist"):
         changed_overrides(config, KEYS, list({**values, "data.root": str(tmp_path / "none")}
                                              .values()))
-    with pytest.raises(VitError, match="the train.epochs field is empty"):
+    with pytest.raises(VitError, match="the epochs field is empty"):
         changed_overrides(config, KEYS, list({**values, "train.epochs": None}.values()))
 
 

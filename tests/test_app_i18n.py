@@ -30,10 +30,13 @@ def dynamic_keys():
 
 
 def test_every_key_the_app_uses_has_both_languages():
+    from vit.app.common import FIELDS
+
     words = translations()
     used = set().union(*(keys_used_in(path.read_text(encoding="utf-8"))
                          for path in APP.glob("*.py")))
     assert len(used) > 60, sorted(used)  # the scan finds the app's calls
+    used |= set(FIELDS.values())  # the fields' labels (common.label)
     for key in sorted(used | dynamic_keys()):
         for language in LANGUAGES:
             assert key in words[language], (language, key)
@@ -104,14 +107,14 @@ def test_the_apps_own_errors_and_live_texts_speak_the_requests_language(tmp_path
     chinese = gr.Request(headers={"accept-language": "zh-CN"})
     with pytest.raises(gr.Error) as raised:
         handler("", chinese)
-    assert raised.value.message == "train.epochs 字段为空；请填写，或重新选择配置"
+    assert raised.value.message == "“epoch 数”字段为空；请填写，或重新选择配置"
     with pytest.raises(gr.Error) as raised:
         handler("", gr.Request(headers={"accept-language": "en-US"}))
-    assert raised.value.message == ("the train.epochs field is empty; fill it in, or choose "
+    assert raised.value.message == ("the epochs field is empty; fill it in, or choose "
                                     "the config again")
-    error = AppError("error.path_missing", what=Key("field.data_folder"), path="/nowhere")
-    assert str(error) == "data folder '/nowhere' does not exist; check the path"
-    assert error.in_language("zh-CN") == "数据文件夹“/nowhere”不存在；请检查路径"
+    error = AppError("error.path_missing", what=Key("training.pretrained"), path="/nowhere")
+    assert str(error) == "pretrained weights '/nowhere' does not exist; check the path"
+    assert error.in_language("zh-CN") == "预训练权重“/nowhere”不存在；请检查路径"
     status = {"state": "finished", "epoch": 6, "epochs": 6, "step": 114, "steps": 114,
               "images_per_s": 650.0}
     assert progress_line(tmp_path / "run", status, "zh-CN") == \
@@ -119,3 +122,28 @@ def test_the_apps_own_errors_and_live_texts_speak_the_requests_language(tmp_path
     assert progress_line(tmp_path / "run", status) == \
         "**run**: finished, epoch 6/6, step 114/114, 650 images/s"
     assert say("zh-CN", "inference.rank", rank=2) == "第 2 名（概率）"
+
+
+def test_a_library_error_names_the_parameters_it_marks_as_the_app_labels_their_fields(tmp_path):
+    """The library marks its parameters (errors.param); the app words each mark as the label
+    of the field that sets it, in the page's language, and leaves a parameter it has no field
+    for (train.resume: the Resume button) as it is."""
+    from vit.app.common import user_errors
+    from vit.engine.run_folder import RunFolder
+
+    run = RunFolder(tmp_path / "taken")
+    run.checkpoints.mkdir(parents=True)
+
+    @user_errors
+    def handler(request: gr.Request):
+        run.refuse_if_taken()  # marks output.run_name and train.resume
+
+    words = {}
+    for language in ("en-US", "zh-CN"):
+        with pytest.raises(gr.Error) as raised:
+            handler(gr.Request(headers={"accept-language": language}))
+        words[language] = raised.value.message
+    assert words["en-US"] == (f"{run.path} already holds a run; choose another run name, or "
+                              f"continue it with train.resume={run.path}")
+    assert words["zh-CN"] == (f"{run.path} already holds a run; choose another 运行名, or "
+                              f"continue it with train.resume={run.path}")

@@ -1,18 +1,21 @@
-"""What the app's tabs share: where the app writes, typed-path checks, and turning a user's
-mistake (a VitError) into a message on the page instead of a stack trace."""
+"""What the app's tabs share: where the app writes, its fields by the parameter each one sets,
+typed-path checks, handlers bound to a tab's shared objects, and turning a user's mistake (a
+VitError) into a message on the page, with the fields named as the page labels them, instead of
+a stack trace."""
 
 import functools
+import inspect
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import gradio as gr
 
 from ..config import parse_yaml
 from ..errors import VitError
-from .i18n import AppError, Key, language_of, request_language
+from .i18n import AppError, Key, language_of, request_language, say, t
 
 
 @dataclass(frozen=True)
@@ -30,10 +33,47 @@ class AppFolders:
         return [str(self.output.resolve()), str(self.data.resolve())]
 
 
+# The app's fields by the library parameter or config key each one sets, as the message key of
+# the field's label: the tabs label their fields with `label`, and a library error that marks a
+# parameter (errors.param) names the field the same way. A parameter missing here has no field
+# in the app (precision, fmt, runtime, overrides, train.resume: the Resume button, not a field)
+# and keeps its name.
+FIELDS = {
+    # 1. Data (DATA_FIELD_KEYS)
+    "data.source": "data.source", "data.root": "data.root", "data.archive": "data.archive",
+    "data.train_list": "data.train_list", "data.label_names": "data.label_names",
+    # 2. Preprocessing
+    "data.image_size": "preprocessing.size", "augment.random_resized_crop": "preprocessing.crop",
+    "augment.crop_scale": "preprocessing.scale", "augment.crop_padding": "preprocessing.padding",
+    "augment.hflip": "preprocessing.flip", "augment.rand_augment_n": "preprocessing.rand_n",
+    "augment.rand_augment_m": "preprocessing.rand_m",
+    "augment.mean": "preprocessing.normalisation", "augment.std": "preprocessing.normalisation",
+    # 3. Training (training_tab.FORM_KEYS, the config and the run name)
+    "config": "training.config", "model.name": "model", "model.pretrained": "training.pretrained",
+    "train.epochs": "training.epochs", "optim.lr": "training.lr",
+    "optim.warmup_epochs": "training.warmup", "data.batch_size": "training.batch_size",
+    "output.run_name": "training.run_name",
+    # 4. Inference: the model (a checkpoint, an export or published weights), the images, and
+    # the split to evaluate (`data` where a function takes the split as its data)
+    "weights": "model", "spec": "model", "images": "inference.images",
+    "split": "inference.split", "data": "inference.split",
+}
+
+
+def label(parameter: str):
+    """The label of the field that sets `parameter`, for building the page (a gr.I18n key)."""
+    return t(FIELDS[parameter])
+
+
+def field_names(language: str) -> Dict[str, str]:
+    """Each parameter the app has a field for -> the field's label in `language`."""
+    return {parameter: say(language, key) for parameter, key in FIELDS.items()}
+
+
 def user_errors(handler: Callable) -> Callable:
     """Show a VitError (a user's mistake) as one line on the page; the app stays usable. The
-    app's own checks (AppError) speak the language of the handler's gr.Request, the library's
-    messages English."""
+    app's own checks (AppError) speak the language of the handler's gr.Request; the library's
+    messages are English, with each parameter they mark named as the page labels its field."""
     @functools.wraps(handler)
     def wrapped(*args, **kwargs):
         try:
@@ -42,8 +82,23 @@ def user_errors(handler: Callable) -> Callable:
             language = request_language(args, kwargs) or "en"
             raise gr.Error(error.in_language(language), print_exception=False) from None
         except VitError as error:
-            raise gr.Error(str(error), print_exception=False) from None
+            language = request_language(args, kwargs) or "en"
+            raise gr.Error(error.worded(field_names(language)), print_exception=False) from None
     return wrapped
+
+
+def bind(handler: Callable, *shared) -> Callable:
+    """`handler` with its first parameters given (what a tab's handlers share: the folders,
+    the runs), as the event function Gradio calls with the rest. Not a `functools.partial`:
+    Gradio finds the gr.Request parameter by the function's type hints and names the API
+    endpoint after its `__name__`, and a partial has neither."""
+    @functools.wraps(handler)
+    def event(*args, **kwargs):
+        return handler(*shared, *args, **kwargs)
+    signature = inspect.signature(handler)
+    event.__signature__ = signature.replace(
+        parameters=list(signature.parameters.values())[len(shared):])
+    return event
 
 
 def empty_table(headers: Callable[[str], List[str]]) -> Callable:
@@ -56,34 +111,34 @@ def empty_table(headers: Callable[[str], List[str]]) -> Callable:
     return load
 
 
-def existing_path(value: Optional[str], what: Key) -> Optional[str]:
-    """A typed path, stripped, that must exist; None when the field is empty.
+def existing_path(value: Optional[str], key: str) -> Optional[str]:
+    """The path typed in the field of config key `key`, stripped, which must exist; None when
+    the field is empty.
 
     Raises:
-        AppError: naming the field (`what`, a message key) and the path.
+        AppError: naming the field (as it is labelled) and the path.
     """
     value = (value or "").strip()
     if not value:
         return None
     if not Path(value).expanduser().exists():
-        raise AppError("error.path_missing", what=what, path=value)
+        raise AppError("error.path_missing", what=Key(FIELDS[key]), path=value)
     return str(Path(value).expanduser())
 
 
-# The Data tab's fields, in order, by the config key each one shows.
+# The Data tab's fields, in order, by the config key each one shows; all but the source are
+# paths.
 DATA_FIELD_KEYS = ("data.source", "data.root", "data.archive", "data.train_list",
                    "data.label_names")
-_PATH_FIELDS = {"data.root": Key("field.data_folder"), "data.archive": Key("field.archive"),
-                "data.train_list": Key("field.list_file"),
-                "data.label_names": Key("field.class_names_file")}
+_PATH_KEYS = DATA_FIELD_KEYS[1:]
 
 
 def data_overrides(*values) -> List[str]:
     """`-o` overrides for the Data tab's fields over the default config: the source, and each
     path that is filled in (checked to exist)."""
     overrides = [f"data.source={values[0]}"]
-    for key, value in zip(DATA_FIELD_KEYS[1:], values[1:]):
-        path = existing_path(value, _PATH_FIELDS[key])
+    for key, value in zip(_PATH_KEYS, values[1:]):
+        path = existing_path(value, key)
         if path:
             overrides.append(f"{key}={_yaml_string(path)}")
     return overrides
@@ -110,10 +165,10 @@ def changed_overrides(config, keys: Sequence[str], values: Sequence) -> List[str
     overrides = []
     for key, value in zip(keys, values):
         current = config_value(config, key)
-        if key in _PATH_FIELDS:
+        if key in _PATH_KEYS:
             path = (value or "").strip()
             if path != (current or ""):
-                checked = existing_path(path, _PATH_FIELDS[key])
+                checked = existing_path(path, key)
                 overrides.append(f"{key}={_yaml_string(checked) if checked else 'null'}")
             continue
         if current is None or isinstance(current, str):  # text; an empty field is null
@@ -122,7 +177,7 @@ def changed_overrides(config, keys: Sequence[str], values: Sequence) -> List[str
                 overrides.append(f"{key}={_yaml_string(text) if text else 'null'}")
             continue
         if value is None or value == "":
-            raise AppError("error.field_empty", key=key)
+            raise AppError("error.field_empty", field=Key(FIELDS[key]))
         if isinstance(current, bool):
             if bool(value) != current:
                 overrides.append(f"{key}={str(bool(value)).lower()}")

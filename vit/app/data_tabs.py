@@ -11,7 +11,7 @@ from ..data.sources import SPLITS, source_names
 from ..data.stats import format_stats
 from ..engine.builders import resolve_image_size
 from ..engine.data_report import write_data_report
-from .common import AppFolders, data_overrides, empty_table, user_errors
+from .common import AppFolders, bind, data_overrides, empty_table, label, user_errors
 from .i18n import language_of, say, t
 
 
@@ -22,16 +22,17 @@ def class_count_headers(language: str = "en", splits: Sequence[str] = SPLITS) ->
 
 def data_tab(folders: AppFolders) -> dict:
     """Build the Data tab; return the fields the other tabs read (the data set's settings,
-    `fields`) and the handlers to run when a page loads (`load`)."""
+    `fields`: DATA_FIELD_KEYS) and the handlers to run when a page loads (`load`)."""
     gr.Markdown(t("data.intro"))
     with gr.Row():
-        source = gr.Dropdown(source_names(), value="digits", label=t("data.source"),
+        source = gr.Dropdown(source_names(), value="digits", label=label("data.source"),
                              elem_id="data-source")
-        root = gr.Textbox(label=t("data.root"))
-        archive = gr.Textbox(label=t("data.archive"))
+        root = gr.Textbox(label=label("data.root"), info=t("data.root.info"))
+        archive = gr.Textbox(label=label("data.archive"), info=t("data.archive.info"))
     with gr.Row():
-        train_list = gr.Textbox(label=t("data.train_list"))
-        label_names = gr.Textbox(label=t("data.label_names"))
+        train_list = gr.Textbox(label=label("data.train_list"), info=t("data.train_list.info"))
+        label_names = gr.Textbox(label=label("data.label_names"),
+                                 info=t("data.label_names.info"))
     about = gr.Markdown(t("source.digits"), elem_id="source-about")
     load = gr.Button(t("data.load"), variant="primary", elem_id="load-data")
     summary = gr.Markdown(elem_id="data-summary")
@@ -41,56 +42,65 @@ def data_tab(folders: AppFolders) -> dict:
         histogram = gr.Image(label=t("data.class_counts"), type="filepath",
                              elem_id="class-histogram")
         samples = gr.Image(label=t("data.samples"), type="filepath", elem_id="data-samples")
-    source.change(lambda name: t(f"source.{name}"), source, about)
     fields = [source, root, archive, train_list, label_names]
-
-    @user_errors
-    def on_load(request: gr.Request, *values):
-        language = language_of(request)
-        config = load_default_config(data_overrides(*values))
-        data = prepare_data(config, resolve_image_size(config))
-        paths = write_data_report(data, folders.scratch / "data" / config.data.source,
-                                  config.data.split_seed)
-        stats = data.stats
-        splits = stats["splits"]
-        per_split = [f"{say(language, f'split.{split}')} {info['num_images']:,}"
-                     for split, info in splits.items()]
-        text = say(language, "data.summary", source=stats["source"],
-                   classes=stats["num_classes"], images=f"{stats['total_images']:,}",
-                   splits=say(language, "list.separator").join(per_split))
-        if stats["skipped"]:
-            text += say(language, "data.skipped", count=len(stats["skipped"]))
-        table = [[name, *(splits[s]["per_class"][name] for s in splits)]
-                 for name in stats["class_names"]]
-        return (text, gr.update(value=table, headers=class_count_headers(language, splits)),
-                str(paths["class_histogram"]), str(paths["samples"]))
-
-    load.click(on_load, fields, [summary, counts, histogram, samples])
+    source.change(describe_source, source, about)
+    load.click(bind(load_data, folders), fields, [summary, counts, histogram, samples])
     return {"fields": fields, "load": [(empty_table(class_count_headers), None, counts)]}
 
 
+def describe_source(name: str):
+    """On choosing a source: what it is."""
+    return t(f"source.{name}")
+
+
+@user_errors
+def load_data(folders: AppFolders, request: gr.Request, *values):
+    """Load data: acquire the data set the fields describe, write its report, and show its
+    summary, its images per class and split, its class histogram and samples."""
+    language = language_of(request)
+    config = load_default_config(data_overrides(*values))
+    data = prepare_data(config, resolve_image_size(config))
+    paths = write_data_report(data, folders.scratch / "data" / config.data.source,
+                              config.data.split_seed)
+    stats = data.stats
+    splits = stats["splits"]
+    per_split = [f"{say(language, f'split.{split}')} {info['num_images']:,}"
+                 for split, info in splits.items()]
+    text = say(language, "data.summary", source=stats["source"],
+               classes=stats["num_classes"], images=f"{stats['total_images']:,}",
+               splits=say(language, "list.separator").join(per_split))
+    if stats["skipped"]:
+        text += say(language, "data.skipped", count=len(stats["skipped"]))
+    table = [[name, *(splits[s]["per_class"][name] for s in splits)]
+             for name in stats["class_names"]]
+    return (text, gr.update(value=table, headers=class_count_headers(language, splits)),
+            str(paths["class_histogram"]), str(paths["samples"]))
+
+
 def preprocessing_tab(folders: AppFolders, data_fields) -> None:
-    """Build the Preprocessing tab over the Data tab's data set."""
+    """Build the Preprocessing tab over the Data tab's data set: its fields show the default
+    config's preprocessing."""
     defaults = load_default_config()
     augment = defaults.augment
     gr.Markdown(t("preprocessing.intro"))
     with gr.Row():
         size = gr.Number(value=resolve_image_size(defaults), precision=0,
-                         label=t("preprocessing.size"))
-        crop = gr.Checkbox(value=augment.random_resized_crop, label=t("preprocessing.crop"))
+                         label=label("data.image_size"))
+        crop = gr.Checkbox(value=augment.random_resized_crop,
+                           label=label("augment.random_resized_crop"))
         scale = gr.Slider(0.05, 1.0, value=augment.crop_scale[0], step=0.05,
-                          label=t("preprocessing.scale"))
+                          label=label("augment.crop_scale"))
         padding = gr.Number(value=augment.crop_padding, precision=0,
-                            label=t("preprocessing.padding"))
+                            label=label("augment.crop_padding"))
     with gr.Row():
-        flip = gr.Slider(0.0, 1.0, value=augment.hflip, step=0.1, label=t("preprocessing.flip"))
+        flip = gr.Slider(0.0, 1.0, value=augment.hflip, step=0.1, label=label("augment.hflip"))
         rand_n = gr.Number(value=augment.rand_augment_n, precision=0,
-                           label=t("preprocessing.rand_n"))
+                           label=label("augment.rand_augment_n"))
         rand_m = gr.Slider(0, 10, value=augment.rand_augment_m, step=1,
-                           label=t("preprocessing.rand_m"))
+                           label=label("augment.rand_augment_m"))
         norm = gr.Radio([(t("preprocessing.norm_vit"), "vit"),
                          (t("preprocessing.norm_dataset"), "dataset")], value="vit",
-                        label=t("preprocessing.normalisation"))
+                        label=label("augment.mean"))
     apply = gr.Button(t("preprocessing.show"), variant="primary", elem_id="show-preprocessing")
     report = gr.Textbox(label=t("preprocessing.report"), lines=14, elem_id="data-report")
     with gr.Row():
@@ -101,26 +111,30 @@ def preprocessing_tab(folders: AppFolders, data_fields) -> None:
                           elem_id="samples-before")
         after = gr.Image(label=t("preprocessing.after"), type="filepath",
                          elem_id="samples-after")
-
-    @user_errors
-    def on_apply(request: gr.Request, *values):
-        data_values, (image_size, random_crop, smallest, shift, hflip, ops, magnitude,
-                      normalisation) = values[:5], values[5:]
-        overrides = data_overrides(*data_values) + [
-            f"data.image_size={int(image_size)}",
-            f"augment.random_resized_crop={str(bool(random_crop)).lower()}",
-            f"augment.crop_scale=[{smallest}, 1.0]", f"augment.crop_padding={int(shift)}",
-            f"augment.hflip={hflip}", f"augment.rand_augment_n={int(ops)}",
-            f"augment.rand_augment_m={int(magnitude)}"]
-        if normalisation == "dataset":
-            overrides += ["augment.mean=dataset", "augment.std=dataset"]
-        config = load_default_config(overrides)
-        data = prepare_data(config, int(image_size))
-        paths = write_data_report(data, folders.scratch / "preprocessing" / config.data.source,
-                                  config.data.split_seed)
-        return (format_stats(data.stats), str(paths["class_histogram"]),
-                str(paths["image_sizes"]), str(paths["samples"]),
-                str(paths["samples_preprocessed"]))
-
-    apply.click(on_apply, [*data_fields, size, crop, scale, padding, flip, rand_n, rand_m, norm],
+    apply.click(bind(show_preprocessing, folders),
+                [*data_fields, size, crop, scale, padding, flip, rand_n, rand_m, norm],
                 [report, histogram, sizes, before, after])
+
+
+@user_errors
+def show_preprocessing(folders: AppFolders, request: gr.Request, *values):
+    """Show preprocessing: prepare the Data tab's data set with this tab's settings, and show
+    its report, class histogram, image sizes, and samples before and after the training
+    pipeline."""
+    data_values, (image_size, random_crop, smallest, shift, hflip, ops, magnitude,
+                  normalisation) = values[:5], values[5:]
+    overrides = data_overrides(*data_values) + [
+        f"data.image_size={int(image_size)}",
+        f"augment.random_resized_crop={str(bool(random_crop)).lower()}",
+        f"augment.crop_scale=[{smallest}, 1.0]", f"augment.crop_padding={int(shift)}",
+        f"augment.hflip={hflip}", f"augment.rand_augment_n={int(ops)}",
+        f"augment.rand_augment_m={int(magnitude)}"]
+    if normalisation == "dataset":
+        overrides += ["augment.mean=dataset", "augment.std=dataset"]
+    config = load_default_config(overrides)
+    data = prepare_data(config, int(image_size))
+    paths = write_data_report(data, folders.scratch / "preprocessing" / config.data.source,
+                              config.data.split_seed)
+    return (format_stats(data.stats), str(paths["class_histogram"]),
+            str(paths["image_sizes"]), str(paths["samples"]),
+            str(paths["samples_preprocessed"]))

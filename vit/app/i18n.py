@@ -4,7 +4,8 @@ What a page shows when it is built (labels, headings, buttons, help texts) is a 
 which Gradio's front end translates by the browser's language, English otherwise. What a
 handler writes later (progress lines, summaries, table headers, the app's own error messages)
 is translated here, by the request's `Accept-Language`. The words are in `messages.yaml`; the
-terms they use are in `glossary.yaml`. The library's own error messages stay English.
+terms they use are in `glossary.yaml`. The library's own error messages stay English, but the
+parameters they mark are named as this page labels its fields (`common.FIELDS`).
 """
 
 import functools

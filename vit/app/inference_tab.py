@@ -12,15 +12,16 @@ import gradio as gr
 
 from ..config import load_default_config
 from ..data.samples import sample_indices
-from ..data.sources import build_datasets
+from ..data.sources import SPLITS, build_datasets
 from ..engine.evaluation import evaluate_model
 from ..engine.inference import load_for_inference, load_published, predict_paths
-from ..models.pretrained import find_weights, list_pretrained
 from ..engine.inspection import explain_image, has_attention
+from ..engine.run_folder import best_checkpoints_in
 from ..files import atomic_path
+from ..models.pretrained import find_weights, list_pretrained
 from ..viz import save_figure
 from ..viz.attention_figures import plot_rollout
-from .common import AppFolders, empty_table, stamp, user_errors
+from .common import AppFolders, empty_table, label, stamp, user_errors
 from .i18n import AppError, language_of, say, t
 
 MAX_IMAGES = 16
@@ -62,8 +63,7 @@ def _load(path: str):
 def model_choices(output: Path) -> List[str]:
     """Best checkpoints and exported models under `output`, newest first, then the published
     weights by name."""
-    found = list(output.glob("*/checkpoints/best.pdparams")) + \
-        list(output.glob("**/export/inference.yml"))
+    found = best_checkpoints_in(output) + list(output.glob("**/export/inference.yml"))
     return [str(p) for p in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)] + \
         list_pretrained()
 
@@ -72,7 +72,7 @@ def inference_tab(folders: AppFolders, predictors: Predictors) -> dict:
     """Build the Inference tab; returns the handler that refreshes the model list on load."""
     gr.Markdown(t("inference.intro"))
     with gr.Row():
-        model = gr.Dropdown([], label=t("model"), elem_id="model-choice",
+        model = gr.Dropdown([], label=label("weights"), elem_id="model-choice",
                             allow_custom_value=True)
         refresh = gr.Button(t("refresh"))
     table = _prediction_section(folders, predictors, model)
@@ -92,7 +92,7 @@ def inference_tab(folders: AppFolders, predictors: Predictors) -> dict:
 def _prediction_section(folders: AppFolders, predictors: Predictors, model):
     """Upload images, or click an example; see the top 5 and the rollout of the first, and a
     row for each."""
-    uploads = gr.File(file_count="multiple", file_types=["image"], label=t("inference.images"),
+    uploads = gr.File(file_count="multiple", file_types=["image"], label=label("images"),
                       elem_id="upload-images")
     predict = gr.Button(t("inference.predict"), variant="primary", elem_id="predict")
     # an example fills the upload field (and a hidden image, which draws its thumbnail); the
@@ -131,8 +131,8 @@ def example_images(folder: Path) -> List[Path]:
     what evaluating the test split sees."""
     test = build_datasets(load_default_config(["data.source=digits"]).data).splits["test"]
     paths = []
-    for label, (index,) in sample_indices(test, per_class=1).items():
-        path = folder / f"digit-{test.class_names[label]}-test{index}.png"
+    for digit, (index,) in sample_indices(test, per_class=1).items():
+        path = folder / f"digit-{test.class_names[digit]}-test{index}.png"
         with atomic_path(path) as temporary:
             test.load(index).save(temporary, format="PNG")
         paths.append(path)
@@ -142,10 +142,10 @@ def example_images(folder: Path) -> List[Path]:
 def predict_uploads(predictor, images: List[Path], figures: Path, language: str = "en"):
     """What `tools/infer.py --images` answers: the readable images predicted, each unreadable
     one named in its own row; the top 5 and the rollout (saved under `figures`) of the first
-    good one. Returns (label, rollout figure or None, table update)."""
+    good one. Returns (top classes, rollout figure or None, table update)."""
     rows = predict_paths(predictor, images)["rows"]
     good = [row for row in rows if "top" in row]
-    label = dict(good[0]["top"]) if good else {}
+    top = dict(good[0]["top"]) if good else {}
     figure = None
     if good and has_attention(predictor):
         explained = explain_image(predictor, good[0]["path"])
@@ -154,15 +154,15 @@ def predict_uploads(predictor, images: List[Path], figures: Path, language: str 
             explained["image"], explained["rollout"],
             caption=f"predicted {name} ({probability:.0%})"), figures / f"rollout-{stamp()}.png"))
     shown = min(TOP_K, len(predictor.preprocessing.class_names))
-    return label, figure, gr.update(value=prediction_table(rows, shown),
+    return top, figure, gr.update(value=prediction_table(rows, shown),
                                     headers=prediction_headers(shown, language))
 
 
 def _evaluation_section(folders: AppFolders, predictors: Predictors, model):
     """Evaluate on a split: accuracy, confusion matrix, mistakes and the per-class report."""
     with gr.Row():
-        split = gr.Dropdown([(t(f"split.{name}"), name) for name in ("test", "val", "train")],
-                            value="test", label=t("inference.split"))
+        split = gr.Dropdown([(t(f"split.{name}"), name) for name in SPLITS], value="test",
+                            label=label("split"))
         evaluate = gr.Button(t("inference.evaluate"), variant="primary", elem_id="evaluate")
     accuracy = gr.Markdown(elem_id="eval-accuracy")
     with gr.Row():

@@ -9,7 +9,7 @@ import socket
 from pathlib import Path
 
 from .. import cpu
-from ..errors import VitError
+from ..errors import VitError, param
 from .common import AppFolders
 from .i18n import i18n, t
 
@@ -54,14 +54,16 @@ def check_port(host: str, port: int):
     """Refuse a port that another program holds, in one line.
 
     Raises:
-        VitError: naming the address and the fix.
+        VitError: naming the address and the fix, the parameter `port` (of `launch_app`),
+            which the command line words as --port.
     """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
             probe.bind((host, port))
         except OSError as error:
             raise VitError(f"cannot serve on {host}:{port} ({error.strerror or error})",
-                           "another program uses that port; choose one with --port") from None
+                           "another program uses that port; choose one with "
+                           f"{param('port')}") from None
 
 
 def launch_app(host: str = "127.0.0.1", port: int = 7860, output_dir="output",

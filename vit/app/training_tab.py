@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import List
 
 import gradio as gr
-import yaml
 
 from ..config import load_config, shipped_configs
-from ..engine.compare import COLUMNS, compare_runs, draw_run_figures
+from ..engine.compare import COLUMNS, compare_runs, config_differences, draw_run_figures
+from ..engine.run_folder import RunFolder, runs_in
 from ..engine.run_log import load_metrics
 from ..models import BASELINES, list_models
-from .common import (DATA_FIELD_KEYS, AppFolders, changed_overrides, empty_table, form_values,
-                     stamp, user_errors)
+from .common import (DATA_FIELD_KEYS, AppFolders, bind, changed_overrides, empty_table,
+                     form_values, label, stamp, user_errors)
 from .i18n import AppError, language_of, say, t, translations
 from .runs import TrainingRuns
 
@@ -40,22 +40,6 @@ def progress_line(run_dir: Path, status: dict, language: str = "en") -> str:
     return line
 
 
-def config_differences(run_dirs: List[Path]) -> List[List[str]]:
-    """Rows (key, value in each run) for every config key on which the runs differ."""
-    flat = []
-    for run_dir in run_dirs:
-        try:
-            raw = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
-        except OSError:
-            raw = {}
-        flat.append({f"{section}.{key}": value for section, values in raw.items()
-                     for key, value in (values or {}).items()})
-    keys = sorted(set().union(*flat)) if flat else []
-    return [[key, *(str(run.get(key)) for run in flat)] for key in keys
-            if key not in ("output.run_name", "output.dir", "train.resume")
-            and len({str(run.get(key)) for run in flat}) > 1]
-
-
 def comparison_headers(language: str = "en") -> List[str]:
     """The columns of the final-numbers table: `tools/compare.py`'s, in words."""
     return [say(language, f"compare.column.{column}") for column in COLUMNS]
@@ -70,11 +54,14 @@ def difference_headers(language: str = "en", names: List[str] = ()) -> List[str]
 # The Training tab's settings, by the config key each field shows.
 FORM_KEYS = ("model.name", "model.pretrained", "train.epochs", "optim.lr", "optim.warmup_epochs",
              "data.batch_size")
+# What a chosen config fills in and Start sends: this tab's fields, then the Data tab's.
+RUN_KEYS = (*FORM_KEYS, *DATA_FIELD_KEYS)
 
 
 def training_tab(folders: AppFolders, runs: TrainingRuns, data_fields) -> dict:
-    """Build the Training tab; it polls the run folder, so a reloaded page finds the run.
-    Returns the handlers to run when a page loads (`load`: (function, inputs, outputs))."""
+    """Build the Training tab: lay out the page and wire its events to the handlers below. It
+    polls the run folder, so a reloaded page finds the run. Returns the handlers to run when a
+    page loads (`load`: (function, inputs, outputs))."""
     configs = shipped_configs()
     gr.Markdown(t("training.intro"))
     config, fields, name = _settings(configs)
@@ -84,63 +71,71 @@ def training_tab(folders: AppFolders, runs: TrainingRuns, data_fields) -> dict:
         resume = gr.Button(t("training.resume"), elem_id="resume-run")
     command = gr.Markdown(elem_id="train-command")
     current = gr.State()  # the run folder this page shows
-    line = gr.Markdown(elem_id="progress-line")
-    with gr.Row():
-        loss = gr.Image(label=t("training.loss"), type="filepath", elem_id="loss-figure")
-        accuracy = gr.Image(label=t("training.accuracy"), type="filepath")
-    console = gr.Textbox(label=t("training.console"), lines=6, elem_id="run-console")
-    watched = [line, loss, accuracy, console]
-    keys = (*FORM_KEYS, *DATA_FIELD_KEYS)
+    watched = _run_view()
+    form = [*fields, *data_fields]  # RUN_KEYS
+    follow = bind(follow_run, folders, runs)
+    config.change(bind(show_config, configs), config, form)
+    start.click(bind(start_run, folders, runs, configs), [config, name, *form],
+                [current, command, *watched])
+    stop.click(bind(stop_run, folders, runs), current, watched)
+    resume.click(bind(resume_run, folders, runs), current, [current, *watched])
+    gr.Timer(2.0).tick(follow, current, [current, *watched])
+    return {"load": [(follow, current, [current, *watched]), *_comparison(folders, runs)]}
 
-    @user_errors
-    def on_start(request: gr.Request, config_name, run_name, *values):
-        chosen = load_config(configs[config_name])
-        overrides = changed_overrides(chosen, keys, values)
-        load_config(configs[config_name], overrides)  # a mistake is reported here, not later
-        run_name = run_name.strip() or f"app-{stamp()}"
-        run_dir = runs.start(configs[config_name], overrides, run_name)
-        shown = runs.command(configs[config_name], runs.launch_overrides(overrides, run_name),
-                             program=("python", "tools/train.py"))
-        language = language_of(request)
-        return (str(run_dir), say(language, "training.command", command=shlex.join(shown),
-                                  dashboard=f"visualdl --logdir {run_dir / 'vdl'} "
-                                            "--disable-telemetry"),
-                *watch_run(folders, runs, str(run_dir), language))
 
-    @user_errors
-    def on_stop(run_dir, request: gr.Request):
-        target = runs.active() or (Path(run_dir) if run_dir else None)
-        if target is None:
-            raise AppError("error.no_training")
-        language = language_of(request)
-        gr.Info(say(language, "training.stop_requested", run=runs.stop(target)))
-        return watch_run(folders, runs, str(target), language)
+def show_config(configs: dict, chosen: str) -> list:
+    """On choosing a config: the values of the form (RUN_KEYS) as that config sets them."""
+    return form_values(load_config(configs[chosen]), RUN_KEYS)
 
-    @user_errors
-    def on_resume(run_dir, request: gr.Request):
-        if not run_dir:
-            raise AppError("error.no_run_shown")
-        return (str(runs.resume(run_dir)),
-                *watch_run(folders, runs, run_dir, language_of(request)))
 
-    def attach(run_dir, request: gr.Request):
-        """On page load and every tick: follow the active run when there is one."""
-        active = runs.active()
-        run_dir = str(active) if active else run_dir
-        if not run_dir:
-            recent = runs.finished_runs()
-            run_dir = str(recent[0]) if recent else None
-        return (run_dir, *watch_run(folders, runs, run_dir, language_of(request)))
+@user_errors
+def start_run(folders: AppFolders, runs: TrainingRuns, configs: dict, request: gr.Request,
+              config_name: str, run_name: str, *values):
+    """Start: run the chosen config with the fields the user changed as `-o` overrides, show
+    the same command for a terminal and the run's dashboard, and follow the run."""
+    path = configs[config_name]
+    overrides = changed_overrides(load_config(path), RUN_KEYS, values)
+    load_config(path, overrides)  # a mistake is reported here, not later
+    run_name = run_name.strip() or f"app-{stamp()}"
+    run_dir = runs.start(path, overrides, run_name)
+    shown = runs.command(path, runs.launch_overrides(overrides, run_name),
+                         program=("python", "tools/train.py"))
+    language = language_of(request)
+    return (str(run_dir), say(language, "training.command", command=shlex.join(shown),
+                              dashboard=RunFolder(run_dir).visualdl_command),
+            *watch_run(folders, runs, str(run_dir), language))
 
-    config.change(lambda chosen: form_values(load_config(configs[chosen]), keys), config,
-                  [*fields, *data_fields])
-    start.click(on_start, [config, name, *fields, *data_fields], [current, command, *watched])
-    stop.click(on_stop, current, watched)
-    resume.click(on_resume, current, [current, *watched])
-    timer = gr.Timer(2.0)
-    timer.tick(attach, current, [current, *watched])
-    comparison = _comparison(folders, runs)
-    return {"load": [(attach, current, [current, *watched]), *comparison]}
+
+@user_errors
+def stop_run(folders: AppFolders, runs: TrainingRuns, run_dir, request: gr.Request):
+    """Stop: ask the training run (or the shown one) to stop; it saves a checkpoint at its next
+    step."""
+    target = runs.active() or (Path(run_dir) if run_dir else None)
+    if target is None:
+        raise AppError("error.no_training")
+    language = language_of(request)
+    gr.Info(say(language, "training.stop_requested", run=runs.stop(target)))
+    return watch_run(folders, runs, str(target), language)
+
+
+@user_errors
+def resume_run(folders: AppFolders, runs: TrainingRuns, run_dir, request: gr.Request):
+    """Resume: continue the shown run from its newest checkpoint, and follow it."""
+    if not run_dir:
+        raise AppError("error.no_run_shown")
+    return (str(runs.resume(run_dir)),
+            *watch_run(folders, runs, run_dir, language_of(request)))
+
+
+def follow_run(folders: AppFolders, runs: TrainingRuns, run_dir, request: gr.Request):
+    """On page load and every tick: show the run that is training, else the shown one, else
+    the newest."""
+    active = runs.active()
+    run_dir = str(active) if active else run_dir
+    if not run_dir:
+        recent = runs_in(runs.output_dir)
+        run_dir = str(recent[0].path) if recent else None
+    return (run_dir, *watch_run(folders, runs, run_dir, language_of(request)))
 
 
 def _settings(configs: dict):
@@ -148,22 +143,35 @@ def _settings(configs: dict):
     name."""
     values = dict(zip(FORM_KEYS, form_values(load_config(configs["default"]), FORM_KEYS)))
     with gr.Row():
-        config = gr.Dropdown(list(configs), value="default", label=t("training.config"),
+        config = gr.Dropdown(list(configs), value="default", label=label("config"),
                              elem_id="config-choice")
         fields = [
             gr.Dropdown(list_models() + list(BASELINES), value=values["model.name"],
-                        label=t("model"), elem_id="model-name"),
-            gr.Textbox(value=values["model.pretrained"], label=t("training.pretrained"),
-                       placeholder=t("training.from_scratch"), elem_id="pretrained"),
-            gr.Number(value=values["train.epochs"], precision=0, label=t("training.epochs"),
+                        label=label("model.name"), elem_id="model-name"),
+            gr.Textbox(value=values["model.pretrained"], label=label("model.pretrained"),
+                       info=t("training.pretrained.info"), placeholder=t("training.from_scratch"),
+                       elem_id="pretrained"),
+            gr.Number(value=values["train.epochs"], precision=0, label=label("train.epochs"),
                       elem_id="epochs"),
-            gr.Number(value=values["optim.lr"], label=t("training.lr"), elem_id="lr"),
-            gr.Number(value=values["optim.warmup_epochs"], label=t("training.warmup"),
+            gr.Number(value=values["optim.lr"], label=label("optim.lr"), elem_id="lr"),
+            gr.Number(value=values["optim.warmup_epochs"], label=label("optim.warmup_epochs"),
                       elem_id="warmup"),
             gr.Number(value=values["data.batch_size"], precision=0,
-                      label=t("training.batch_size"), elem_id="batch-size")]
-        name = gr.Textbox(label=t("training.run_name"), elem_id="run-name")
+                      label=label("data.batch_size"), elem_id="batch-size")]
+        name = gr.Textbox(label=label("output.run_name"), placeholder=t("training.unnamed"),
+                          elem_id="run-name")
     return config, fields, name
+
+
+def _run_view() -> list:
+    """What the tab shows of a run (what `watch_run` returns): its progress line, its loss and
+    accuracy figures, and its last output lines."""
+    line = gr.Markdown(elem_id="progress-line")
+    with gr.Row():
+        loss = gr.Image(label=t("training.loss"), type="filepath", elem_id="loss-figure")
+        accuracy = gr.Image(label=t("training.accuracy"), type="filepath")
+    console = gr.Textbox(label=t("training.console"), lines=6, elem_id="run-console")
+    return [line, loss, accuracy, console]
 
 
 def watch_run(folders: AppFolders, runs: TrainingRuns, run_dir, language: str = "en"):
@@ -195,25 +203,33 @@ def _comparison(folders: AppFolders, runs: TrainingRuns):
                          elem_id="compare-numbers", headers=comparison_headers())
     differences = gr.Dataframe(label=t("compare.differences"), interactive=False,
                                elem_id="compare-differences", headers=difference_headers())
-
-    def listing():
-        return gr.update(choices=[p.name for p in runs.finished_runs()])
-
-    @user_errors
-    def on_compare(names, request: gr.Request):
-        if not names:
-            raise AppError("error.no_runs_picked")
-        language = language_of(request)
-        run_dirs = [runs.output_dir / name for name in names]
-        result = compare_runs(run_dirs, folders.scratch / "compare")
-        rows = [[str(row[key]) for key in COLUMNS] for row in result["rows"]]
-        nothing = [[say(language, "compare.none")] + [""] * len(names)]
-        return (str(result["figure"]),
-                gr.update(value=rows, headers=comparison_headers(language)),
-                gr.update(value=config_differences(run_dirs) or nothing,
-                          headers=difference_headers(language, names)))
-
+    listing = bind(list_runs, runs)
     refresh.click(listing, None, chosen)
-    compare.click(on_compare, chosen, [figure, table, differences])
+    compare.click(bind(compare_chosen, folders, runs), chosen, [figure, table, differences])
     return [(listing, None, chosen), (empty_table(comparison_headers), None, table),
             (empty_table(difference_headers), None, differences)]
+
+
+def list_runs(runs: TrainingRuns):
+    """On page load and Refresh: the runs to compare, those that recorded an epoch, newest
+    first."""
+    return gr.update(choices=[run.name for run in runs_in(runs.output_dir)])
+
+
+@user_errors
+def compare_chosen(folders: AppFolders, runs: TrainingRuns, names, request: gr.Request):
+    """Compare: the chosen runs' curves overlaid, their final numbers, and the config keys on
+    which they differ (what `tools/compare.py` reports)."""
+    if not names:
+        raise AppError("error.no_runs_picked")
+    language = language_of(request)
+    run_dirs = [runs.output_dir / name for name in names]
+    result = compare_runs(run_dirs, folders.scratch / "compare")
+    rows = [[str(row[key]) for key in COLUMNS] for row in result["rows"]]
+    differences = [[key, *map(str, values)]
+                   for key, values in config_differences(run_dirs).items()]
+    nothing = [[say(language, "compare.none")] + [""] * len(names)]
+    return (str(result["figure"]),
+            gr.update(value=rows, headers=comparison_headers(language)),
+            gr.update(value=differences or nothing,
+                      headers=difference_headers(language, names)))

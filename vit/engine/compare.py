@@ -1,23 +1,28 @@
-"""A run's figures, and comparing runs: their curves overlaid in one figure and a table of final
-numbers."""
+"""A run's figures, and comparing runs: their curves overlaid in one figure, a table of final
+numbers, and the config keys on which they differ."""
 
 import csv
 from pathlib import Path
 from typing import Dict, List, Sequence
 
+from ..config import load_config
 from ..errors import VitError
 from ..viz import save_figure
 from ..viz.training_figures import plot_accuracy, plot_comparison, plot_training_loss
+from .run_folder import RunFolder
 from .run_log import load_metrics
 
 COLUMNS = ("run", "epochs", "best_val_top1", "best_epoch", "final_train_loss", "final_val_loss",
            "test_top1")
+# Config keys that say where a run went or how it was started, never what it trained: two runs
+# never differ by them.
+NOT_COMPARED = ("output.dir", "output.run_name", "train.resume")
 
 
 def draw_run_figures(run_dir: Path, metrics: dict, compare_with=()) -> Dict[str, Path]:
     """A run's `figures/loss.png` and `figures/accuracy.png`, and `figures/comparison.png` with
     the runs in `compare_with` when there are any."""
-    figures = run_dir / "figures"
+    figures = RunFolder(run_dir).figures
     paths = {"loss": save_figure(plot_training_loss(metrics), figures / "loss.png"),
              "accuracy": save_figure(plot_accuracy(metrics), figures / "accuracy.png")}
     if compare_with:
@@ -65,6 +70,37 @@ def compare_runs(run_dirs: Sequence, output_dir) -> Dict[str, object]:
         writer.writeheader()
         writer.writerows(rows)
     return {"figure": figure, "table": table, "rows": rows}
+
+
+def config_differences(run_dirs: Sequence) -> Dict[str, list]:
+    """The config keys on which the runs' recorded configs differ (NOT_COMPARED left out).
+
+    Each run's `config.yaml` is read as the trainer reads a config, so a key the file leaves
+    out counts with its default.
+
+    Returns:
+        dict of `section.key` -> its value in each run, in the order of `run_dirs`, keys in the
+        schema's order.
+
+    Raises:
+        VitError: a run folder without a recorded config.
+        ConfigError: a recorded config that is no longer valid.
+    """
+    configs = []
+    for path in run_dirs:
+        folder = RunFolder(path)
+        if not folder.config_file.is_file():
+            raise VitError(f"{folder.path} has no {RunFolder.CONFIG} to compare",
+                           "compare run folders that the trainer wrote")
+        configs.append(load_config(folder.config_file).to_dict())
+    differences = {}
+    for section, values in (configs[0] if configs else {}).items():
+        for key in values:
+            name = f"{section}.{key}"
+            runs = [config[section][key] for config in configs]
+            if name not in NOT_COMPARED and any(value != runs[0] for value in runs[1:]):
+                differences[name] = runs
+    return differences
 
 
 def format_rows(rows: List[dict]) -> str:

@@ -9,7 +9,7 @@ import numpy as np
 from conftest import ROOT
 from vit.config import load_default_config
 from vit.engine.probe import least_squares_probe
-from vit.engine.scaling import transfer_plan
+from vit.engine.transfer import transfer_plan
 
 
 def test_features_separable_by_construction_are_probed_perfectly_from_one_shot():
@@ -37,7 +37,7 @@ def test_a_probe_run_by_hand_leaves_the_transfer_experiments_cached_probe_alone(
     (docs/scaling.md's command) it gives the experiment's numbers; and the experiment keeps
     its own probe, but probes again where another probe was written into its folder."""
     from vit.cli import probe as probe_tool
-    from vit.engine import scaling
+    from vit.engine import transfer_runs
     from vit.engine.trainer import train
 
     monkeypatch.setattr(probe_tool, "setup_logging", lambda: None)  # the test's, not a CLI's
@@ -45,9 +45,9 @@ def test_a_probe_run_by_hand_leaves_the_transfer_experiments_cached_probe_alone(
     plan = transfer_plan(models=["ResNet20"], sizes=[24], classes=4, pretrain_steps=10,
                          shots=[1, 2], draws=2, fractal_root=str(tmp_path / "fractals"))
     out = tmp_path / "transfer"
-    train(scaling.pretrain_config(config, plan, "ResNet20", 24, 1, out))
-    scaling._probe_pretrained(config, plan, "ResNet20", 24, 1, 117, out)
-    cached = scaling.probe_file(out, "ResNet20", 24, 1)
+    train(transfer_runs.pretrain_config(config, plan, "ResNet20", 24, 1, out))
+    transfer_runs.probe_pretrained(config, plan, "ResNet20", 24, 1, 117, out)
+    cached = transfer_runs.probe_file(out, "ResNet20", 24, 1)
     experiments = json.loads(cached.read_text())
     assert experiments["seed"] == 1 and experiments["train_images"] == 117
     run = out / "pretrain_ResNet20_n24_s1"
@@ -66,10 +66,10 @@ def test_a_probe_run_by_hand_leaves_the_transfer_experiments_cached_probe_alone(
         raise AssertionError("the experiment probed again instead of keeping its probe")
 
     with monkeypatch.context() as patched:
-        patched.setattr(scaling, "few_shot_accuracy", no_probe)
-        scaling._probe_pretrained(config, plan, "ResNet20", 24, 1, 117, out)  # kept
+        patched.setattr(transfer_runs, "few_shot_accuracy", no_probe)
+        transfer_runs.probe_pretrained(config, plan, "ResNet20", 24, 1, 117, out)  # kept
     assert probe_tool.main(["--weights", str(run), "--shots", "1", "2", *digits,
                             "--output", str(cached.parent)]) == 0  # by hand, into its folder
     assert json.loads(cached.read_text())["seed"] == 0
-    scaling._probe_pretrained(config, plan, "ResNet20", 24, 1, 117, out)
+    transfer_runs.probe_pretrained(config, plan, "ResNet20", 24, 1, 117, out)
     assert json.loads(cached.read_text()) == experiments  # probed again, not kept

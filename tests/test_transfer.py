@@ -7,7 +7,7 @@ import yaml
 
 from conftest import run_tool
 from vit.config import load_default_config
-from vit.engine.scaling import pretrain_config, transfer_plan
+from vit.engine.transfer_runs import pretrain_config, transfer_plan
 
 
 def test_the_pretraining_budget_is_steps_not_epochs(tmp_path):

@@ -25,9 +25,9 @@ def main(argv=None) -> int:
     if args.requests < 1:
         raise VitError(f"--requests must be at least 1, got {args.requests}")
     from ..app.bench import benchmark_app
-    from ..engine.inference import resolve_weights
+    from ..engine.run_folder import weights_in
 
-    weights = resolve_weights(args.weights)
+    weights = weights_in(args.weights)
     if not weights.is_file():
         raise VitError(f"checkpoint '{weights}' does not exist", "give a best.pdparams")
     result = _reach(benchmark_app, args.url, weights, args.requests)

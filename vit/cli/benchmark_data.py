@@ -25,7 +25,7 @@ def main(argv=None) -> int:
     setup_logging()
     if args.epochs < 1 or min(args.workers) < 0:
         raise VitError("--epochs must be at least 1 and --workers 0 or more")
-    from ..engine.benchmark import data_pipeline_throughput
+    from ..engine.benchmark_data import data_pipeline_throughput
 
     config = config_from_args(args)
     result = data_pipeline_throughput(config, args.workers, args.epochs)

@@ -8,37 +8,52 @@ import sys
 from pathlib import Path
 
 from . import add_config_args, config_from_args, run_cli, setup_logging
+from ..engine.scaling import ScalingPlan, default_plan, format_results, run_scaling
+from ..engine.transfer import (PRETRAIN_SOURCE, TransferPlan, format_transfer, run_transfer,
+                               transfer_plan)
+
+
+def _listed(values) -> str:
+    return " ".join(str(value) for value in values)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    scaling, transfer = ScalingPlan(), TransferPlan()  # their defaults
     parser = argparse.ArgumentParser(prog="vit-scaling", description=__doc__.splitlines()[0])
     add_config_args(parser)
     parser.add_argument("--models", nargs="+", metavar="NAME",
-                        help="the config's model and ResNet20 unless given")
+                        help=f"the config's model and {_listed(scaling.models[1:])} unless "
+                        "given")
     parser.add_argument("--fractions", nargs="+", type=float, metavar="SHARE",
-                        help="shares of the training split (default 0.1 0.3 1.0)")
-    parser.add_argument("--seeds", nargs="+", type=int, help="seeds per point (default 1 2; 1 with --pretrain)")
+                        help="shares of the training split "
+                        f"(default {_listed(scaling.fractions)})")
+    parser.add_argument("--seeds", nargs="+", type=int,
+                        help=f"seeds per point (default {_listed(scaling.seeds)}; "
+                        f"{_listed(transfer.seeds)} with --pretrain)")
     parser.add_argument("--epochs", type=int,
                         help="passes over its training images of every run, of the "
-                        "fine-tuning with --pretrain (default 30)")
+                        f"fine-tuning with --pretrain (default {scaling.epochs})")
     parser.add_argument("--min-steps", type=int,
-                        help="but at least this many optimizer steps (default 200)")
-    parser.add_argument("--pretrain", choices=["fractals"],
+                        help="but at least this many optimizer steps "
+                        f"(default {scaling.min_steps})")
+    parser.add_argument("--pretrain", choices=[PRETRAIN_SOURCE],
                         help="pre-train on growing sets of generated fractals, then transfer "
                         "to the config's data (fine-tuning and linear few-shot)")
-    transfer = parser.add_argument_group("the transfer experiment (--pretrain fractals)")
-    transfer.add_argument("--sizes", nargs="+", type=int, metavar="N",
-                          help="pre-training images per point (default 1000 10000 100000)")
-    transfer.add_argument("--classes", type=int, help="fractal classes (default 100)")
-    transfer.add_argument("--pretrain-steps", type=int,
-                          help="optimizer steps of every pre-training run (default 1600)")
-    transfer.add_argument("--finetune-fraction", type=float,
-                          help="share of the training split to fine-tune on (default 0.1)")
-    transfer.add_argument("--shots", nargs="+", type=int,
-                          help="linear few-shot probes, images per class (default 5 10)")
-    transfer.add_argument("--draws", type=int, help="draws of the k images (default 5)")
-    transfer.add_argument("--fractal-root", help="cache folder of the fractals "
-                          "(default data/fractals)")
+    group = parser.add_argument_group(f"the transfer experiment (--pretrain {PRETRAIN_SOURCE})")
+    group.add_argument("--sizes", nargs="+", type=int, metavar="N",
+                       help=f"pre-training images per point (default {_listed(transfer.sizes)})")
+    group.add_argument("--classes", type=int,
+                       help=f"fractal classes (default {transfer.classes})")
+    group.add_argument("--pretrain-steps", type=int, help="optimizer steps of every "
+                       f"pre-training run (default {transfer.pretrain_steps})")
+    group.add_argument("--finetune-fraction", type=float, help="share of the training split "
+                       f"to fine-tune on (default {transfer.finetune_fraction:g})")
+    group.add_argument("--shots", nargs="+", type=int, help="linear few-shot probes, images "
+                       f"per class (default {_listed(transfer.shots)})")
+    group.add_argument("--draws", type=int,
+                       help=f"draws of the k images (default {transfer.draws})")
+    group.add_argument("--fractal-root", help="cache folder of the fractals "
+                       "(default data/fractals)")
     parser.add_argument("--output", help="folder of the runs, the JSON and the figure "
                         "(default output/scaling, or output/transfer with --pretrain)")
     return parser
@@ -48,14 +63,12 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
     config = config_from_args(args)
-    models = args.models or [config.model.name, "ResNet20"]
+    models = args.models or [config.model.name, *ScalingPlan().models[1:]]
 
     def progress(stage, done, total):
         print(f"[{done}/{total}] {stage}", file=sys.stderr, flush=True)
 
     if args.pretrain:
-        from ..engine.scaling import format_transfer, run_transfer, transfer_plan
-
         output = Path(args.output or "output/transfer")
         plan = transfer_plan(models=models, sizes=args.sizes, classes=args.classes,
                              pretrain_steps=args.pretrain_steps, seeds=args.seeds,
@@ -66,8 +79,6 @@ def main(argv=None) -> int:
         result = run_transfer(config, plan, output, progress)
         print(format_transfer(result["results"]))
     else:
-        from ..engine.scaling import default_plan, format_results, run_scaling
-
         output = Path(args.output or "output/scaling")
         plan = default_plan(models, args.fractions, args.seeds, args.epochs, args.min_steps)
         result = run_scaling(config, plan, output, progress)

@@ -1,68 +1,28 @@
 """How fast each way of running a ViT is on this machine, next to the matrix-product ceiling and
-PyTorch: what `tools/benchmark.py` prints and docs/performance.md reports; and how many images/s
-the training input pipeline yields (`tools/benchmark_data.py`).
+PyTorch: what `tools/benchmark.py` prints and docs/performance.md reports. The PyTorch reference
+is in `benchmark_pytorch.py`, the input pipeline's benchmark in `benchmark_data.py`.
 
-Every figure is the median of `repeats` timed runs after `warmup` untimed ones, measured in this
-process with the same thread count. Achieved GFLOP/s count 2 floating-point operations per
-multiply-add of the project's own FLOP count (`count_flops`).
+Every figure is the median of `repeats` timed runs after `warmup` untimed ones (`timing.py`),
+measured in this process with the same thread count. Achieved GFLOP/s count 2 floating-point
+operations per multiply-add of the project's own FLOP count (`count_flops`).
 """
 
-import contextlib
-import copy
-import dataclasses
 import functools
-import logging
 import tempfile
-import time
-import warnings
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List
 
 import numpy as np
 import paddle
 
-from .. import cpu
-from ..data.builder import prepare_data
-from ..data.loaders import loader_throughput
 from ..models import count_flops, create_model, model_args
 from ..models.layers import to_2tuple
 from ..progress import Progress
-from .builders import resolve_image_size
-from .export import PaddlePredictor, graph_file, native_bf16
+from .benchmark_pytorch import pytorch_inference_timings, torch_step, torch_vit
+from .export import graph_file
+from .paddle_predictor import PaddlePredictor, native_bf16
 from .runtime import gpu_available
-
-log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class Timing:
-    """One row of the benchmark table."""
-
-    path: str
-    batch: int
-    seconds: Optional[float]  # median seconds per batch; None when the path cannot run here
-    gflop_per_image: float
-    note: str = ""
-
-    @property
-    def images_per_s(self) -> Optional[float]:
-        return self.batch / self.seconds if self.seconds else None
-
-    @property
-    def gflops(self) -> Optional[float]:
-        return 2 * self.gflop_per_image * self.batch / self.seconds if self.seconds else None
-
-
-def median_seconds(run: Callable[[], object], repeats: int = 5, warmup: int = 2) -> float:
-    """Median wall time of `run()` over `repeats` calls after `warmup` untimed ones."""
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return float(np.median(times))
+from .timing import Timing, median_seconds
 
 
 def matmul_ceiling(size: int = 2048, repeats: int = 5) -> Dict[str, float]:
@@ -162,106 +122,6 @@ def _onnx_runners(graph: Path, folder: Path, size):
         return str(error), str(error)
 
 
-def torch_vit(args: dict, num_classes: Optional[int] = None):
-    """The same architecture in PyTorch (transformers' ViTForImageClassification), or None
-    when torch or transformers is not installed."""
-    try:
-        import torch
-        import transformers
-    except ImportError:
-        return None
-    torch.manual_seed(0)
-    size = to_2tuple(args["img_size"])[0]
-    config = transformers.ViTConfig(
-        image_size=size, patch_size=args["patch_size"], hidden_size=args["embed_dim"],
-        num_hidden_layers=args["depth"], num_attention_heads=args["num_heads"],
-        intermediate_size=int(args["embed_dim"] * args["mlp_ratio"]),
-        qkv_bias=args["qkv_bias"], layer_norm_eps=args["epsilon"],
-        num_labels=num_classes or args.get("num_classes", 1000))
-    return transformers.ViTForImageClassification(config)
-
-
-def pytorch_inference_timings(args: dict, batch: int, repeats: int, warmup: int,
-                              gflop: float) -> List[Timing]:
-    """The reference: PyTorch eager with the same threads, batch 1 and `batch`."""
-    model = torch_vit(args)
-    if model is None:
-        return []
-    import torch
-
-    torch.set_num_threads(cpu.math_threads())
-    model.eval()
-    size = model.config.image_size
-    int8_models = _torch_int8_models(model)  # quantised once, timed at each batch size
-    rows = []
-    for b in sorted({1, batch}):
-        images = torch.from_numpy(np.random.default_rng(b).standard_normal(
-            (b, 3, size, size)).astype(np.float32))
-        with torch.no_grad():
-            seconds = median_seconds(lambda: model(pixel_values=images), repeats, warmup)
-        rows.append(Timing("pytorch eager (transformers)", b, seconds, gflop))
-        if native_bf16():  # PyTorch's reduced precision on a CPU: autocast to bfloat16
-
-            def bf16_forward():
-                with torch.autocast("cpu", dtype=torch.bfloat16):
-                    return model(pixel_values=images)
-            with torch.no_grad():
-                seconds = median_seconds(bf16_forward, repeats, warmup)
-            rows.append(Timing("pytorch eager bf16 autocast", b, seconds, gflop))
-        rows.append(_torch_int8_timing(int8_models, images, repeats, warmup, gflop))
-    return rows
-
-
-@contextlib.contextmanager
-def _quantized_engine(engine: str):
-    """PyTorch's quantised kernels set to `engine` inside the block, restored after."""
-    import torch
-
-    default = torch.backends.quantized.engine
-    torch.backends.quantized.engine = engine
-    try:
-        yield
-    finally:
-        torch.backends.quantized.engine = default
-
-
-def _torch_int8_models(model) -> Dict[str, object]:
-    """PyTorch's int8 for transformers on a CPU, for each of its x86 quantised engines here:
-    engine -> a copy of `model` with every Linear dynamically quantised (int8 weights,
-    activations quantised per batch)."""
-    import torch
-
-    models = {}
-    for engine in ("x86", "onednn"):
-        if engine in torch.backends.quantized.supported_engines:
-            with _quantized_engine(engine), warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # torch.ao's notice that torchao succeeds it
-                models[engine] = torch.ao.quantization.quantize_dynamic(
-                    copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
-    return models
-
-
-def _torch_int8_timing(models: Dict[str, object], images, repeats: int, warmup: int,
-                       gflop: float) -> Timing:
-    """The int8 row: each of `models` (engine -> quantised model) timed on `images`; the
-    faster is the row, the other named in its note."""
-    import torch
-
-    times = {}
-    for engine, quantised in models.items():
-        with _quantized_engine(engine), torch.no_grad():
-            times[engine] = median_seconds(lambda: quantised(pixel_values=images),
-                                           repeats, warmup)
-    if not times:
-        return Timing("pytorch eager int8 dynamic", len(images), None, gflop,
-                      "this PyTorch has no x86 quantised engine")
-    best = min(times, key=times.get)
-    others = ", ".join(f"{engine} {seconds * 1000:.1f} ms" for engine, seconds in times.items()
-                       if engine != best)
-    return Timing("pytorch eager int8 dynamic", len(images), times[best], gflop,
-                  f"{best} engine" + (f" ({others})" if others else ""))
-
-
 def training_timings(name: str, batch: int = 64, rounds: int = 5, steps: int = 6,
                      warmup: int = 5, drop_path_rate: float = 0.1, label_smoothing: float = 0.1,
                      **model_overrides) -> List[Timing]:
@@ -287,7 +147,7 @@ def training_timings(name: str, batch: int = 64, rounds: int = 5, steps: int = 6
     reference = torch_vit(args, overrides["num_classes"])
     if reference is not None:
         key = "pytorch eager training (transformers)"
-        steppers[key], notes[key] = _torch_step(reference, images, labels, label_smoothing), \
+        steppers[key], notes[key] = torch_step(reference, images, labels, label_smoothing), \
             "no drop path"
     seconds = {key: [] for key in steppers}
     for step in steppers.values():
@@ -301,6 +161,8 @@ def training_timings(name: str, batch: int = 64, rounds: int = 5, steps: int = 6
 
 
 def _paddle_step(model, images, labels, label_smoothing):
+    """One training step of `model` on the fixed batch, as a function to time (PyTorch's twin:
+    `benchmark_pytorch.torch_step`)."""
     model.train()
     optimizer = paddle.optimizer.AdamW(learning_rate=1e-3, parameters=model.parameters(),
                                        weight_decay=0.05)
@@ -312,24 +174,6 @@ def _paddle_step(model, images, labels, label_smoothing):
         loss.backward()
         optimizer.step()
         optimizer.clear_grad()
-        return loss.item()
-    return step
-
-
-def _torch_step(model, images, labels, label_smoothing):
-    import torch
-
-    torch.set_num_threads(cpu.math_threads())
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
-    images, labels = torch.from_numpy(images), torch.from_numpy(labels).long()
-
-    def step():
-        logits = model(pixel_values=images).logits
-        loss = torch.nn.functional.cross_entropy(logits, labels, label_smoothing=label_smoothing)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
         return loss.item()
     return step
 
@@ -366,39 +210,3 @@ def format_timings(rows: List[Timing], ceiling: Dict[str, float]) -> str:
                  "as a share of Paddle's); ratios are time / PyTorch's time (below 1: faster), "
                  "against fp32 and against PyTorch at the row's precision")
     return "\n".join(lines)
-
-
-def data_pipeline_throughput(config, workers: Sequence[int] = (0, 2), epochs: int = 2,
-                             progress: Progress = None) -> dict:
-    """Images/s of the configured training input pipeline (decode, augment, collate; no model)
-    for each number of DataLoader workers.
-
-    Returns:
-        dict with `source`, `images` (training images), `image_size`, `batch_size` and `rows`
-        (per worker count: `num_workers`, `images`, `seconds`, `images_per_s`).
-    """
-    data = prepare_data(config, resolve_image_size(config), progress)
-    rows = [loader_throughput(data.train, config.data.batch_size, count, epochs)
-            for count in workers]
-    result = {"source": config.data.source, "images": len(data.train),
-              "image_size": data.preprocessing.image_size,
-              "batch_size": config.data.batch_size, "rows": rows}
-    if config.data.source == "fractals":
-        result["render"] = fractal_render_time(config.data, epochs)
-    return result
-
-
-def fractal_render_time(data_config, repeats: int = 2) -> dict:
-    """Seconds (best of `repeats`) to render the configured fractals from nothing, the cache
-    not used: `images`, `seconds`, `images_per_s`."""
-    from ..data.fractals import render_fractals
-
-    seconds = []
-    for _ in range(max(1, repeats)):
-        start = time.perf_counter()
-        images, _ = render_fractals(data_config.fractal_classes, data_config.fractal_per_class,
-                                    data_config.fractal_size, data_config.fractal_seed)
-        seconds.append(time.perf_counter() - start)
-    best = min(seconds)
-    return {"images": len(images), "size": data_config.fractal_size,
-            "seconds": round(best, 3), "images_per_s": round(len(images) / best, 1)}

@@ -24,7 +24,8 @@ def plot_training_loss(metrics: dict, title: str = "Training loss") -> Figure:
               label="train loss (per step)")
     axes.plot(steps[:, 0], smooth(steps[:, 1]), color="tab:blue", linewidth=2,
               label="train loss (smoothed)")
-    val = [(r["global_step"], r["val_loss"]) for r in metrics["history"] if r.get("val_loss") is not None]
+    val = [(r["global_step"], r["val_loss"]) for r in metrics["history"]
+           if r.get("val_loss") is not None]
     if val:
         axes.plot(*zip(*val), "o-", color="tab:orange", linewidth=2, label="val loss (per epoch)")
     axes.set_xlabel("optimizer step")
@@ -46,7 +47,8 @@ def plot_accuracy(metrics: dict, title: str = "Validation accuracy") -> Figure:
         axes.plot(epochs, [r["val_top5"] for r in rows], "s--", alpha=0.7, label="val top-5")
         best = metrics.get("best_epoch")
         if best is not None:
-            axes.axvline(best, color="grey", linestyle=":", label=f"best top-1 {metrics['best_val_top1']:.4f}")
+            axes.axvline(best, color="grey", linestyle=":",
+                         label=f"best top-1 {metrics['best_val_top1']:.4f}")
     axes.set_xlabel("epoch")
     axes.set_ylabel("accuracy")
     axes.set_ylim(0, 1.02)
@@ -90,12 +92,8 @@ def plot_scaling(results: dict) -> Figure:
         axes.errorbar([p["train_images"] for p in points], [p["mean"] for p in points],
                       yerr=[p["std"] for p in points], fmt="o-", capsize=4, color=f"C{index}",
                       label=f"{name} ({model['parameters'] / 1e6:.2f} M parameters)")
-    axes.set_xscale("log")
     sizes = [p["train_images"] for p in next(iter(results["models"].values()))["points"]]
-    axes.set_xticks(sizes)
-    axes.set_xticklabels([str(s) for s in sizes])
-    axes.minorticks_off()
-    axes.set_xlabel("training images (log scale)")
+    _size_axis(axes, sizes, "training images (log scale)")
     axes.set_ylabel("test top-1")
     seeds = len(results["seeds"])
     axes.set_title(f"Accuracy against data size on {results['source']} ({results['epochs']} "
@@ -104,6 +102,15 @@ def plot_scaling(results: dict) -> Figure:
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right")
     return figure
+
+
+def _size_axis(axes, sizes, label: str, tick=str):
+    """A log-scale x axis of data-set sizes, ticked at `sizes` (written by `tick`)."""
+    axes.set_xscale("log")
+    axes.set_xticks(sizes)
+    axes.set_xticklabels([tick(s) for s in sizes])
+    axes.minorticks_off()
+    axes.set_xlabel(label)
 
 
 def plot_transfer(results: dict) -> Figure:
@@ -134,11 +141,8 @@ def plot_transfer(results: dict) -> Figure:
             (left, f"fine-tuned on {results['finetune_images']} {results['source']} images"),
             (right, f"linear few-shot on {results['source']}, frozen features "
                     "(dashed: random init)")):
-        axes.set_xscale("log")
-        axes.set_xticks(sizes)
-        axes.set_xticklabels([f"{s:,}" for s in sizes])
-        axes.minorticks_off()
-        axes.set_xlabel(f"pre-training images ({results['classes']} fractal classes, log scale)")
+        _size_axis(axes, sizes, f"pre-training images ({results['classes']} fractal classes, "
+                   "log scale)", "{:,}".format)
         axes.set_ylabel("test top-1")
         axes.set_title(title, fontsize=10)
         axes.grid(alpha=0.3)

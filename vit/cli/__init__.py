@@ -19,7 +19,8 @@ EXIT_USER_ERROR = 2
 # dashes (see `flag_of`).
 _FLAGS = {"config": "-c CONFIG", "overrides": "-o KEY=VALUE", "fmt": "--format",
           "runtime=onnx": "--onnx", "runtime=paddle": "--inference-model",
-          "runtime": "--onnx or --inference-model", "spec": "--pretrained"}
+          "runtime": "--onnx or --inference-model", "spec": "--pretrained",
+          "finetune_epochs": "--epochs", "finetune_min_steps": "--min-steps"}
 
 
 def flag_of(parameter: str) -> str:

@@ -1,4 +1,5 @@
-"""`python tools/compare.py RUN_DIR [RUN_DIR ...] [--output DIR]`: overlay runs' curves."""
+"""`python tools/compare.py RUN_DIR [RUN_DIR ...] [--output DIR]`: overlay runs' curves, and
+list the final numbers and the config keys on which the runs differ."""
 
 import argparse
 import datetime
@@ -19,11 +20,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from ..engine.compare import compare_runs, format_rows
+    from ..engine.compare import compare_runs, format_differences, format_rows
 
     output = args.output or f"output/compare-{datetime.datetime.now():%Y%m%d-%H%M%S}"
     result = compare_runs(args.runs, output)
     print(format_rows(result["rows"]))
+    print("\n" + format_differences(result["differences"], result["names"]))
     print(f"\nfigure: {result['figure']}\ntable:  {result['table']}")
     return 0
 

@@ -51,10 +51,12 @@ def _run_names(run_dirs: Sequence[Path]) -> List[str]:
 
 
 def compare_runs(run_dirs: Sequence, output_dir) -> Dict[str, object]:
-    """Overlay the loss and accuracy curves of `run_dirs` and tabulate their final numbers.
+    """Overlay the loss and accuracy curves of `run_dirs`, tabulate their final numbers and
+    list the config keys on which they differ.
 
     Returns:
-        dict with `figure` (PNG path), `table` (CSV path) and `rows` (list of dicts).
+        dict with `figure` (PNG path), `table` (CSV path), `rows` (list of dicts), `names`
+        (the runs' names in the rows) and `differences` (`config_differences`).
     """
     run_dirs = [Path(p) for p in run_dirs]
     if len(run_dirs) < 1:
@@ -69,7 +71,8 @@ def compare_runs(run_dirs: Sequence, output_dir) -> Dict[str, object]:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    return {"figure": figure, "table": table, "rows": rows}
+    return {"figure": figure, "table": table, "rows": rows, "names": list(runs),
+            "differences": config_differences(run_dirs)}
 
 
 def config_differences(run_dirs: Sequence) -> Dict[str, list]:
@@ -112,5 +115,15 @@ def format_rows(rows: List[dict]) -> str:
 
     table = [list(COLUMNS)] + [[cell(row[c]) for c in COLUMNS] for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
+    return "\n".join("  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip()
+                     for line in table)
+
+
+def format_differences(differences: Dict[str, list], names: Sequence[str]) -> str:
+    """The config differences for the terminal: a key per line, its value in each run."""
+    if not differences:
+        return "the runs' configs do not differ"
+    table = [["key", *names]] + [[key, *map(str, values)] for key, values in differences.items()]
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
     return "\n".join("  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip()
                      for line in table)

@@ -118,15 +118,17 @@ def test_a_run_that_changes_only_regularisation_keeps_its_architecture():
     """One list says which model arguments regularise: each is a `model.` key, and resume lets
     every one of them change while any other argument is a different architecture."""
     from vit.config.schema import ModelConfig
-    from vit.engine.checkpoint import architecture_differences
+    from vit.data.preprocessing import Preprocessing
+    from vit.engine.model_record import ModelRecord
     from vit.models import REGULARISATION_ARGS, model_args
 
     keys = {f.name for f in dataclasses.fields(ModelConfig)} - {"name", "pretrained"}
     assert keys == set(REGULARISATION_ARGS)
     name = "ViT_tiny_patch4_16"
-    saved = {"model": {"name": name, "args": model_args(name, num_classes=10)}, "num_classes": 10}
+    preprocessing = Preprocessing(16, (0.5,) * 3, (0.5,) * 3, class_names=tuple("abcdefghij"))
+    saved = ModelRecord.of(name, model_args(name, num_classes=10), preprocessing)
     changed = model_args(name, num_classes=10, drop_rate=0.1, attn_drop_rate=0.2,
                          drop_path_rate=0.3, zero_head=True)
-    assert architecture_differences(saved, name, changed, 10) == []
-    assert architecture_differences(saved, name, {**changed, "depth": 4}, 10) == [
+    assert saved.differences(ModelRecord.of(name, changed, preprocessing)) == []
+    assert saved.differences(ModelRecord.of(name, {**changed, "depth": 4}, preprocessing)) == [
         ("depth", "6", "4")]

@@ -74,6 +74,14 @@ def test_folder_with_split_subfolders(tmp_path):
     assert {k: len(v) for k, v in bundle.splits.items()} == {"train": 8, "val": 4, "test": 6}
 
 
+def test_the_folder_layout_knows_exactly_the_splits_of_the_registry():
+    """file_sources.py cannot import `SPLITS` (sources.py imports it); its folder table agrees."""
+    from vit.data.file_sources import SPLIT_FOLDERS
+    from vit.data.sources import SPLITS
+
+    assert tuple(SPLIT_FOLDERS) == SPLITS
+
+
 def test_class_folders_that_differ_between_splits_are_refused(tmp_path):
     write_image(tmp_path / "train" / "a" / "0.png")
     write_image(tmp_path / "val" / "a" / "0.png")

@@ -37,6 +37,14 @@ def test_linear_and_step_schedules():
     np.testing.assert_allclose(values, [1.0] * 4 + [0.5] * 4 + [0.25] * 4)
 
 
+def test_the_configs_optimizer_and_schedule_names_are_exactly_those_built():
+    """The names live in the config's schema (its choices); the engine builds each of them."""
+    from vit.config.schema import OPTIMIZERS, SCHEDULES
+    from vit.engine import optim
+
+    assert tuple(optim.OPTIMIZERS) == OPTIMIZERS and tuple(optim.DECAYS) == SCHEDULES
+
+
 @pytest.mark.parametrize("name,cls,expected", [
     ("adamw", paddle.optimizer.AdamW, lambda w: w * (1 - 0.1 * 0.5)),  # decoupled decay
     ("sgd", paddle.optimizer.Momentum, lambda w: w * (1 - 0.1 * 0.5)),  # L2 gradient 0.5 w

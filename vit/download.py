@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Optional
 
-from .errors import DataError
+from .errors import DataError, param
 from .files import CHUNK, file_digest, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,8 @@ def verify_file(path, checksum: str) -> bool:
     return file_digest(path, checksum_algorithm(checksum)) == checksum.lower()
 
 
-RETRY_HINT = "check the connection, set data.url to a mirror, or give data.archive a local copy"
+RETRY_HINT = (f"check the connection, set {param('data.url')} to a mirror, or give "
+              f"{param('data.archive')} a local copy")
 
 
 def download_file(url: str, dest, checksum: Optional[str], timeout: float = 60.0,
@@ -64,9 +65,29 @@ def download_file(url: str, dest, checksum: Optional[str], timeout: float = 60.0
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + ".part")
     algorithm = checksum_algorithm(checksum) if checksum else "sha256"
-    digest = hashlib.new(algorithm)
-    received = 0
     log.info("downloading %s -> %s", url, dest)
+    actual = _receive(url, partial, algorithm, timeout, progress, hint)
+    if checksum is None:
+        write_text_atomic(recorded_digest_path(dest), actual + "\n")
+    elif actual != checksum.lower():
+        partial.unlink(missing_ok=True)
+        raise DataError(f"download of {url} is corrupt: {algorithm} {actual}, expected "
+                        f"{checksum.lower()}; the file was deleted", "run again to retry, or "
+                        f"check that {param('data.url')} serves the official file")
+    os.replace(partial, dest)
+    return dest
+
+
+def _receive(url: str, partial: Path, algorithm: str, timeout: float, progress: Progress,
+             hint: str) -> str:
+    """Stream `url` into `partial` and return its `algorithm` hex digest.
+
+    Raises:
+        DataError: the server cannot be reached, or fewer bytes arrived than it announced;
+            `partial` is deleted.
+    """
+    digest = hashlib.new(algorithm)
+    received, total = 0, None
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
             length = response.headers.get("Content-Length")
@@ -85,16 +106,7 @@ def download_file(url: str, dest, checksum: Optional[str], timeout: float = 60.0
         partial.unlink(missing_ok=True)
         raise DataError(f"download of {url} is truncated: {received:,} of {total:,} bytes "
                         "arrived and the partial file was deleted", "run again to retry")
-    actual = digest.hexdigest()
-    if checksum is None:
-        write_text_atomic(recorded_digest_path(dest), actual + "\n")
-    elif actual != checksum.lower():
-        partial.unlink(missing_ok=True)
-        raise DataError(f"download of {url} is corrupt: {algorithm} {actual}, expected "
-                        f"{checksum.lower()}; the file was deleted",
-                        "run again to retry, or check that data.url serves the official file")
-    os.replace(partial, dest)
-    return dest
+    return digest.hexdigest()
 
 
 def recorded_digest_path(path) -> Path:
@@ -116,8 +128,8 @@ def expected_checksum(path, checksum: Optional[str]) -> Optional[str]:
 
 def fetch(url: str, dest, checksum: Optional[str], download: bool = True,
           progress: Progress = None, hint: str = RETRY_HINT,
-          offline_hint: str = "set data.download=true, or give data.archive a local copy"
-          ) -> Path:
+          offline_hint: str = (f"set {param('data.download', 'true')}, or give "
+                               f"{param('data.archive')} a local copy")) -> Path:
     """Return `dest` if it already holds the verified file, else download it there.
 
     A cached file with the wrong checksum (an interrupted or altered copy) is replaced. With no

@@ -2,12 +2,12 @@
 rollout, mean attention distance, position-embedding similarity and the patch filters'
 principal components (the paper's Figures 6 and 7). NumPy in, NumPy out."""
 
-from .attention import (AttentionRecorder, attention_rollout, class_token_map, fuse_heads,
-                        mean_attention_distance, record_attention)
+from .attention import (HEAD_FUSIONS, AttentionRecorder, attention_rollout, class_token_map,
+                        fuse_heads, mean_attention_distance, record_attention)
 from .embeddings import as_rgb_tiles, filter_components, position_similarity
 
 __all__ = [
-    "AttentionRecorder", "as_rgb_tiles", "attention_rollout", "class_token_map",
+    "AttentionRecorder", "HEAD_FUSIONS", "as_rgb_tiles", "attention_rollout", "class_token_map",
     "filter_components", "fuse_heads", "mean_attention_distance", "position_similarity",
     "record_attention",
 ]

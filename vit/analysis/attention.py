@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import ModelError
 
+# how rollout combines a layer's heads: the one list (`fuse_heads`, the command line's choices)
 HEAD_FUSIONS = ("mean", "max", "min")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import run_cli, setup_logging
 from ..errors import VitError
+from ..models.convert import FORMATS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--list", nargs="?", const="", metavar="PATTERN",
                         help="list the published weights that --pretrained NAME[.TAG] and "
                              "create_model(pretrained=...) fetch by name, and stop")
-    parser.add_argument("--from", dest="fmt", choices=("timm", "hf", "jax", "paddle"),
+    parser.add_argument("--from", dest="fmt", choices=FORMATS,
                         help="source layout (default: recognised from the key names)")
     parser.add_argument("--num-heads", type=int,
                         help="attention heads, for timm files (default: width / 64, ViT-H 16)")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from . import (add_config_args, add_weights_args, beside_run, loaded_from_args, run_cli,
                setup_logging)
+from ..analysis import HEAD_FUSIONS
+from ..data.sources import SPLITS
 from ..errors import VitError
 
 
@@ -20,12 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
     distance = parser.add_mutually_exclusive_group()
     distance.add_argument("--images", metavar="DIR",
                           help="folder of images to average the attention distance over")
-    distance.add_argument("--data", nargs="?", const="test", choices=("train", "val", "test"),
+    distance.add_argument("--data", nargs="?", const="test", choices=SPLITS,
                           help="average the attention distance over a sample of this split of "
                                "the checkpoint's data set (the default: test)")
     parser.add_argument("--samples", type=int, default=64,
                         help="images sampled for the attention distance (default 64)")
-    parser.add_argument("--head-fusion", default="mean", choices=("mean", "max", "min"),
+    parser.add_argument("--head-fusion", default="mean", choices=HEAD_FUSIONS,
                         help="how rollout combines the heads of a layer")
     parser.add_argument("--discard-ratio", type=float, default=0.0,
                         help="share of each row's weakest attention dropped in rollout")

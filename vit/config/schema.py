@@ -10,7 +10,12 @@ import typing
 from dataclasses import dataclass, field
 from typing import Optional, Tuple, Union
 
-from ..errors import ConfigError
+from ..errors import ConfigError, param
+
+# The optimizers and learning-rate schedules by name: the config's choices, and the keys of the
+# builders in vit/engine/optim.py (tests/test_optim.py checks that the two agree).
+OPTIMIZERS = ("adamw", "adam", "sgd")
+SCHEDULES = ("cosine", "linear", "step", "constant")
 
 
 def _key(default, help: str, choices: Optional[Tuple] = None):
@@ -102,15 +107,14 @@ class AugmentConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    name: str = _key("adamw", "optimizer", ("adamw", "adam", "sgd"))
+    name: str = _key("adamw", "optimizer", OPTIMIZERS)
     lr: float = _key(1e-3, "peak learning rate (after warmup)")
     weight_decay: float = _key(0.05, "decoupled (adamw) or L2 (adam, sgd) weight decay")
     momentum: float = _key(0.9, "sgd momentum")
     beta1: float = _key(0.9, "adam/adamw beta1")
     beta2: float = _key(0.999, "adam/adamw beta2")
     grad_clip: Optional[float] = _key(None, "clip gradients to this global norm; null: off")
-    schedule: str = _key("cosine", "learning-rate decay after warmup",
-                         ("cosine", "linear", "step", "constant"))
+    schedule: str = _key("cosine", "learning-rate decay after warmup", SCHEDULES)
     warmup_epochs: float = _key(0.0, "linear warmup length in epochs")
     warmup_steps: int = _key(0, "linear warmup length in steps (wins over warmup_epochs)")
     min_lr: float = _key(0.0, "cosine/linear: learning rate at the end")
@@ -191,8 +195,13 @@ def all_keys():
 
 
 def check_config(config: Config):
-    """Refuse values that are each well-typed but impossible together."""
-    data, optim, train, augment = config.data, config.optim, config.train, config.augment
+    """Refuse values that are each well-typed but impossible together (ConfigError)."""
+    _check_data(config.data)
+    _check_schedule(config.optim, config.train)
+    _check_augment(config.augment)
+
+
+def _check_data(data: DataConfig):
     _require(0 <= data.val_fraction < 1 and 0 <= data.test_fraction < 1
              and data.val_fraction + data.test_fraction < 1,
              f"data.val_fraction ({data.val_fraction}) + data.test_fraction "
@@ -207,15 +216,27 @@ def check_config(config: Config):
     _require(data.image_size is None or data.image_size >= 1, "data.image_size must be positive")
     _require(data.fractal_size >= 4, f"data.fractal_size must be at least 4, got "
              f"{data.fractal_size}")
+
+
+def _check_schedule(optim: OptimConfig, train: TrainConfig):
+    """The optimizer, its schedule and the training loop's counts."""
     for key in ("epochs", "accum_steps", "eval_every", "log_every"):
         _require(getattr(train, key) >= 1, f"train.{key} must be at least 1, got "
                  f"{getattr(train, key)}")
     _require(optim.lr > 0, f"optim.lr must be positive, got {optim.lr}")
     _require(optim.warmup_steps > 0 or optim.warmup_epochs < train.epochs,
              f"optim.warmup_epochs ({optim.warmup_epochs:g}) must be shorter than train.epochs "
-             f"({train.epochs})", "lower optim.warmup_epochs or raise train.epochs")
+             f"({train.epochs})",
+             f"lower {param('optim.warmup_epochs')} or raise {param('train.epochs')}")
     _require(train.ema_decay is None or 0 < train.ema_decay < 1,
              f"train.ema_decay must be in (0, 1), got {train.ema_decay}", "e.g. 0.9999, or null")
+    _require(optim.schedule != "step" or 0 < optim.step_gamma < 1,
+             f"optim.step_gamma must be in (0, 1), got {optim.step_gamma}")
+    _require(0 < optim.layer_decay <= 1, f"optim.layer_decay must be in (0, 1], got "
+             f"{optim.layer_decay}", "e.g. 0.65 (BEiT), 0.75; 1.0 turns it off")
+
+
+def _check_augment(augment: AugmentConfig):
     for key in ("mean", "std"):
         value = getattr(augment, key)
         _require(value == "dataset" or (isinstance(value, tuple) and len(value) in (1, 3)),
@@ -224,15 +245,11 @@ def check_config(config: Config):
              f"augment.crop_scale must be [min, max] within (0, 1], got {list(augment.crop_scale)}")
     _require(augment.std == "dataset" or min(augment.std) > 0,
              f"augment.std must be positive, got {list(augment.std)}")
-    _require(optim.schedule != "step" or 0 < optim.step_gamma < 1,
-             f"optim.step_gamma must be in (0, 1), got {optim.step_gamma}")
     _require(augment.crop_padding >= 0, f"augment.crop_padding must be 0 or more, got "
              f"{augment.crop_padding}")
     _require(0 < augment.crop_pct <= 1, f"augment.crop_pct must be in (0, 1], got "
              f"{augment.crop_pct}")
     _require(0 <= augment.label_smoothing < 1, "augment.label_smoothing must be in [0, 1)")
-    _require(0 < optim.layer_decay <= 1, f"optim.layer_decay must be in (0, 1], got "
-             f"{optim.layer_decay}", "e.g. 0.65 (BEiT), 0.75; 1.0 turns it off")
 
 
 def _require(condition: bool, message: str, hint: str = ""):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Dict
 
 from ..config import DataConfig
-from ..errors import DataError
+from ..errors import DataError, param
 from ..progress import Progress
 from .datasets import DataBundle, FileImageSet
 from .images import UnusableImage, is_image_file, load_image, probe_image
@@ -19,6 +19,8 @@ from .images import UnusableImage, is_image_file, load_image, probe_image
 log = logging.getLogger(__name__)
 
 
+# split -> the folder names it may have; the splits are `sources.SPLITS` (which imports this
+# module, so it cannot import them: tests/test_data_sources.py checks that the keys agree)
 SPLIT_FOLDERS = {"train": ("train",), "val": ("val", "valid", "validation"), "test": ("test",)}
 
 
@@ -71,7 +73,7 @@ def _folder_layout(config: DataConfig):
 def existing_root(config: DataConfig) -> Path:
     if not config.root:
         raise DataError(f"data.source={config.source} needs data.root",
-                        "set -o data.root=PATH to the folder of the data set")
+                        f"set {param('data.root')} to the folder of the data set")
     root = Path(config.root)
     if not root.is_dir():
         raise DataError(f"data.root '{root}' is not a folder", "check the path")
@@ -88,8 +90,8 @@ def _check_split_classes(class_dirs: Dict[str, Dict[str, Path]]):
         raise DataError("no class folders found", "lay images out as root/<class>/<image> "
                         "or root/train/<class>/<image>")
     train = set(class_dirs["train"])
-    for split in ("val", "test"):
-        if split in class_dirs:
+    for split in class_dirs:
+        if split != "train":
             extra = sorted(set(class_dirs[split]) - train)
             if extra:
                 folder = class_dirs[split][extra[0]]
@@ -165,7 +167,8 @@ def _list_entries(config: DataConfig):
     root = existing_root(config)
     if not config.train_list:
         raise DataError("data.source=list needs data.train_list",
-                        "set -o data.train_list=FILE (lines of 'relative/path.jpg label')")
+                        f"set {param('data.train_list')} to a file of 'relative/path.jpg "
+                        "label' lines")
     lists = {"train": config.train_list, "val": config.val_list, "test": config.test_list}
     return root, {split: read_list(resolve_path(root, path), split)
                   for split, path in lists.items() if path}

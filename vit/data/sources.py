@@ -117,8 +117,8 @@ def build_datasets(config: DataConfig, progress: Progress = None) -> DataBundle:
 
 def _carve_missing_splits(bundle: DataBundle, config: DataConfig) -> DataBundle:
     """Take val and test from train when the source has none, by the configured fractions."""
-    train = bundle.splits["train"]
-    missing = [split for split in ("val", "test") if split not in bundle.splits]
+    train = bundle.splits["train"]  # every source has one
+    missing = [split for split in SPLITS if split not in bundle.splits]
     if not missing:
         return bundle
     fractions = {"val": config.val_fraction, "test": config.test_fraction}

@@ -5,10 +5,10 @@ import logging
 from typing import Optional
 
 from ..config import Config, config_from_dict
-from ..errors import ConfigError
-from ..models import REGULARISATION_ARGS, is_vit, model_args
+from ..errors import ConfigError, param
+from ..models import REGULARISATION_ARGS, architecture_differences, is_vit, model_args
 from ..models.layers import to_2tuple
-from ..models.pretrained import find_weights
+from ..models.pretrained_registry import find_weights
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,8 @@ def resolve_image_size(config: Config) -> int:
 def _same_architecture(weights_model: str, model: str) -> bool:
     """Whether weights of `weights_model` fit `model` but for the input size (the paper's
     224 -> 384 fine-tuning, which resamples the position embeddings)."""
-    def shape(name):
-        return {k: v for k, v in model_args(name).items() if k != "img_size"}
-    return weights_model == model or shape(weights_model) == shape(model)
+    return not architecture_differences(model_args(weights_model), model_args(model),
+                                        ignore=("img_size",))
 
 
 def with_weights_preprocessing(config: Config) -> Config:
@@ -61,8 +60,8 @@ def with_weights_preprocessing(config: Config) -> Config:
     if not _same_architecture(entry.model, config.model.name):
         raise ConfigError(f"model.pretrained {spec} are weights of {entry.model}, but "
                           f"model.name is {config.model.name}",
-                          f"set -o model.name={entry.model}, or pass --pretrained, which sets "
-                          "both")
+                          f"set {param('model.name', entry.model)}, or "
+                          f"{param('model.pretrained')} to weights of {config.model.name}")
     taken = [f"{key}={list(value) if isinstance(value, tuple) else value}"
              for key, value in ((k, getattr(entry, f)) for k, f in _WEIGHTS_PREPROCESSING.items())
              if key not in config.given]

@@ -131,14 +131,7 @@ def evaluate_model(predictor, split: str = "test", output_dir=None, vdl_dir=None
         `confusion_matrix` as a list of rows and `report` (scikit-learn's text).
     """
     names = list(predictor.preprocessing.class_names)
-    # the split alone: the record brings its own normalisation, so no statistics are needed
-    data = build_datasets(predictor.config.data, progress)
-    if list(data.class_names) != names:
-        raise CheckpointError(
-            f"the model knows {len(names)} classes ({', '.join(names[:4])}...) but the data set "
-            f"has {data.num_classes} ({', '.join(data.class_names[:4])}...)",
-            "evaluate on the data set the model was trained on")
-    dataset = data.splits[split].with_transform(predictor.preprocessing.eval_transform())
+    dataset = _split_of_its_data(predictor, split, progress)
     started = time.perf_counter()
     metrics, outputs = evaluate(predictor.logits, build_loader(dataset, batch_size, False),
                                 len(names), progress=progress)
@@ -160,6 +153,20 @@ def evaluate_model(predictor, split: str = "test", output_dir=None, vdl_dir=None
             log_evaluation(vdl_dir, split, metrics)
     metrics["report"] = report
     return metrics
+
+
+def _split_of_its_data(predictor, split: str, progress: Progress):
+    """`split` of the data set the predictor's config names, with the predictor's evaluation
+    transform; refused unless its classes are the model's."""
+    names = list(predictor.preprocessing.class_names)
+    # the split alone: the record brings its own normalisation, so no statistics are needed
+    data = build_datasets(predictor.config.data, progress)
+    if list(data.class_names) != names:
+        raise CheckpointError(
+            f"the model knows {len(names)} classes ({', '.join(names[:4])}...) but the data set "
+            f"has {data.num_classes} ({', '.join(data.class_names[:4])}...)",
+            "evaluate on the data set the model was trained on")
+    return data.splits[split].with_transform(predictor.preprocessing.eval_transform())
 
 
 def agreement(mine: Outputs, theirs: Outputs, reference: str) -> dict:

@@ -17,7 +17,7 @@ from ..data.images import UnusableImage, load_image
 from ..data.loaders import build_loader
 from ..data.sources import build_datasets
 from ..data.transforms import denormalize
-from ..errors import DataError, VitError
+from ..errors import DataError, VitError, param
 from ..progress import Progress
 from ..viz import save_figure
 from ..viz.attention_figures import (plot_attention_distance, plot_filter_components,
@@ -56,14 +56,14 @@ def explain_image(loaded: LoadedModel, image_path, head_fusion: str = "mean",
             "top": top_classes(softmax(logits)[0], prep.class_names)}
 
 
-def attention_distances(loaded: LoadedModel, dataset, batch_size: int = 32,
+def attention_distances(loaded: LoadedModel, distance_images, batch_size: int = 32,
                         progress: Progress = None) -> np.ndarray:
-    """Mean attention distance [L, H] in pixels over every image of `dataset` (an ImageSet
-    with the evaluation transform)."""
+    """Mean attention distance [L, H] in pixels over every image of `distance_images` (an
+    ImageSet with the evaluation transform)."""
     _require_vit(loaded)
     grid, patch = loaded.model.grid_size, loaded.model.patch_embed.patch_size
     total, count = None, 0
-    loader = build_loader(dataset, batch_size, False)
+    loader = build_loader(distance_images, batch_size, False)
     for done, batch in enumerate(loader, start=1):
         if not batch["images"].shape[0]:
             continue
@@ -77,7 +77,7 @@ def attention_distances(loaded: LoadedModel, dataset, batch_size: int = 32,
             progress("attention distances", done, len(loader))
     if not count:
         raise VitError("no readable images to measure attention distances on",
-                       "give --images a folder of images, or --data a split")
+                       f"give {param('distance_images')} readable images")
     return total / count
 
 
@@ -110,20 +110,9 @@ def inspect_model(loaded: LoadedModel, image_paths: Sequence, distance_images, o
     output = Path(output_dir)
     paths: Dict[str, str] = {}
     numbers: Dict[str, object] = {"weights": str(loaded.weights), "head_fusion": head_fusion,
-                                  "discard_ratio": discard_ratio, "images": []}
-    for index, path in enumerate(image_paths):
-        explained = explain_image(loaded, path, head_fusion, discard_ratio)
-        name, probability = explained["top"][0]
-        stem = f"{index:02d}_{Path(path).stem}"
-        paths[f"rollout_{stem}"] = str(save_figure(plot_rollout(
-            explained["image"], explained["rollout"],
-            caption=f"{Path(path).name}: predicted {name} ({probability:.0%})"),
-            output / f"rollout_{stem}.png"))
-        paths[f"heads_{stem}"] = str(save_figure(plot_head_maps(
-            explained["heads"], explained["image"]), output / f"heads_{stem}.png"))
-        numbers["images"].append({"path": str(path), "top": explained["top"],
-                                  "rollout": _rounded(explained["rollout"]),
-                                  "last_layer_heads": _rounded(explained["heads"])})
+                                  "discard_ratio": discard_ratio}
+    numbers["images"] = [_image_figures(loaded, index, path, head_fusion, discard_ratio, output,
+                                        paths) for index, path in enumerate(image_paths)]
     distances = attention_distances(loaded, distance_images, progress=progress)
     size = loaded.preprocessing.image_size
     paths["attention_distance"] = str(save_figure(
@@ -136,6 +125,23 @@ def inspect_model(loaded: LoadedModel, image_paths: Sequence, distance_images, o
     paths["json"] = str(output / "attention.json")
     (output / "attention.json").write_text(json.dumps(numbers) + "\n", encoding="utf-8")
     return {"paths": paths, "numbers": numbers}
+
+
+def _image_figures(loaded: LoadedModel, index: int, path, head_fusion: str,
+                   discard_ratio: float, output: Path, paths: Dict[str, str]) -> dict:
+    """The rollout and per-head figures of image number `index` (added to `paths`); its
+    numbers for attention.json."""
+    explained = explain_image(loaded, path, head_fusion, discard_ratio)
+    name, probability = explained["top"][0]
+    stem = f"{index:02d}_{Path(path).stem}"
+    paths[f"rollout_{stem}"] = str(save_figure(plot_rollout(
+        explained["image"], explained["rollout"],
+        caption=f"{Path(path).name}: predicted {name} ({probability:.0%})"),
+        output / f"rollout_{stem}.png"))
+    paths[f"heads_{stem}"] = str(save_figure(plot_head_maps(
+        explained["heads"], explained["image"]), output / f"heads_{stem}.png"))
+    return {"path": str(path), "top": explained["top"], "rollout": _rounded(explained["rollout"]),
+            "last_layer_heads": _rounded(explained["heads"])}
 
 
 def _embedding_figures(loaded: LoadedModel, output: Path, components: int,

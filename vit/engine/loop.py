@@ -16,7 +16,7 @@ import paddle
 from tqdm import tqdm
 
 from ..data.mixing import Mixing, mix_batch, soft_cross_entropy
-from ..errors import VitError
+from ..errors import VitError, param
 from ..progress import Progress
 from .runtime import step_seed
 
@@ -85,40 +85,58 @@ def train_one_epoch(model, loader, optimizer, scheduler, state: LoopState, contr
     window = []  # losses of the batches since the last logged step
     try:
         for batch in loader:
-            index = state.batch_in_epoch
-            images, labels = batch["images"], batch["labels"]
-            state.skipped += len(batch["skipped"])
-            if images.shape[0] > 0:
-                try:
-                    window.append(_forward_backward(model, images, labels, state, control, index))
-                except MemoryError:
-                    raise VitError(f"out of memory with a batch of {images.shape[0]} images",
-                                   "lower data.batch_size and raise train.accum_steps to keep "
-                                   "the effective batch") from None
-            last = index + 1 == total_batches
+            window += _learn_from(model, batch, state, control)
+            last = state.batch_in_epoch + 1 == total_batches
             state.batch_in_epoch += 1
             if state.batch_in_epoch % control.accum_steps == 0 or last:
-                lr = optimizer.get_lr()
-                _optimizer_step(optimizer, control)
-                scheduler.step()
-                state.global_step += 1
-                if control.ema is not None:
-                    control.ema.update(model)
-                if control.on_step and state.global_step % control.log_every == 0 and window:
-                    control.on_step(state.global_step, float(np.mean(window)), lr)
-                    window = []
+                window = _step(model, optimizer, scheduler, state, control, window)
                 if control.should_stop() and not last:
                     return False
             rate = (state.images - images_at_start) / max(time.perf_counter() - started, 1e-9)
-            bar.set_postfix(loss=f"{state.loss_sum / max(state.loss_count, 1):.4f}",
-                            img_s=f"{rate:.0f}")
-            bar.update(1)
-            if control.progress:
-                control.progress(f"epoch {state.epoch + 1}/{num_epochs}", state.batch_in_epoch,
-                                 total_batches)
+            _show_progress(bar, state, control, rate, f"epoch {state.epoch + 1}/{num_epochs}",
+                           total_batches)
     finally:
         bar.close()
     return True
+
+
+def _learn_from(model, batch, state: LoopState, control: StepControl) -> list:
+    """Forward and backward pass of one batch (the gradients add up until the next step);
+    its loss, or none for a batch whose every image was unreadable."""
+    images, labels = batch["images"], batch["labels"]
+    state.skipped += len(batch["skipped"])
+    if images.shape[0] == 0:
+        return []
+    try:
+        return [_forward_backward(model, images, labels, state, control, state.batch_in_epoch)]
+    except MemoryError:
+        raise VitError(f"out of memory with a batch of {images.shape[0]} images",
+                       f"lower {param('data.batch_size')} and raise "
+                       f"{param('train.accum_steps')} to keep the effective batch") from None
+
+
+def _step(model, optimizer, scheduler, state: LoopState, control: StepControl,
+          window: list) -> list:
+    """One optimizer and schedule step (and the EMA's), logged every `log_every` steps;
+    returns the losses still to be logged."""
+    lr = optimizer.get_lr()
+    _optimizer_step(optimizer, control)
+    scheduler.step()
+    state.global_step += 1
+    if control.ema is not None:
+        control.ema.update(model)
+    if control.on_step and state.global_step % control.log_every == 0 and window:
+        control.on_step(state.global_step, float(np.mean(window)), lr)
+        return []
+    return window
+
+
+def _show_progress(bar, state: LoopState, control: StepControl, rate: float, stage: str,
+                   total_batches: int):
+    bar.set_postfix(loss=f"{state.loss_sum / max(state.loss_count, 1):.4f}", img_s=f"{rate:.0f}")
+    bar.update(1)
+    if control.progress:
+        control.progress(stage, state.batch_in_epoch, total_batches)
 
 
 def _forward_backward(model, images, labels, state: LoopState, control: StepControl, index: int):
@@ -132,8 +150,8 @@ def _forward_backward(model, images, labels, state: LoopState, control: StepCont
     value = float(loss.item())
     if not math.isfinite(value):
         raise NonFiniteLoss(f"the loss became {value} at epoch {state.epoch + 1}, step "
-                            f"{state.global_step + 1}", "lower optim.lr, set optim.grad_clip, "
-                            "or resume from the last checkpoint")
+                            f"{state.global_step + 1}", f"lower {param('optim.lr')}, set "
+                            f"{param('optim.grad_clip')}, or resume from the last checkpoint")
     scaled = loss / control.accum_steps
     if control.scaler is not None:
         scaled = control.scaler.scale(scaled)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import cpu
-from ..errors import CheckpointError, VitError
+from ..errors import CheckpointError, VitError, param
 from .inference import logit_agreement
 
 OPSET = 17  # LayerNormalization is one ONNX op from opset 17 on
@@ -92,7 +92,7 @@ class OnnxPredictor:
         path = Path(path)
         if not path.is_file():
             raise CheckpointError(f"{path} is missing",
-                                  "export the model with tools/export.py --format onnx")
+                                  f"export the model with {param('fmt', 'onnx')}")
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = num_threads or cpu.math_threads()
         options.log_severity_level = 3  # errors only
@@ -101,8 +101,7 @@ class OnnxPredictor:
                                                         providers=["CPUExecutionProvider"])
         except Exception as error:
             raise CheckpointError(f"ONNX Runtime cannot load {path} ({error})",
-                                  "export the model again with tools/export.py --format onnx") \
-                from None
+                                  f"export the model again with {param('fmt', 'onnx')}") from None
         self.input_name = self.session.get_inputs()[0].name
         self.precision = precision
 
@@ -179,22 +178,39 @@ def quantize_onnx(folder: Path, calibration: np.ndarray, check: np.ndarray) -> d
     Returns:
         what `inference.yml` records under `onnx.int8`.
     """
-    _, onnxruntime = require_onnx()
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
-                                          quantize_static)
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
     source, target = folder / ONNX_FILE, folder / INT8_FILE
     full = OnnxPredictor(source)
-    input_name = full.input_name
+    _quantize_static(source, target, _calibration_reader(calibration, full.input_name))
+    expected, low = full.logits(check), OnnxPredictor(target).logits(check)
+    return {"file": INT8_FILE,
+            "format": "QDQ, S8S8, per-channel weights; float32 outputs; attention in float32",
+            "calibration_images": len(calibration), "checked_images": len(check),
+            **logit_agreement(low, expected)}
+
+
+def _calibration_reader(images: np.ndarray, input_name: str):
+    """ONNX Runtime's calibration input: `images` [N, C, H, W], one at a time."""
+    from onnxruntime.quantization import CalibrationDataReader
 
     class Images(CalibrationDataReader):
         def __init__(self):
-            self.batches = iter(calibration[i:i + 1] for i in range(len(calibration)))
+            self.batches = iter(images[i:i + 1] for i in range(len(images)))
 
         def get_next(self):
             batch = next(self.batches, None)
             return None if batch is None else {input_name: batch}
+    return Images()
+
+
+def _quantize_static(source: Path, target: Path, calibration) -> None:
+    """ONNX Runtime's static quantisation of `source` into `target` with the settings
+    `quantize_onnx` gives (written atomically; the quantiser's own output captured).
+
+    Raises:
+        CheckpointError: the quantiser failed, quoting it.
+    """
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     with tempfile.TemporaryDirectory(prefix="vit-int8-") as scratch:
         prepared = Path(scratch) / "prepared.onnx"
@@ -203,7 +219,7 @@ def quantize_onnx(folder: Path, calibration: np.ndarray, check: np.ndarray) -> d
             try:
                 # the graph's batch axis is symbolic, which the symbolic shape pass cannot size
                 quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
-                quantize_static(str(prepared), str(temporary), Images(),
+                quantize_static(str(prepared), str(temporary), calibration,
                                 quant_format=QuantFormat.QDQ, per_channel=True,
                                 activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                                 op_types_to_quantize=list(QUANTISED_PRODUCTS),
@@ -215,10 +231,5 @@ def quantize_onnx(folder: Path, calibration: np.ndarray, check: np.ndarray) -> d
                 failure = error
         if failure is not None:
             raise CheckpointError(f"ONNX Runtime could not quantise {source} ({failure})",
-                                  "export without --precision int8; model.onnx is kept")
+                                  f"export with {param('precision', 'fp32')}; model.onnx is kept")
         os.replace(temporary, target)
-    expected, low = full.logits(check), OnnxPredictor(target).logits(check)
-    return {"file": INT8_FILE,
-            "format": "QDQ, S8S8, per-channel weights; float32 outputs; attention in float32",
-            "calibration_images": len(calibration), "checked_images": len(check),
-            **logit_agreement(low, expected)}

@@ -9,7 +9,7 @@ import paddle
 from paddle.optimizer import lr as schedules
 
 from ..config import OptimConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, param
 
 
 def total_steps(epochs: int, steps_per_epoch: int) -> int:
@@ -26,28 +26,32 @@ def build_scheduler(optim: OptimConfig, epochs: int, steps_per_epoch: int):
     warmup = warmup_steps(optim, steps_per_epoch)
     if warmup >= total:
         raise ConfigError(f"warmup of {warmup} steps is not shorter than the {total} training "
-                          "steps", "lower optim.warmup_epochs/warmup_steps or raise train.epochs")
-    decay_steps = total - warmup
-    if optim.schedule == "cosine":
-        decay = schedules.CosineAnnealingDecay(optim.lr, T_max=decay_steps, eta_min=optim.min_lr)
-    elif optim.schedule == "linear":
-        decay = schedules.PolynomialDecay(optim.lr, decay_steps=decay_steps, end_lr=optim.min_lr,
-                                          power=1.0)
-    elif optim.schedule == "step":
-        decay = schedules.StepDecay(optim.lr, step_size=max(1, optim.step_epochs * steps_per_epoch),
-                                    gamma=optim.step_gamma)
-    else:
-        decay = optim.lr
-    if warmup == 0:
-        if isinstance(decay, schedules.LRScheduler):
-            return decay
-        return schedules.LambdaDecay(optim.lr, lambda step: 1.0)  # constant, as a scheduler
-    return schedules.LinearWarmup(decay, warmup_steps=warmup, start_lr=0.0, end_lr=optim.lr)
+                          "steps", f"lower {param('optim.warmup_epochs')} or "
+                          f"{param('optim.warmup_steps')}, or raise {param('train.epochs')}")
+    decay = DECAYS[optim.schedule](optim, total - warmup, steps_per_epoch)
+    if warmup:
+        return schedules.LinearWarmup(decay, warmup_steps=warmup, start_lr=0.0, end_lr=optim.lr)
+    if isinstance(decay, schedules.LRScheduler):
+        return decay
+    return schedules.LambdaDecay(optim.lr, lambda step: 1.0)  # constant, as a scheduler
 
 
-def _decays(name: str, param) -> bool:
+# `optim.schedule` -> (optim config, decay steps, steps per epoch) -> the learning rate after
+# warmup, a schedule or a constant; the names are `SCHEDULES` of vit/config/schema.py
+DECAYS = {
+    "cosine": lambda optim, steps, _: schedules.CosineAnnealingDecay(
+        optim.lr, T_max=steps, eta_min=optim.min_lr),
+    "linear": lambda optim, steps, _: schedules.PolynomialDecay(
+        optim.lr, decay_steps=steps, end_lr=optim.min_lr, power=1.0),
+    "step": lambda optim, _, per_epoch: schedules.StepDecay(
+        optim.lr, step_size=max(1, optim.step_epochs * per_epoch), gamma=optim.step_gamma),
+    "constant": lambda optim, _, __: optim.lr,
+}
+
+
+def _decays(name: str, parameter) -> bool:
     """Weight decay only on weight matrices and kernels."""
-    return len(param.shape) > 1 and not name.endswith(("pos_embed", "cls_token"))
+    return len(parameter.shape) > 1 and not name.endswith(("pos_embed", "cls_token"))
 
 
 def layer_scales(model: paddle.nn.Layer, decay: float) -> dict:
@@ -63,7 +67,7 @@ def layer_scales(model: paddle.nn.Layer, decay: float) -> dict:
         return {name: 1.0 for name in names}
     if not hasattr(model, "blocks"):
         raise ConfigError(f"optim.layer_decay needs a ViT, not {type(model).__name__}",
-                          "set optim.layer_decay=1.0")
+                          f"set {param('optim.layer_decay', '1.0')}")
     depth = len(model.blocks)
 
     def layer(name: str) -> int:
@@ -82,28 +86,42 @@ def build_optimizer(optim: OptimConfig, model: paddle.nn.Layer, scheduler):
     named = [(n, p) for n, p in model.named_parameters() if not p.stop_gradient]
     clip = paddle.nn.ClipGradByGlobalNorm(optim.grad_clip) if optim.grad_clip else None
     groups = {}  # (weight decay?, learning-rate factor) -> parameters
-    for name, param in named:
-        groups.setdefault((_decays(name, param), scales[name]), []).append(param)
-    if optim.name == "adamw":
-        decay_names = {p.name for n, p in named if _decays(n, p)}
-        return paddle.optimizer.AdamW(
-            learning_rate=scheduler, beta1=optim.beta1, beta2=optim.beta2,
-            parameters=_lr_groups(groups, optim, with_decay=False),
-            weight_decay=optim.weight_decay, grad_clip=clip,
-            apply_decay_param_fun=lambda name: name in decay_names)
-    groups = _lr_groups(groups, optim, with_decay=True)
-    if optim.name == "adam":
-        return paddle.optimizer.Adam(learning_rate=scheduler, beta1=optim.beta1,
-                                     beta2=optim.beta2, parameters=groups, grad_clip=clip)
+    for name, parameter in named:
+        groups.setdefault((_decays(name, parameter), scales[name]), []).append(parameter)
+    return OPTIMIZERS[optim.name](optim, named, groups, scheduler, clip)
+
+
+def _adamw(optim: OptimConfig, named, groups: dict, scheduler, clip):
+    """Decoupled weight decay, applied by parameter name."""
+    decay_names = {p.name for n, p in named if _decays(n, p)}
+    return paddle.optimizer.AdamW(
+        learning_rate=scheduler, beta1=optim.beta1, beta2=optim.beta2,
+        parameters=_lr_groups(groups, optim, with_decay=False),
+        weight_decay=optim.weight_decay, grad_clip=clip,
+        apply_decay_param_fun=lambda name: name in decay_names)
+
+
+def _adam(optim: OptimConfig, named, groups: dict, scheduler, clip):
+    return paddle.optimizer.Adam(learning_rate=scheduler, beta1=optim.beta1, beta2=optim.beta2,
+                                 parameters=_lr_groups(groups, optim, with_decay=True),
+                                 grad_clip=clip)
+
+
+def _sgd(optim: OptimConfig, named, groups: dict, scheduler, clip):
     return paddle.optimizer.Momentum(learning_rate=scheduler, momentum=optim.momentum,
-                                     parameters=groups, grad_clip=clip)
+                                     parameters=_lr_groups(groups, optim, with_decay=True),
+                                     grad_clip=clip)
+
+
+# `optim.name` -> builder; the names are `OPTIMIZERS` of vit/config/schema.py
+OPTIMIZERS = {"adamw": _adamw, "adam": _adam, "sgd": _sgd}
 
 
 def _lr_groups(groups: dict, optim: OptimConfig, with_decay: bool):
     """Paddle parameter groups: a plain list when nothing differs by group (AdamW decays by
     name), else dicts with the learning-rate factor and, for Adam and SGD, the L2 decay."""
     if not with_decay and all(scale == 1.0 for _, scale in groups):
-        return [param for params in groups.values() for param in params]
+        return [parameter for params in groups.values() for parameter in params]
     return [{"params": params, "learning_rate": scale,
              **({"weight_decay": optim.weight_decay if decays else 0.0} if with_decay else {})}
             for (decays, scale), params in groups.items()]

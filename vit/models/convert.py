@@ -105,8 +105,8 @@ def detect_format(state: State) -> str:
     if "head.weight" in keys and any(k.startswith("stages.") for k in keys):
         return "paddle"  # this project's own checkpoint of the CNN baseline
     raise CheckpointError("the weights are not a ViT in a known layout (PaddleClas, timm, "
-                          "Hugging Face or Google .npz)", "convert them with tools/convert.py "
-                          "--from ..., or check the file")
+                          "Hugging Face or Google .npz)", "name their layout when converting "
+                          f"them ({', '.join(FORMATS)}), or check the file")
 
 
 # --- converters -------------------------------------------------------------------------------
@@ -135,21 +135,13 @@ def convert_layout(state: State, fmt: Optional[str] = None,
         it does)
     """
     fmt = fmt or detect_format(state)
-    meta = meta or {}
-    if fmt == "paddle":
-        converted, extra = dict(state), {}
-    elif fmt == "timm":
-        converted, extra = _from_timm(state), {}
-    elif fmt == "hf":
-        converted, extra = _from_hf(state, meta.get("hf_config", {}))
-    elif fmt == "jax":
-        converted, extra = _from_jax(state)
-    else:
-        raise CheckpointError(f"unknown source format '{fmt}'", "use paddle, timm, hf or jax")
+    if fmt not in _CONVERTERS:
+        raise CheckpointError(f"unknown source format '{fmt}'", f"use {', '.join(FORMATS)}")
+    converted, extra = _CONVERTERS[fmt](state, meta or {})
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in converted.items()}, extra
 
 
-def _from_timm(state: State) -> State:
+def _from_timm(state: State, meta: dict) -> Tuple[State, dict]:
     out = {}
     for key, value in state.items():
         if key in ("fc_norm.weight", "fc_norm.bias") or key.endswith(("ls1.gamma", "ls2.gamma")):
@@ -157,7 +149,7 @@ def _from_timm(state: State) -> State:
                                   "not have (global pooling or LayerScale)",
                                   "convert a classic ViT (class token, no LayerScale)")
         out[key] = value.T if value.ndim == 2 and key != "pos_embed" else value
-    return out
+    return out, {}
 
 
 _HF_RULES = [  # (pattern of transformers-4 or -5 names, our name)
@@ -179,7 +171,8 @@ _HF_QKV = re.compile(r"(?:encoder\.layer\.(\d+)\.attention\.attention\.(query|ke
                      r"|layers\.(\d+)\.attention\.(q|k|v)_proj)\.(weight|bias)")
 
 
-def _from_hf(state: State, config: dict) -> Tuple[State, dict]:
+def _from_hf(state: State, meta: dict) -> Tuple[State, dict]:
+    config = meta.get("hf_config", {})
     out, qkv = {}, {}
     for key, value in state.items():
         name = key[4:] if key.startswith("vit.") else key
@@ -213,7 +206,7 @@ def _from_hf(state: State, config: dict) -> Tuple[State, dict]:
     return out, extra
 
 
-def _from_jax(state: State) -> Tuple[State, dict]:
+def _from_jax(state: State, meta: dict) -> Tuple[State, dict]:
     out = {"cls_token": state["cls"],
            "pos_embed": state["Transformer/posembed_input/pos_embedding"],
            # HWIO -> OIHW
@@ -246,6 +239,12 @@ def _from_jax(state: State) -> Tuple[State, dict]:
             out[f"{ours}.weight"] = state[f"{theirs}/kernel"]  # Flax Dense: [in, out] already
             out[f"{ours}.bias"] = state[f"{theirs}/bias"]
     return out, {"num_heads": heads, "epsilon": 1e-6}
+
+
+# layout -> (state, metadata) -> (state in ours, what the source states); FORMATS: the names
+_CONVERTERS = {"timm": _from_timm, "hf": _from_hf, "jax": _from_jax,
+               "paddle": lambda state, meta: (dict(state), {})}
+FORMATS = tuple(_CONVERTERS)
 
 
 def infer_model_args(state: State, num_heads: Optional[int] = None,
@@ -282,13 +281,16 @@ def infer_model_args(state: State, num_heads: Optional[int] = None,
     return args
 
 
-_SHAPE_ARGS = ("patch_size", "embed_dim", "depth", "mlp_ratio", "qkv_bias")
+# what the shapes show that makes a model family (input size, channels and classes vary within)
+_FAMILY_SHAPE_ARGS = ("patch_size", "embed_dim", "depth", "mlp_ratio", "qkv_bias")
 
 
 def _registered_like(args: dict) -> dict:
-    """The registered ViT whose shapes these are (the first in registry order), or {}."""
+    """The first registered ViT whose weights have these shapes, or {}. Another question than
+    `architecture_differences`: a family looked up by what shapes show, to borrow what they
+    cannot (heads, epsilon, attention scale)."""
     for variant in VARIANTS.values():
-        if all(variant.get(key) == args[key] for key in _SHAPE_ARGS):
+        if all(variant.get(key) == args[key] for key in _FAMILY_SHAPE_ARGS):
             return variant
     return {}
 

@@ -99,41 +99,62 @@ def adapt_state(state: State, model) -> Tuple[State, List[str]]:
     """
     state = dict(state)
     own = {k: list(v.shape) for k, v in model.state_dict().items()}
-    notes = []
-    if "pos_embed" in state and "pos_embed" in own and \
-            list(state["pos_embed"].shape) != own["pos_embed"]:
-        old_tokens = state["pos_embed"].shape[1]
-        state["pos_embed"] = resample_pos_embed(state["pos_embed"], model.grid_size)
-        notes.append(f"position embeddings resampled from {old_tokens - 1} to "
-                     f"{own['pos_embed'][1] - 1} patches (2-D bicubic)")
-    kernel = state.get("patch_embed.proj.weight")
-    if kernel is not None and "patch_embed.proj.weight" in own and \
-            list(kernel.shape) != own["patch_embed.proj.weight"]:
-        want = own["patch_embed.proj.weight"]
-        if kernel.shape[2:] != tuple(want[2:]):
-            kernel = resize_patch_kernel(kernel, tuple(want[2:]))
-            notes.append(f"patch kernel resized from {state['patch_embed.proj.weight'].shape[2]} "
-                         f"to {want[2]} pixels")
-        if kernel.shape[1] != want[1] and want[1] == 1:
-            kernel = kernel.sum(axis=1, keepdims=True)
-            notes.append("patch kernel summed over the colour channels for one-channel input")
-        state["patch_embed.proj.weight"] = kernel
-    dropped = "pre_logits.fc.weight" in state and "pre_logits.fc.weight" not in own
-    if dropped:
-        # ImageNet-21k checkpoints carry the representation layer; fine-tuning drops it and the
-        # head that read its output (Sec. 3.1)
-        width = state.pop("pre_logits.fc.weight").shape[1]
-        state.pop("pre_logits.fc.bias", None)
-        notes.append(f"pre-logits layer ({width} wide) dropped: the model has none, as in the "
-                     "paper's fine-tuning")
+    notes = _resample_position_embeddings(state, own, model)
+    notes += _fit_patch_kernel(state, own)
+    dropped = _drop_pre_logits(state, own)
+    notes += dropped
     if dropped or _head_differs(state, own):
-        for key in HEAD_KEYS:
-            state.pop(key, None)
-            if key in own:
-                state[key] = np.zeros(own[key], dtype=np.float32)
-        classes = own["head.weight"][1] if "head.weight" in own else 0
-        notes.append(f"head re-initialised to zeros for {classes} classes")
+        notes += _reset_head(state, own)
     return state, notes
+
+
+def _resample_position_embeddings(state: State, own: Dict[str, list], model) -> List[str]:
+    """To the model's patch grid (the paper's fine-tuning at a higher resolution); a model
+    without position embeddings (a CNN) has no grid to ask for."""
+    if "pos_embed" not in state or "pos_embed" not in own or \
+            list(state["pos_embed"].shape) == own["pos_embed"]:
+        return []
+    old_tokens = state["pos_embed"].shape[1]
+    state["pos_embed"] = resample_pos_embed(state["pos_embed"], model.grid_size)
+    return [f"position embeddings resampled from {old_tokens - 1} to {own['pos_embed'][1] - 1} "
+            "patches (2-D bicubic)"]
+
+
+def _fit_patch_kernel(state: State, own: Dict[str, list]) -> List[str]:
+    """To the model's patch size, and summed over colour for one-channel input."""
+    kernel, key = state.get("patch_embed.proj.weight"), "patch_embed.proj.weight"
+    if kernel is None or key not in own or list(kernel.shape) == own[key]:
+        return []
+    want, notes = own[key], []
+    if kernel.shape[2:] != tuple(want[2:]):
+        notes.append(f"patch kernel resized from {kernel.shape[2]} to {want[2]} pixels")
+        kernel = resize_patch_kernel(kernel, tuple(want[2:]))
+    if kernel.shape[1] != want[1] and want[1] == 1:
+        kernel = kernel.sum(axis=1, keepdims=True)
+        notes.append("patch kernel summed over the colour channels for one-channel input")
+    state[key] = kernel
+    return notes
+
+
+def _drop_pre_logits(state: State, own: Dict[str, list]) -> List[str]:
+    """ImageNet-21k checkpoints carry the representation layer; fine-tuning drops it and the
+    head that read its output (Sec. 3.1)."""
+    if "pre_logits.fc.weight" not in state or "pre_logits.fc.weight" in own:
+        return []
+    width = state.pop("pre_logits.fc.weight").shape[1]
+    state.pop("pre_logits.fc.bias", None)
+    return [f"pre-logits layer ({width} wide) dropped: the model has none, as in the paper's "
+            "fine-tuning"]
+
+
+def _reset_head(state: State, own: Dict[str, list]) -> List[str]:
+    """The model's classifier, zeros (as the paper), in place of the weights' one."""
+    for key in HEAD_KEYS:
+        state.pop(key, None)
+        if key in own:
+            state[key] = np.zeros(own[key], dtype=np.float32)
+    classes = own["head.weight"][1] if "head.weight" in own else 0
+    return [f"head re-initialised to zeros for {classes} classes"]
 
 
 HEAD_KEYS = ("head.weight", "head.bias")

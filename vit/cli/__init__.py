@@ -20,7 +20,8 @@ EXIT_USER_ERROR = 2
 _FLAGS = {"config": "-c CONFIG", "overrides": "-o KEY=VALUE", "fmt": "--format",
           "runtime=onnx": "--onnx", "runtime=paddle": "--inference-model",
           "runtime": "--onnx or --inference-model", "spec": "--pretrained",
-          "finetune_epochs": "--epochs", "finetune_min_steps": "--min-steps"}
+          "finetune_epochs": "--epochs", "finetune_min_steps": "--min-steps",
+          "distance_images": "--images or --data"}
 
 
 def flag_of(parameter: str) -> str:

@@ -10,6 +10,7 @@ place) -> test evaluation of the best checkpoint -> figures. Everything is writt
 run folder; only rank 0 writes under data parallelism.
 """
 
+import contextlib
 import logging
 import sys
 import time
@@ -90,18 +91,8 @@ def train(config: Config, progress: Progress = None,
         RunFolder(run_dir).create(config)
     status = RunStatus(run_dir if runtime.is_main else None)
     with copy_log_to(RunFolder(run_dir).train_log if runtime.is_main else None):
-        try:
+        with _ending_recorded(status):
             result = _fit(config, runtime, data, run_dir, resume_from, progress, stop, status)
-        except TrainingInterrupted as error:
-            status.end("stopped", str(error), error.checkpoint)
-            raise
-        except KeyboardInterrupt:  # before the first step: there is nothing to resume
-            status.end("stopped", "stopped before training began; start it again")
-            raise
-        except BaseException as error:
-            status.end("failed", str(error) if isinstance(error, VitError)
-                       else f"{type(error).__name__}: {error}")
-            raise
         result.seconds = time.perf_counter() - started
         status.end("finished", f"test top-1 {result.test['top1']:.4f}",
                    result.best_checkpoint)
@@ -109,6 +100,23 @@ def train(config: Config, progress: Progress = None,
             log.info("run folder: %s (%.0f s)", run_dir, result.seconds)
             log.info("dashboard: %s", result.visualdl_command)
     return result
+
+
+@contextlib.contextmanager
+def _ending_recorded(status: RunStatus):
+    """Record in `status.json` how a run that raised ended: stopped, or failed and why."""
+    try:
+        yield
+    except TrainingInterrupted as error:
+        status.end("stopped", str(error), error.checkpoint)
+        raise
+    except KeyboardInterrupt:  # before the first step: there is nothing to resume
+        status.end("stopped", "stopped before training began; start it again")
+        raise
+    except BaseException as error:
+        status.end("failed", str(error) if isinstance(error, VitError)
+                   else f"{type(error).__name__}: {error}")
+        raise
 
 
 def checked_config(config: Config) -> Config:

@@ -207,8 +207,8 @@ def test_compare_tool_overlays_two_runs(finished_run, tmp_path):
     differences = {line.split()[0]: line.split()[1:] for line in
                    result.stdout.split("key  ", 1)[1].splitlines()[1:] if line.strip()
                    and not line.startswith("figure") and not line.startswith("table")}
-    assert differences["optim.lr"][1] == "0.003" and differences["train.ema_decay"][1] == "0.9"
-    assert "output.run_name" not in differences and "train.amp" in differences
+    assert differences["train.ema_decay"][1] == "0.9" and differences["train.amp"][1] == "bf16"
+    assert "output.run_name" not in differences and "data.batch_size" not in differences
     with Image.open(tmp_path / "cmp" / "comparison.png") as figure:
         pixels = np.asarray(figure.convert("RGB"))
     assert figure.size[0] > 600

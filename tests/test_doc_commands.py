@@ -128,7 +128,7 @@ def check_command(words):
     """Raise AssertionError naming what is wrong with a documented command; return None if it
     would start as written."""
     from vit.engine.trainer import checked_config
-    from vit.models.pretrained import find_weights
+    from vit.models.pretrained_registry import find_weights
 
     if words[0] == "make":
         missing = [target for target in words[1:]  # VAR=value sets a make variable

@@ -53,12 +53,12 @@ def test_marked_parameters_read_as_names_and_the_command_line_words_them_as_flag
 
     error = ConfigError(f"{param('precision', 'int8')} needs ONNX",
                         f"export with {param('fmt', 'onnx')} or leave out {param('config')}; "
-                        f"set {param('train.resume')}=run")
+                        f"lower {param('optim.lr')} or set {param('train.resume', 'run')}")
     assert str(error) == ("precision=int8 needs ONNX; export with fmt=onnx or leave out config; "
-                          "set train.resume=run")
+                          "lower optim.lr or set train.resume=run")
     assert error.worded({name: flag_of(name) for name in error.parameters}) == (
         "--precision int8 needs ONNX; export with --format onnx or leave out -c CONFIG; "
-        "set -o train.resume=run")
+        "lower optim.lr or set -o train.resume=run")
     assert error.worded({"precision": "Precision"}).startswith("Precision int8 needs ONNX")
 
 

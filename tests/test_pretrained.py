@@ -11,7 +11,7 @@ import pytest
 from conftest import assert_one_line_error, run_tool
 from test_download import server  # noqa: F401  (the loopback server fixture)
 from vit import CheckpointError, ModelError, create_model, list_pretrained
-from vit.models.pretrained import PRETRAINED, find_weights
+from vit.models.pretrained_registry import PRETRAINED, find_weights
 
 
 @pytest.fixture

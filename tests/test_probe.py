@@ -9,7 +9,7 @@ import numpy as np
 from conftest import ROOT
 from vit.config import load_default_config
 from vit.engine.probe import least_squares_probe
-from vit.engine.transfer import transfer_plan
+from vit.engine.transfer_runs import transfer_plan
 
 
 def test_features_separable_by_construction_are_probed_perfectly_from_one_shot():

@@ -73,7 +73,7 @@ def download_file(url: str, dest, checksum: Optional[str], timeout: float = 60.0
         partial.unlink(missing_ok=True)
         raise DataError(f"download of {url} is corrupt: {algorithm} {actual}, expected "
                         f"{checksum.lower()}; the file was deleted", "run again to retry, or "
-                        f"check that {param('data.url')} serves the official file")
+                        + (hint or f"check that {param('data.url')} serves the official file"))
     os.replace(partial, dest)
     return dest
 

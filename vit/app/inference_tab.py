@@ -16,9 +16,10 @@ from ..data.sources import SPLITS, build_datasets
 from ..engine.evaluation import evaluate_model
 from ..engine.inference import load_for_inference, load_published, predict_paths
 from ..engine.inspection import explain_image, has_attention
-from ..engine.run_folder import best_checkpoints_in
+from ..engine.export import INFO_FILE, InferenceModel
+from ..engine.run_folder import RunFolder, best_checkpoints_in
 from ..files import atomic_path
-from ..models.pretrained import find_weights, list_pretrained
+from ..models.pretrained_registry import find_weights, list_pretrained
 from ..viz import save_figure
 from ..viz.attention_figures import plot_rollout
 from .common import AppFolders, empty_table, label, stamp, user_errors
@@ -51,9 +52,7 @@ class Predictors:
 
 
 def _load(path: str):
-    if path.endswith("inference.yml"):
-        from ..engine.export import InferenceModel
-
+    if path.endswith(INFO_FILE):
         return InferenceModel(Path(path).parent)
     if find_weights(path) is not None:  # published weights by name (downloaded once)
         return load_published(path)
@@ -63,7 +62,7 @@ def _load(path: str):
 def model_choices(output: Path) -> List[str]:
     """Best checkpoints and exported models under `output`, newest first, then the published
     weights by name."""
-    found = best_checkpoints_in(output) + list(output.glob("**/export/inference.yml"))
+    found = best_checkpoints_in(output) + list(output.glob(f"**/{RunFolder.EXPORT}/{INFO_FILE}"))
     return [str(p) for p in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)] + \
         list_pretrained()
 
@@ -192,7 +191,7 @@ def _checked(path) -> str:
         raise AppError("error.no_model")
     published = not Path(path).exists() and find_weights(path) is not None
     if not published and (not Path(path).is_file() or
-                          not path.endswith((".pdparams", "inference.yml"))):
+                          not path.endswith((".pdparams", INFO_FILE))):
         raise AppError("error.not_a_model", path=path)
     return path
 

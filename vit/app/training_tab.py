@@ -8,7 +8,7 @@ from typing import List
 import gradio as gr
 
 from ..config import load_config, shipped_configs
-from ..engine.compare import COLUMNS, compare_runs, config_differences, draw_run_figures
+from ..engine.compare import COLUMNS, compare_runs, draw_run_figures
 from ..engine.run_folder import RunFolder, runs_in
 from ..engine.run_log import load_metrics
 from ..models import BASELINES, list_models
@@ -227,7 +227,7 @@ def compare_chosen(folders: AppFolders, runs: TrainingRuns, names, request: gr.R
     result = compare_runs(run_dirs, folders.scratch / "compare")
     rows = [[str(row[key]) for key in COLUMNS] for row in result["rows"]]
     differences = [[key, *map(str, values)]
-                   for key, values in config_differences(run_dirs).items()]
+                   for key, values in result["differences"].items()]
     nothing = [[say(language, "compare.none")] + [""] * len(names)]
     return (str(result["figure"]),
             gr.update(value=rows, headers=comparison_headers(language)),

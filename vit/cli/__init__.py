@@ -17,22 +17,22 @@ EXIT_USER_ERROR = 2
 
 # Library parameters (or a parameter set to a value) whose flag is not `--` + the name with
 # dashes (see `flag_of`).
-_FLAGS = {"config": "-c CONFIG", "overrides": "-o KEY=VALUE", "fmt": "--format",
+_FLAGS = {"config": "-c CONFIG", "fmt": "--format",
           "runtime=onnx": "--onnx", "runtime=paddle": "--inference-model",
-          "runtime": "--onnx or --inference-model", "spec": "--pretrained",
           "finetune_epochs": "--epochs", "finetune_min_steps": "--min-steps",
           "distance_images": "--images or --data"}
 
 
 def flag_of(parameter: str) -> str:
     """How the command line names a library parameter that an error marks (errors.param):
-    `precision` is `--precision`, `precision=fp32` is `--precision fp32`, and a config key
-    (`train.resume`) is an override, `-o train.resume`."""
+    `precision` is `--precision`, `precision=fp32` is `--precision fp32`; a config key is its
+    own name (`optim.lr`, as YAML and the docs write it), and set to a value an override
+    (`-o optim.lr=0.001`)."""
     if parameter in _FLAGS:
         return _FLAGS[parameter]
-    if "." in parameter.partition("=")[0]:
-        return f"-o {parameter}"
     name, _, value = parameter.partition("=")
+    if "." in name:
+        return f"-o {parameter}" if value else name
     flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
     return f"{flag} {value}" if value else flag
 

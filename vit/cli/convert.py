@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import run_cli, setup_logging
 from ..errors import VitError
+from ..engine.model_record import SAFETENSORS_FORMAT
 from ..models.convert import FORMATS
 
 
@@ -49,7 +50,7 @@ def main(argv=None) -> int:
     if dst.suffix == ".pdparams":
         save(converted, dst)
     elif dst.suffix == ".safetensors":
-        metadata = {"format": "vit-paddle", "source_format": fmt,
+        metadata = {"format": SAFETENSORS_FORMAT, "source_format": fmt,
                     "model_args": json.dumps(model_args)}
         if class_names:
             metadata["class_names"] = json.dumps(class_names)
@@ -65,7 +66,7 @@ def main(argv=None) -> int:
 def format_registry(pattern: str = "") -> str:
     """The published weights as a table: name (the first of a model is its default), input
     size, classes, the ImageNet top-1 their publisher reports, and where they come from."""
-    from ..models.pretrained import PRETRAINED
+    from ..models.pretrained_registry import PRETRAINED
 
     rows = [(entry.name + (" (default)" if index == 0 else ""), str(entry.image_size),
              str(entry.num_classes or "none"),

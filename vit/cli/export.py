@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from ..engine.export import FORMATS
+from ..engine.run_folder import RunFolder
 from ..engine.paddle_predictor import PRECISIONS
 from . import (add_config_args, add_weights_args, beside_run, loaded_from_args, run_cli,
                setup_logging)
@@ -37,7 +38,8 @@ def main(argv=None) -> int:
     loaded = loaded_from_args(args)
     fallback = (Path("output") / "export" / args.pretrained if args.pretrained
                 else loaded.weights.with_suffix("") / "export")
-    output = Path(args.output) if args.output else beside_run(loaded.weights, "export", fallback)
+    output = Path(args.output) if args.output else beside_run(loaded.weights, RunFolder.EXPORT,
+                                                              fallback)
     paths = export_inference_model(loaded, output, args.precision, args.format)
     for name, path in paths.items():
         print(f"{name + ':':15}{path}")

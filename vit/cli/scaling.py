@@ -9,8 +9,8 @@ from pathlib import Path
 
 from . import add_config_args, config_from_args, run_cli, setup_logging
 from ..engine.scaling import ScalingPlan, default_plan, format_results, run_scaling
-from ..engine.transfer import (PRETRAIN_SOURCE, TransferPlan, format_transfer, run_transfer,
-                               transfer_plan)
+from ..engine.transfer import format_transfer, run_transfer
+from ..engine.transfer_runs import PRETRAIN_SOURCE, TransferPlan, transfer_plan
 
 
 def _listed(values) -> str:

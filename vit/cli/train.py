@@ -60,7 +60,7 @@ def _pretrained_overrides(spec) -> list:
     """-o overrides for --pretrained: the weights, and for a published name its model."""
     if not spec:
         return []
-    from ..models.pretrained import find_weights
+    from ..models.pretrained_registry import find_weights
 
     entry = find_weights(spec)
     return ([f"model.name={entry.model}"] if entry else []) + [f"model.pretrained='{spec}'"]

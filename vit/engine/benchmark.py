@@ -20,7 +20,7 @@ from ..models.layers import to_2tuple
 from ..progress import Progress
 from .benchmark_pytorch import pytorch_inference_timings, torch_step, torch_vit
 from .export import graph_file
-from .paddle_predictor import PaddlePredictor, native_bf16
+from .paddle_predictor import PRECISIONS, PaddlePredictor, native_bf16
 from .runtime import gpu_available
 from .timing import Timing, median_seconds
 
@@ -179,8 +179,9 @@ def _paddle_step(model, images, labels, label_smoothing):
 
 
 def precision_of(path: str) -> str:
-    """The arithmetic a benchmark row runs in, from its name: bf16, fp16, int8 or fp32."""
-    return next((kind for kind in ("bf16", "fp16", "int8") if kind in path), "fp32")
+    """The arithmetic a benchmark row runs in, from its name: a reduced precision it names,
+    else fp32."""
+    return next((kind for kind in PRECISIONS if kind != "fp32" and kind in path), "fp32")
 
 
 def format_timings(rows: List[Timing], ceiling: Dict[str, float]) -> str:

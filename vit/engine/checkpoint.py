@@ -4,8 +4,9 @@ A checkpoint named TAG in a run's `checkpoints/` folder is three files, each wri
 - `TAG.pdparams`: the model's state dict (PaddleClas's key names);
 - `TAG.pdopt`: optimizer, scheduler, EMA weights and the loop's position and history;
 - `TAG.json`: written last, it records the model record (model_record.py: name, arguments,
-  preprocessing), epoch and step, metrics, the config, and the SHA-256 of the other two files. A checkpoint whose files do not match its JSON (a run
-  killed while saving) is not used.
+  preprocessing), epoch and step, metrics, the config, and the SHA-256 of the other two
+  files. A checkpoint whose files do not match its JSON (a run killed while saving) is not
+  used.
 `Checkpointer` writes a run's checkpoints; the functions below find, check and read them.
 """
 
@@ -66,23 +67,23 @@ class Checkpointer:
                                {"model": self.model.to_dict(), "config": self.config, **position,
                                 "metrics": metrics}, training)
 
-    def save_epoch(self, epoch: int, weights: dict, position: dict, record: dict,
+    def save_epoch(self, epoch: int, weights: dict, position: dict, metrics: dict,
                    training: dict) -> Optional[Path]:
         """The checkpoint after `epoch` (it supersedes an `interrupted` one), then pruning to
         the newest `keep`. Returns its `.pdparams` (None when disabled)."""
         if not self.enabled:
             return None
-        path = self.save(f"epoch_{epoch:03d}", weights, position, record, training)
+        path = self.save(f"epoch_{epoch:03d}", weights, position, metrics, training)
         for suffix in (".json", ".pdparams", ".pdopt"):
             (self.folder / f"interrupted{suffix}").unlink(missing_ok=True)
         prune_epoch_checkpoints(self.folder, self.keep)
         return path
 
-    def save_best(self, weights: dict, position: dict, record: dict,
+    def save_best(self, weights: dict, position: dict, metrics: dict,
                   ema: bool) -> Optional[Path]:
         """`best`: the weights of the epoch that improved val top-1, without training state
         (`ema`: they are the EMA weights, which the JSON records)."""
-        return self.save("best", weights, {**position, "ema": ema}, record)
+        return self.save(RunFolder.BEST, weights, {**position, "ema": ema}, metrics)
 
 
 def save_checkpoint(folder, tag: str, model_state: dict, meta: dict,

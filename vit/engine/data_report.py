@@ -27,7 +27,7 @@ def write_data_report(data: PreparedData, run_dir, seed: int = 0) -> Dict[str, P
     run_dir = Path(run_dir)
     figures = RunFolder(run_dir).figures
     figures.mkdir(parents=True, exist_ok=True)
-    paths = {"stats": save_stats(data.stats, run_dir / "stats.json")}
+    paths = {"stats": save_stats(data.stats, RunFolder(run_dir).stats_file)}
     paths["class_histogram"] = save_figure(plot_class_histogram(data.stats),
                                            figures / "data_class_histogram.png")
     sizes = {split: data.split(split).sizes_and_formats()[0] for split in SPLITS}

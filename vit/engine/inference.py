@@ -25,7 +25,7 @@ from ..data.datasets import FileImageSet
 from ..data.images import is_image_file
 from ..data.loaders import build_loader
 from ..data.preprocessing import Preprocessing
-from ..errors import VitError, param
+from ..errors import ConfigError, VitError, param
 from ..models.layers import to_2tuple
 from ..models.weights import load_state_dict_strict
 from ..progress import Progress
@@ -120,7 +120,8 @@ def load_published(spec: str, config: Optional[Config] = None,
         CheckpointError: weights that cannot be fetched or do not fit.
     """
     from ..config import load_default_config
-    from ..models.pretrained import build_pretrained, find_weights
+    from ..models.pretrained import build_pretrained
+    from ..models.pretrained_registry import find_weights
 
     exported = exported_weights(spec)
     if exported is not None:
@@ -138,8 +139,9 @@ def load_published(spec: str, config: Optional[Config] = None,
                                     *overrides])
     how = entry if entry is not None else base.augment  # the weights' own, or the config's
     if isinstance(how.mean, str) or isinstance(how.std, str):
-        raise VitError(f"{param('augment.mean')}/std 'dataset' needs a data set to measure",
-                       "give the numbers, e.g. augment.mean=[0.5,0.5,0.5]")
+        raise ConfigError(f"{param('augment.mean', 'dataset')} or "
+                          f"{param('augment.std', 'dataset')} needs a data set to measure",
+                          f"give the numbers, e.g. {param('augment.mean', '[0.5,0.5,0.5]')}")
     preprocessing = Preprocessing(side, tuple(how.mean), tuple(how.std), how.interpolation,
                                   how.crop_pct, tuple(published.class_names))
     published.model.eval()

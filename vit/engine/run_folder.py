@@ -17,13 +17,15 @@ from ..errors import VitError, param
 class RunFolder:
     """One run's folder (it need not exist yet).
 
-    Layout: `config.yaml` (the resolved config, written first), `metrics.json` (RunLog),
-    `status.json` (RunStatus), `train.log`, `console.log` (a process the web app started),
-    `vdl/` (VisualDL), `checkpoints/` (TAG.pdparams/.pdopt/.json; `best` is the best by val
-    top-1), `figures/`, `data_report.*`.
+    Layout: `config.yaml` (the resolved config, written first), `stats.json` (the data
+    set's statistics), `metrics.json` (RunLog), `status.json` (RunStatus), `train.log`,
+    `console.log` (a process the web app started), `vdl/` (VisualDL), `checkpoints/`
+    (TAG.pdparams/.pdopt/.json; `best` is the best by val top-1), `figures/` (the data report's
+    and the training curves), and `export/` once the model is exported.
     """
 
     CONFIG = "config.yaml"
+    STATS = "stats.json"
     METRICS = "metrics.json"
     STATUS = "status.json"
     TRAIN_LOG = "train.log"
@@ -31,6 +33,7 @@ class RunFolder:
     CHECKPOINTS = "checkpoints"
     VISUALDL = "vdl"
     FIGURES = "figures"
+    EXPORT = "export"
     BEST = "best"
 
     def __init__(self, path):
@@ -70,6 +73,10 @@ class RunFolder:
     @property
     def config_file(self) -> Path:
         return self.path / self.CONFIG
+
+    @property
+    def stats_file(self) -> Path:
+        return self.path / self.STATS
 
     @property
     def metrics_file(self) -> Path:
@@ -125,7 +132,7 @@ class RunFolder:
         if self.holds_run():
             raise VitError(f"{self.path} already holds a run",
                            f"choose another {param('output.run_name')}, or continue it with "
-                           f"{param('train.resume')}={self.path}")
+                           f"{param('train.resume', str(self.path))}")
 
     def create(self, config: Config):
         """Create the folder (or reuse it) and record the resolved config in it first."""

@@ -139,7 +139,8 @@ def _preflight(config: Config, runtime: Runtime) -> Tuple[Path, Optional[Path]]:
     None)."""
     if config.train.resume:
         resume_from = find_resume_checkpoint(config.train.resume)
-        return resume_from.parent.parent, resume_from
+        run_folder = RunFolder.holding(resume_from) or RunFolder.for_config(config)
+        return run_folder.path, resume_from
     run_folder = RunFolder.for_config(config)
     if runtime.is_main:
         run_folder.refuse_if_taken()
@@ -160,7 +161,7 @@ def _fit(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path,
                        else run.forward_model)
         status.begin(config.train.epochs, run.steps_per_epoch, config.data.batch_size,
                      run.state.global_step)
-        resume_hint = f"resume with {param('train.resume')}={run_dir}"
+        resume_hint = f"resume with {param('train.resume', str(run_dir))}"
         with StopRequest(stop, runtime) as stop_requested:
             control = _step_control(config, data.num_classes, run.ema, run.run_log, status,
                                     stop_requested, runtime, progress)

@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Training:
-    """What a run trains with, built once by `_setup`, and where the loop stands (`state`)."""
+    """What a run trains with, built once by `setup_training`, and where the loop stands
+    (`state`)."""
 
     model: paddle.nn.Layer
     forward_model: paddle.nn.Layer  # what the loaders' batches go through: the model, or its
@@ -66,7 +67,7 @@ class Training:
 
 
 def setup_training(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path,
-           resume_from: Optional[Path], progress: Progress) -> Training:
+                   resume_from: Optional[Path], progress: Progress) -> Training:
     """Model (pretrained or resumed), loaders, optimizer, schedule, EMA, checkpointer and log."""
     model, args = build_configured_model(config, data.num_classes, resume_from)
     forward_model, train_set, val_set = model, data.train, data.val
@@ -85,9 +86,9 @@ def setup_training(config: Config, runtime: Runtime, data: PreparedData, run_dir
     state, history = (resume_training(resume_from, model, optimizer, scheduler, ema, checkpointer)
                       if resume_from is not None else (LoopState(), None))
     return Training(model, forward_model, optimizer, scheduler, ema, checkpointer,
-                     RunLog(run_dir if runtime.is_main else None, metrics=history),
-                     train_loader, eval_loader(val_set, config, runtime), steps_per_epoch,
-                     data.num_classes, state)
+                    RunLog(run_dir if runtime.is_main else None, metrics=history),
+                    train_loader, eval_loader(val_set, config, runtime), steps_per_epoch,
+                    data.num_classes, state)
 
 
 def frozen_backbone(config: Config, model, data: PreparedData, progress: Progress):

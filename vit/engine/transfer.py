@@ -27,11 +27,9 @@ from .scaling import (Step, finished_top1, parameters_of, run_steps, save_result
                       train_unless_finished)
 from .transfer_runs import (PRETRAIN_HELD_OUT, PRETRAIN_SOURCE, TransferPlan, downstream_config,
                             finetune_name, per_class_for, pretrain_config, pretrain_name,
-                            probe_file, probe_pretrained, probe_random, random_name,
-                            transfer_plan)
+                            probe_file, probe_pretrained, probe_random, random_name)
 
-__all__ = ["PRETRAIN_SOURCE", "TransferPlan", "format_transfer", "run_transfer",
-           "summarize_transfer", "transfer_plan"]
+__all__ = ["format_transfer", "run_transfer", "summarize_transfer"]
 
 
 # --- the experiment ----------------------------------------------------------------------------

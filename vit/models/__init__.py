@@ -7,7 +7,7 @@ from .layers import Attention, Block, DropPath, Mlp, PatchEmbed
 from .factory import create_model
 from .variants import (BASELINES, REGULARISATION_ARGS, VARIANTS, architecture_differences,
                        build_model, build_recorded_model, is_vit, list_models, model_args)
-from .pretrained import PRETRAINED, list_pretrained
+from .pretrained_registry import PRETRAINED, list_pretrained
 from .vision_transformer import VisionTransformer
 
 __all__ = [

@@ -23,9 +23,8 @@ from typing import List, Optional, Union
 from ..download import fetch
 from ..errors import CheckpointError, DataError
 from .convert import convert_layout, read_weights
-# the registry's public names, importable from here as before
-from .pretrained_registry import (PRETRAINED, Weights, find_weights,  # noqa: F401
-                                  list_pretrained, no_published_weights)
+from .pretrained_registry import (PRETRAINED, Weights, find_weights, list_pretrained,
+                                  no_published_weights)
 from .variants import build_model, model_args
 from .weights import load_converted
 

@@ -1,9 +1,9 @@
 # Two commands from a fresh machine: `make demo` and `make test`.
 # Both create .venv when it is absent and install the package with Paddle's CPU build into it,
 # unless .venv already holds Paddle's GPU build (paddlepaddle-gpu, installed there first), which
-# is kept; `make test` adds the ONNX path (paddle2onnx, onnxruntime) and the test tools (pytest,
-# torch + transformers as reference implementations, Playwright) and Debian's chromium for the
-# web app's browser test.
+# is kept; `make test` adds the ONNX and OpenVINO paths (paddle2onnx, onnxruntime, openvino,
+# nncf) and the test tools (pytest, torch + transformers as reference implementations,
+# Playwright) and Debian's chromium for the web app's browser test.
 
 PYTHON ?= python3
 VENV := .venv
@@ -33,7 +33,7 @@ $(RUNTIME): setup.py
 	touch $(RUNTIME)
 
 $(DEV): $(RUNTIME)
-	$(PY) -m pip install --quiet -e $(call package,$(PADDLE_EXTRA) onnx dev)
+	$(PY) -m pip install --quiet -e $(call package,$(PADDLE_EXTRA) openvino dev)
 	command -v chromium >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 		echo "chromium could not be installed (apt-get needs root): the browser test will skip"

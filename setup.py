@@ -7,6 +7,7 @@ from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).parent
+ONNX = ["paddle2onnx==2.1.0", "onnxruntime>=1.20"]  # the ONNX converter and runtime
 
 
 class BuildWithConfigs(build_py):
@@ -56,7 +57,11 @@ setup(
     extras_require={
         "cpu": ["paddlepaddle==3.3.1"],
         # the ONNX path: tools/export.py --format onnx, tools/infer.py --onnx
-        "onnx": ["paddle2onnx==2.1.0", "onnxruntime>=1.20"],
+        "onnx": ONNX,
+        # the OpenVINO path: tools/export.py --format openvino, tools/infer.py --openvino; its
+        # IR is converted from the ONNX file (OpenVINO does not read Paddle 3's model.json),
+        # and NNCF quantises it to int8
+        "openvino": [*ONNX, "openvino>=2026.4", "nncf>=3.4"],
         # test-only references: torch (CPU wheel) and transformers check the converters
         # ... and Playwright drives Debian's chromium for the web app's browser test
         "dev": ["pytest>=7.0", "torch==2.13.0", "transformers>=4.40", "playwright>=1.50"],

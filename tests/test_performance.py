@@ -105,8 +105,13 @@ def test_benchmark_tool_prints_the_table_with_pytorch_and_writes_json(tmp_path):
     for path in ("paddle eager", "paddle.jit.to_static", "paddle inference fp32",
                  "paddle inference bf16", "onnxruntime fp32", "onnxruntime int8",
                  "pytorch eager (transformers)", "pytorch eager int8 dynamic",
-                 "paddle eager training", "pytorch eager training (transformers)"):
+                 "paddle eager training", "pytorch eager training (transformers)",
+                 "openvino fp32", "openvino fp32 (OpenVINO's own settings)", "openvino bf16",
+                 "openvino int8 (NNCF)"):
         assert any(line.startswith(path) for line in lines), path
+    fastest = [line for line in lines if line.startswith("fastest ")]
+    assert any(line.startswith("fastest fp32 at batch 1: ") for line in fastest), fastest
+    assert any(line.startswith("fastest int8 at batch 4: ") for line in fastest), fastest
     int8 = next(line for line in lines if line.startswith("onnxruntime int8"))
     assert int8.split()[-1].endswith("x"), int8  # against PyTorch's int8
     from vit.cpu import allocator_settings, vector_flags
@@ -125,6 +130,9 @@ def test_benchmark_tool_prints_the_table_with_pytorch_and_writes_json(tmp_path):
     assert record["cpu_flags"] == vector_flags()
     assert record["malloc"] == allocator_settings()
     assert record["fused_cpu_kernels"] is available()
+    import openvino
+
+    assert record["versions"]["openvino"] == openvino.__version__.split("-")[0]
     assert ("fused CPU kernels on" if available() else "fused CPU kernels off") in result.stdout
     assert "[1/" in result.stderr  # progress goes to stderr, the table to stdout
 
@@ -138,7 +146,7 @@ def test_the_benchmarks_eager_path_stays_eager_after_the_paddle_paths_are_built(
     model = create_model("ViT_tiny_patch4_16")
     model.eval()
     built = {path: build() for path, build in _paths(model, (16, 16), tmp_path).items()
-             if not path.startswith("onnxruntime")}  # they run a saved graph, not the model
+             if not path.startswith(("onnxruntime", "openvino"))}  # they run a saved graph
     assert built["paddle eager"] is model
     # to_static given the Layer itself would have swapped its forward for the static graph
     assert type(model.forward).__name__ == "method", type(model.forward)

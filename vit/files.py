@@ -1,5 +1,6 @@
-"""Two file habits every writer and checker here shares: hashing a file, and writing one so that
-a killed process never leaves a half-written file under the real name."""
+"""File habits every writer and checker here shares: hashing a file, writing one so that a
+killed process never leaves a half-written file under the real name, and where the project
+keeps what it downloads or compiles once per machine (`cache_home`)."""
 
 import contextlib
 import hashlib
@@ -8,6 +9,13 @@ from pathlib import Path
 from typing import Iterator
 
 CHUNK = 1 << 20
+HOME = "VIT_PADDLE_HOME"
+
+
+def cache_home() -> Path:
+    """The project's cache of downloaded weights and compiled models: `VIT_PADDLE_HOME`, else
+    ~/.cache/vit-paddle."""
+    return Path(os.environ.get(HOME) or Path.home() / ".cache" / "vit-paddle")
 
 
 def file_digest(path, algorithm: str = "sha256") -> str:

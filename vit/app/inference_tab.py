@@ -16,7 +16,7 @@ from ..data.sources import SPLITS, build_datasets
 from ..engine.evaluation import evaluate_model
 from ..engine.inference import load_for_inference, load_published, predict_paths
 from ..engine.inspection import explain_image, has_attention
-from ..engine.export import INFO_FILE, InferenceModel
+from ..engine.export import SERVED_BY, InferenceModel
 from ..engine.run_folder import RunFolder, best_checkpoints_in
 from ..files import atomic_path
 from ..models.pretrained_registry import find_weights, list_pretrained
@@ -52,17 +52,19 @@ class Predictors:
 
 
 def _load(path: str):
-    if path.endswith(INFO_FILE):
-        return InferenceModel(Path(path).parent)
+    if Path(path).name in SERVED_BY:  # an export, run by the runtime its file is for
+        return InferenceModel(Path(path).parent, runtime=SERVED_BY[Path(path).name])
     if find_weights(path) is not None:  # published weights by name (downloaded once)
         return load_published(path)
     return load_for_inference(path)
 
 
 def model_choices(output: Path) -> List[str]:
-    """Best checkpoints and exported models under `output`, newest first, then the published
+    """Best checkpoints and exported models under `output` (each export once per runtime it
+    was made for: Paddle Inference, ONNX Runtime, OpenVINO), newest first, then the published
     weights by name."""
-    found = best_checkpoints_in(output) + list(output.glob(f"**/{RunFolder.EXPORT}/{INFO_FILE}"))
+    found = best_checkpoints_in(output) + [path for name in SERVED_BY
+                                           for path in output.glob(f"**/{RunFolder.EXPORT}/{name}")]
     return [str(p) for p in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)] + \
         list_pretrained()
 
@@ -191,7 +193,7 @@ def _checked(path) -> str:
         raise AppError("error.no_model")
     published = not Path(path).exists() and find_weights(path) is not None
     if not published and (not Path(path).is_file() or
-                          not path.endswith((".pdparams", INFO_FILE))):
+                          not path.endswith((".pdparams", *SERVED_BY))):
         raise AppError("error.not_a_model", path=path)
     return path
 

@@ -19,6 +19,7 @@ EXIT_USER_ERROR = 2
 # dashes (see `flag_of`).
 _FLAGS = {"config": "-c CONFIG", "fmt": "--format",
           "runtime=onnx": "--onnx", "runtime=paddle": "--inference-model",
+          "runtime=openvino": "--openvino", "runtime": "--inference-model, --onnx or --openvino",
           "finetune_epochs": "--epochs", "finetune_min_steps": "--min-steps",
           "distance_images": "--images or --data"}
 

@@ -67,6 +67,7 @@ def _save(args, rows, ceiling) -> Path:
     import paddle
 
     from .. import cpu, kernels
+    from ..engine.benchmark import runtime_versions
 
     folder = Path(args.output)
     folder.mkdir(parents=True, exist_ok=True)
@@ -74,6 +75,7 @@ def _save(args, rows, ceiling) -> Path:
     record = {"model": args.model, "train_model": args.train_model, "threads": cpu.math_threads(),
               "cpu_vendor": cpu.cpu_vendor(), "cpu_flags": cpu.vector_flags(),
               "malloc": cpu.allocator_settings(), "paddle": paddle.__version__,
+              "versions": runtime_versions(),
               "fused_cpu_kernels": kernels.available(),
               "matmul_gflops": ceiling,
               "rows": [{"path": r.path, "batch": r.batch, "seconds": r.seconds,

@@ -13,19 +13,24 @@ from . import (add_config_args, add_weights_args, beside_run, loaded_from_args, 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vit-export", description="Export a checkpoint for "
-                                     "Paddle Inference (static graph + inference.yml + safetensors).")
+    parser = argparse.ArgumentParser(
+        prog="vit-export", description="Export a checkpoint for Paddle Inference (static graph "
+        "+ inference.yml + safetensors), and for ONNX Runtime or OpenVINO beside it.")
     add_weights_args(parser)
     parser.add_argument("--output", help="folder to write (default: <run>/export)")
     parser.add_argument("--precision", choices=PRECISIONS,
                         default="fp32",
                         help="the precision inference.yml records for tools/infer.py (the "
-                             "Paddle graph stays float32): bf16 for CPUs with native bfloat16, "
-                             "fp16 for GPUs; int8 (with --format onnx) also writes "
-                             "model.int8.onnx, calibrated on training images")
+                             "graphs stay float32): bf16 for CPUs with native bfloat16, fp16 "
+                             "for GPUs; int8 (with --format onnx or openvino) also writes "
+                             "model.int8.onnx (ONNX Runtime) or model.int8.xml (NNCF), "
+                             "calibrated on training images")
     parser.add_argument("--format", choices=FORMATS, default="paddle",
                         help="onnx: also model.onnx (paddle2onnx), checked against the eager "
-                             "model with ONNX Runtime; needs pip install -e '.[cpu,onnx]'")
+                             "model with ONNX Runtime, needs pip install -e '.[cpu,onnx]'; "
+                             "openvino: also OpenVINO's model.xml, converted from model.onnx "
+                             "and checked the same way, needs pip install -e "
+                             "'.[cpu,openvino]'")
     add_config_args(parser)
     return parser
 
@@ -45,20 +50,26 @@ def main(argv=None) -> int:
         print(f"{name + ':':15}{path}")
     paddle_run = f"python tools/infer.py --inference-model {output} --images IMAGES"
     print(f"\nrun it: {paddle_run}" + (" --precision fp32" if args.precision == "int8" else ""))
-    if args.format == "onnx":
-        import yaml
+    import yaml
 
-        check = yaml.safe_load(paths["inference_yml"].read_text(encoding="utf-8"))["onnx"]
-        print(f"   or: python tools/infer.py --onnx {output} --images IMAGES\n"
-              f"ONNX Runtime against eager Paddle on a sample: max |logit difference| "
-              f"{check['max_abs_logit_difference']:.2e}")
-        if "int8" in check:
-            low = check["int8"]
-            print(f"int8 ({low['format']}, calibrated on {low['calibration_images']} training "
-                  f"images) against float32 on {low['checked_images']} validation images: "
-                  f"top-1 agreement {low['top1_agreement']:.4f}, max |logit difference| "
-                  f"{low['max_abs_logit_difference']:.3f}")
+    info = yaml.safe_load(paths["inference_yml"].read_text(encoding="utf-8"))
+    for runtime, name in (("onnx", "ONNX Runtime"), ("openvino", "OpenVINO")):
+        if runtime in info:
+            _print_check(info[runtime], runtime, name, output)
     return 0
+
+
+def _print_check(check: dict, runtime: str, name: str, output: Path):
+    """How to run what the export wrote for `runtime`, and how close it came to eager Paddle."""
+    print(f"   or: python tools/infer.py --{runtime} {output} --images IMAGES\n"
+          f"{name} against eager Paddle on a sample: max |logit difference| "
+          f"{check['max_abs_logit_difference']:.2e}")
+    if "int8" in check:
+        low = check["int8"]
+        print(f"int8 ({low['format']}, calibrated on {low['calibration_images']} training "
+              f"images) against float32 on {low['checked_images']} validation images: "
+              f"top-1 agreement {low['top1_agreement']:.4f}, max |logit difference| "
+              f"{low['max_abs_logit_difference']:.3f}")
 
 
 def cli() -> int:

@@ -4,6 +4,7 @@
     python tools/infer.py --weights output/<run>/checkpoints/best.pdparams --eval [--split test]
     python tools/infer.py --inference-model output/<run>/export --images dir/   (or --eval)
     python tools/infer.py --onnx output/<run>/export --images dir/   (ONNX Runtime, or --eval)
+    python tools/infer.py --openvino output/<run>/export --images dir/   (OpenVINO, or --eval)
 """
 
 import argparse
@@ -28,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder written by tools/export.py (Paddle Inference)")
     source.add_argument("--onnx", metavar="DIR",
                         help="folder written by tools/export.py --format onnx (ONNX Runtime)")
+    source.add_argument("--openvino", metavar="DIR",
+                        help="folder written by tools/export.py --format openvino (OpenVINO)")
     task = parser.add_mutually_exclusive_group(required=True)
     task.add_argument("--images", nargs="+", metavar="PATH",
                       help="image files or folders (searched recursively)")
@@ -39,9 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
                                          "checkpoint's run, or output/infer-<date-time>)")
     parser.add_argument("--vdl-dir", help="also log the evaluation to this VisualDL folder")
     parser.add_argument("--precision", choices=PRECISIONS,
-                        help="with --inference-model or --onnx: run at this precision "
-                             "(default: the one recorded at export); bf16 needs a CPU with "
-                             "native bfloat16, fp16 a GPU, int8 --onnx and an int8 export")
+                        help="with --inference-model, --onnx or --openvino: run at this "
+                             "precision (default: the one recorded at export); bf16 needs a "
+                             "CPU with native bfloat16 (OpenVINO runs float32 without it), "
+                             "fp16 a GPU, int8 --onnx or --openvino and an int8 export")
     add_config_args(parser)
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
@@ -53,16 +57,16 @@ def main(argv=None) -> int:
     if args.top_k < 1 or args.batch_size < 1:
         raise VitError("--top-k and --batch-size must be at least 1")
     config, overrides = recorded_config_args(args)
-    exported = args.inference_model or args.onnx
+    runtime = "onnx" if args.onnx else "openvino" if args.openvino else "paddle"
+    exported = args.inference_model or args.onnx or args.openvino
     if exported:
         from ..engine.export import InferenceModel
 
         predictor = InferenceModel(exported, config=config, overrides=overrides,
-                                   precision=args.precision,
-                                   runtime="onnx" if args.onnx else "paddle")
+                                   precision=args.precision, runtime=runtime)
         name = f"eval_{args.split}" if args.eval else "predictions"
-        if args.onnx:
-            name += "_onnx" + ("_int8" if predictor.precision == "int8" else "")
+        if runtime != "paddle":
+            name += f"_{runtime}" + ("_int8" if predictor.precision == "int8" else "")
         output = Path(args.output) if args.output else Path(exported) / name
     else:
         if args.precision not in (None, "fp32"):
@@ -72,9 +76,9 @@ def main(argv=None) -> int:
         output = Path(args.output) if args.output else _default_output(predictor.weights, args)
     if args.eval:
         reference = None
-        if args.onnx and predictor.precision == "int8":  # and the float32 model it came from
+        if exported and predictor.precision == "int8":  # and the float32 model it came from
             reference = InferenceModel(exported, config=config, overrides=overrides,
-                                       precision="fp32", runtime="onnx")
+                                       precision="fp32", runtime=runtime)
         return _evaluate(predictor, args, output, reference)
     from ..engine.inference import predict_paths
 

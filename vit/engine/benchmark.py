@@ -25,6 +25,24 @@ from .runtime import gpu_available
 from .timing import Timing, median_seconds
 
 
+# the packages whose versions a benchmark's numbers depend on
+RUNTIME_PACKAGES = ("paddlepaddle", "paddlepaddle-gpu", "paddle2onnx", "onnxruntime", "openvino",
+                    "nncf", "torch", "transformers")
+
+
+def runtime_versions() -> Dict[str, str]:
+    """The installed version of each of `RUNTIME_PACKAGES` that is installed."""
+    from importlib import metadata
+
+    versions = {}
+    for name in RUNTIME_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
 def matmul_ceiling(size: int = 2048, repeats: int = 5) -> Dict[str, float]:
     """GFLOP/s of a float32 square matrix product: NumPy's BLAS and Paddle's."""
     a = np.random.default_rng(0).standard_normal((size, size)).astype(np.float32)
@@ -102,7 +120,20 @@ def _paths(model, size, folder: Path) -> Dict[str, Callable[[], object]]:
         paths["paddle inference bf16"] = lambda: "this CPU has no native bfloat16 (AVX512-BF16/AMX)"
     paths["onnxruntime fp32"] = lambda: onnx()[0]
     paths["onnxruntime int8"] = lambda: onnx()[1]
+
+    @functools.lru_cache(maxsize=None)
+    def openvino():
+        onnx()  # writes the model.onnx OpenVINO's IR is converted from
+        return _openvino_runners(folder, size)
+
+    for index, path in enumerate(OPENVINO_PATHS):
+        paths[path] = functools.partial(lambda i: openvino()[i], index)
     return paths
+
+
+# OpenVINO's rows, in the order `_openvino_runners` builds them
+OPENVINO_PATHS = ("openvino fp32", "openvino fp32 (OpenVINO's own settings)", "openvino bf16",
+                  "openvino int8 (NNCF)")
 
 
 def _onnx_runners(graph: Path, folder: Path, size):
@@ -120,6 +151,34 @@ def _onnx_runners(graph: Path, folder: Path, size):
         return fp32.logits, OnnxPredictor(folder / INT8_FILE, precision="int8").logits
     except VitError as error:
         return str(error), str(error)
+
+
+def _openvino_runners(folder: Path, size):
+    """OpenVINO on the IR converted from `folder/model.onnx`: with the project's settings in
+    float32, with OpenVINO's own (no settings), with the bf16 hint (where the CPU has native
+    bfloat16), and NNCF's int8 (calibrated on random images: the speed does not depend on
+    them); or why each cannot run here."""
+    from ..errors import VitError
+    from .onnx_export import ONNX_FILE
+    from .openvino_export import (INT8_FILE, IR_FILE, OpenvinoPredictor, export_openvino,
+                                  native_bf16_in_openvino, quantize_openvino,
+                                  require_openvino)
+
+    try:
+        images = np.random.default_rng(0).standard_normal((4, 3, *size)).astype(np.float32)
+        fp32 = OpenvinoPredictor(folder / ONNX_FILE)  # as the eager reference of the check
+        export_openvino(folder, folder / ONNX_FILE, fp32.logits, (3, *size))
+        quantize_openvino(folder, images, images[:1])
+        openvino = require_openvino()
+        plain = openvino.Core().compile_model(str(folder / IR_FILE), "CPU")
+        bf16 = (OpenvinoPredictor(folder / IR_FILE, precision="bf16").logits
+                if native_bf16_in_openvino(openvino.Core())
+                else "this CPU has no native bfloat16 (AVX512-BF16/AMX)")
+        return (OpenvinoPredictor(folder / IR_FILE).logits,
+                lambda batch: plain(np.asarray(batch, dtype=np.float32))[0], bf16,
+                OpenvinoPredictor(folder / INT8_FILE, precision="int8").logits)
+    except VitError as error:
+        return (str(error),) * len(OPENVINO_PATHS)
 
 
 def training_timings(name: str, batch: int = 64, rounds: int = 5, steps: int = 6,
@@ -210,4 +269,20 @@ def format_timings(rows: List[Timing], ceiling: Dict[str, float]) -> str:
                  f"GFLOP/s, Paddle {ceiling['paddle']:.0f} GFLOP/s ('ceiling': the row's GFLOP/s "
                  "as a share of Paddle's); ratios are time / PyTorch's time (below 1: faster), "
                  "against fp32 and against PyTorch at the row's precision")
-    return "\n".join(lines)
+    return "\n".join(lines + fastest_paths(rows))
+
+
+def fastest_paths(rows: List[Timing]) -> List[str]:
+    """One line per precision and batch: this project's fastest inference path (PyTorch's rows
+    are the reference, not a path)."""
+    lines = []
+    for precision in PRECISIONS:
+        for batch in sorted({row.batch for row in rows}):
+            timed = [row for row in rows if row.seconds and row.batch == batch
+                     and not row.path.startswith("pytorch") and "training" not in row.path
+                     and precision_of(row.path) == precision]
+            if timed:
+                best = min(timed, key=lambda row: row.seconds)
+                lines.append(f"fastest {precision} at batch {batch}: {best.path} "
+                             f"({best.seconds * 1000:.1f} ms)")
+    return lines

@@ -31,16 +31,22 @@ from ..files import write_text_atomic
 from ..models import input_size
 from ..serialization import save_safetensors
 from .inference import LoadedModel
+from .onnx_export import ONNX_FILE
+from .openvino_export import IR_FILE
 from .paddle_predictor import PaddlePredictor, check_precision
 from .model_record import read_model_record, safetensors_metadata
 
 log = logging.getLogger(__name__)
 
 
-FORMATS = ("paddle", "onnx")  # onnx: the Paddle files and model.onnx beside them
+# onnx: the Paddle files and model.onnx beside them; openvino: and OpenVINO's IR from it
+FORMATS = ("paddle", "onnx", "openvino")
+RUNTIMES = FORMATS  # each format's model runs on the runtime of its name
 CALIBRATION_IMAGES = 32  # training images that set the int8 activation ranges
 CHECK_IMAGES = 512  # validation images on which int8 is compared with float32
 INFO_FILE = "inference.yml"
+# the file that stands for an export folder's model on each runtime
+SERVED_BY = {INFO_FILE: "paddle", ONNX_FILE: "onnx", IR_FILE: "openvino"}
 
 
 def export_inference_model(loaded: LoadedModel, output_dir,
@@ -52,8 +58,10 @@ def export_inference_model(loaded: LoadedModel, output_dir,
         output_dir: the folder to write.
         precision: the precision `inference.yml` records as the one to run the model at
             (`InferenceModel`'s `precision` overrides it); the graph itself stays float32.
-        fmt: `paddle`, or `onnx`: also `model.onnx`, converted from the Paddle graph and
-            checked against the eager model (onnx_export.py).
+        fmt: `paddle`; `onnx`: also `model.onnx`, converted from the Paddle graph and
+            checked against the eager model (onnx_export.py); `openvino`: also OpenVINO's IR
+            `model.xml`, converted from `model.onnx` and checked the same way
+            (openvino_export.py). int8 is quantised by the runtime the format names.
 
     Returns:
         paths of the written files by name.
@@ -64,11 +72,16 @@ def export_inference_model(loaded: LoadedModel, output_dir,
     paths = {"folder": output_dir, "graph": save_graph(loaded, output_dir)}
     info = {"model": loaded.record.to_dict(), "precision": precision,
             "source_checkpoint": str(loaded.weights), "config": loaded.config.to_dict()}
-    if fmt == "onnx":
-        info["onnx"] = export_onnx_beside(loaded, output_dir, precision)
-        paths["onnx"] = output_dir / info["onnx"]["file"]
-        if "int8" in info["onnx"]:
-            paths["onnx_int8"] = output_dir / info["onnx"]["int8"]["file"]
+    if fmt in ("onnx", "openvino"):  # OpenVINO's IR is converted from model.onnx
+        info["onnx"] = export_onnx_beside(loaded, output_dir,
+                                          precision if fmt == "onnx" else "fp32")
+    if fmt == "openvino":
+        info["openvino"] = export_openvino_beside(loaded, output_dir, precision)
+    for runtime in ("onnx", "openvino"):
+        if runtime in info:
+            paths[runtime] = output_dir / info[runtime]["file"]
+            if "int8" in info[runtime]:
+                paths[f"{runtime}_int8"] = output_dir / info[runtime]["int8"]["file"]
     paths["inference_yml"] = output_dir / INFO_FILE
     write_text_atomic(paths["inference_yml"], yaml.safe_dump(info, sort_keys=False,
                                                              allow_unicode=True))
@@ -80,7 +93,7 @@ def export_inference_model(loaded: LoadedModel, output_dir,
 
 def check_export(precision: str, fmt: str):
     """Refuse what cannot be exported before anything is written: an unknown precision or
-    format, int8 outside ONNX, ONNX without its packages.
+    format, int8 without a runtime that quantises, a format without its packages.
 
     Raises:
         ConfigError: naming the parameter.
@@ -89,13 +102,20 @@ def check_export(precision: str, fmt: str):
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export {param('fmt')} '{fmt}'",
                           f"use one of {', '.join(FORMATS)}")
-    if precision == "int8" and fmt != "onnx":
-        raise ConfigError(f"{param('precision', 'int8')} is ONNX Runtime's static quantisation",
-                          f"export with {param('fmt', 'onnx')}")
-    if fmt == "onnx":
+    if precision == "int8" and fmt == "paddle":
+        raise ConfigError(f"{param('precision', 'int8')} is quantised by ONNX Runtime or "
+                          "OpenVINO", f"export with {param('fmt', 'onnx')} or "
+                          f"{param('fmt', 'openvino')}")
+    if fmt in ("onnx", "openvino"):
         from .onnx_export import require_onnx
 
         require_onnx()
+    if fmt == "openvino":
+        from .openvino_export import require_nncf, require_openvino
+
+        require_openvino()
+        if precision == "int8":
+            require_nncf()
 
 
 def save_graph(loaded: LoadedModel, output_dir: Path) -> Path:
@@ -117,13 +137,32 @@ def export_onnx_beside(loaded: LoadedModel, output_dir: Path, precision: str) ->
     record = export_onnx(output_dir, graph_file(output_dir), loaded.logits,
                          (input_size(loaded.model)[0], size, size))
     if precision == "int8":
-        from ..data.sources import build_datasets
-
-        splits = build_datasets(loaded.config.data).splits  # read once, for both samples
-        record["int8"] = quantize_onnx(
-            output_dir, sample_images(loaded, splits, "train", CALIBRATION_IMAGES),
-            sample_images(loaded, splits, "val", CHECK_IMAGES))
+        record["int8"] = quantize_onnx(output_dir, *int8_samples(loaded))
     return record
+
+
+def export_openvino_beside(loaded: LoadedModel, output_dir: Path, precision: str) -> dict:
+    """OpenVINO's IR `model.xml` from `model.onnx`, checked against the eager model, and for
+    int8 `model.int8.xml` (NNCF), calibrated on training images of the config's data set;
+    returns what `inference.yml` records under `openvino`."""
+    from .openvino_export import export_openvino, quantize_openvino
+
+    size = loaded.preprocessing.image_size
+    record = export_openvino(output_dir, output_dir / ONNX_FILE, loaded.logits,
+                             (input_size(loaded.model)[0], size, size))
+    if precision == "int8":
+        record["int8"] = quantize_openvino(output_dir, *int8_samples(loaded))
+    return record
+
+
+def int8_samples(loaded: LoadedModel):
+    """(calibration images from the training split, images to check int8 against float32 on
+    from the validation split) of the config's data set."""
+    from ..data.sources import build_datasets
+
+    splits = build_datasets(loaded.config.data).splits  # read once, for both samples
+    return (sample_images(loaded, splits, "train", CALIBRATION_IMAGES),
+            sample_images(loaded, splits, "val", CHECK_IMAGES))
 
 
 def sample_images(loaded: LoadedModel, splits, split: str, count: int,
@@ -162,10 +201,11 @@ class InferenceModel:
         num_threads: CPU math threads (0: those of Paddle's math, `cpu.math_threads`).
         config: replaces the training config recorded in `inference.yml` (data to evaluate on).
         overrides: `-o section.key=value` changes to the recorded config.
-        precision: fp32, bf16 or fp16 (Paddle Inference), fp32 or int8 (ONNX Runtime); None:
-            the one recorded at export (fp32 by default).
-        runtime: `paddle` (Paddle Inference) or `onnx` (ONNX Runtime on `model.onnx`, or
-            `model.int8.onnx` for int8).
+        precision: fp32, bf16 or fp16 (Paddle Inference), fp32 or int8 (ONNX Runtime), fp32,
+            bf16 or int8 (OpenVINO); None: the one recorded at export (fp32 by default).
+        runtime: one of `RUNTIMES`: `paddle` (Paddle Inference), `onnx` (ONNX Runtime on
+            `model.onnx`, or `model.int8.onnx` for int8) or `openvino` (OpenVINO on
+            `model.xml`, or `model.int8.xml` for int8).
     """
 
     def __init__(self, folder, num_threads: int = 0, config: Optional[Config] = None,
@@ -182,10 +222,17 @@ class InferenceModel:
         if config is None and "config" in self.info:
             self._config = config_from_dict(self.info["config"], "export", str(info_path),
                                             overrides)
+        if runtime not in RUNTIMES:
+            raise ConfigError(f"unknown {param('runtime')} '{runtime}'",
+                              f"use one of {', '.join(RUNTIMES)}")
         precision = precision or self.info.get("precision", "fp32")
-        self.runner = (self._onnx_runner(precision, num_threads) if runtime == "onnx" else
-                       PaddlePredictor(graph_file(self.folder), self.folder / "model.pdiparams",
-                                       precision, num_threads))
+        runner = {"paddle": self._paddle_runner, "onnx": self._onnx_runner,
+                  "openvino": self._openvino_runner}[runtime]
+        self.runner = runner(precision, num_threads)
+
+    def _paddle_runner(self, precision: str, num_threads: int):
+        return PaddlePredictor(graph_file(self.folder), self.folder / "model.pdiparams",
+                               precision, num_threads)
 
     def _onnx_runner(self, precision: str, num_threads: int):
         """ONNX Runtime on `model.onnx`, or on `model.int8.onnx` for int8."""
@@ -201,6 +248,23 @@ class InferenceModel:
                               f"Paddle Inference ({param('runtime', 'paddle')}) for bf16 and fp16")
         chosen = record["int8"]["file"] if precision == "int8" else record.get("file", ONNX_FILE)
         return OnnxPredictor(self.folder / chosen, num_threads, precision)
+
+    def _openvino_runner(self, precision: str, num_threads: int):
+        """OpenVINO on `model.xml`, or on `model.int8.xml` for int8."""
+        from .openvino_export import OpenvinoPredictor
+
+        record = self.info.get("openvino")
+        if record is None:
+            raise ConfigError(f"{self.folder} holds no OpenVINO model",
+                              f"export it with {param('fmt', 'openvino')}")
+        if precision == "int8" and "int8" not in record:
+            raise ConfigError(f"{self.folder} holds no int8 OpenVINO model", "export it with "
+                              f"{param('fmt', 'openvino')} and {param('precision', 'int8')}")
+        if precision not in ("fp32", "bf16", "int8"):
+            raise ConfigError(f"{param('precision', precision)} is not an OpenVINO path here",
+                              "use fp32, bf16 or int8")
+        chosen = record["int8"]["file"] if precision == "int8" else record["file"]
+        return OpenvinoPredictor(self.folder / chosen, num_threads, precision)
 
     @property
     def preprocessing(self) -> Preprocessing:

@@ -36,7 +36,7 @@ def require_onnx():
 
 
 @contextlib.contextmanager
-def _captured_output():
+def captured_output():
     """Send what C++ and Python print to the two file descriptors into a temporary file
     (paddle2onnx and Polygraphy log every pass); yield the file, to quote on failure."""
     with tempfile.TemporaryFile(mode="w+") as sink:
@@ -58,7 +58,7 @@ def convert_to_onnx(graph: Path, params: Path, output: Path) -> Path:
     paddle2onnx, _ = require_onnx()
     temporary = output.with_name(f".{output.name}.tmp-{os.getpid()}")
     try:
-        with _captured_output() as log:
+        with captured_output() as log:
             try:
                 paddle2onnx.export(str(graph), str(params), str(temporary),
                                    opset_version=OPSET, enable_onnx_checker=True)
@@ -215,7 +215,7 @@ def _quantize_static(source: Path, target: Path, calibration) -> None:
     with tempfile.TemporaryDirectory(prefix="vit-int8-") as scratch:
         prepared = Path(scratch) / "prepared.onnx"
         temporary = Path(scratch) / INT8_FILE
-        with _captured_output():
+        with captured_output():
             try:
                 # the graph's batch axis is symbolic, which the symbolic shape pass cannot size
                 quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)

@@ -44,9 +44,10 @@ class PaddlePredictor:
         settings = inference.Config(str(graph), str(params))
         settings.disable_glog_info()
         if precision == "int8":
-            raise ConfigError("int8 runs on ONNX Runtime here, not Paddle Inference",
-                              f"run model.int8.onnx with {param('runtime', 'onnx')}, or use "
-                              f"{param('precision', 'fp32')}")
+            raise ConfigError("int8 runs on ONNX Runtime or OpenVINO here, not Paddle Inference",
+                              f"run the int8 model the export made with "
+                              f"{param('runtime', 'onnx')} or {param('runtime', 'openvino')}, "
+                              f"or use {param('precision', 'fp32')}")
         if gpu_available():
             kinds = {"fp32": inference.PrecisionType.Float32, "fp16": inference.PrecisionType.Half,
                      "bf16": inference.PrecisionType.Bfloat16}

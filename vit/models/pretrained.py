@@ -22,6 +22,7 @@ from typing import List, Optional, Union
 
 from ..download import fetch
 from ..errors import CheckpointError, DataError
+from ..files import cache_home
 from .convert import convert_layout, read_weights
 from .pretrained_registry import (PRETRAINED, Weights, find_weights, list_pretrained,
                                   no_published_weights)
@@ -30,8 +31,8 @@ from .weights import load_converted
 
 
 def weights_home() -> Path:
-    """The cache of downloaded weights: `VIT_PADDLE_HOME`, else `~/.cache/vit-paddle`."""
-    return Path(os.environ.get("VIT_PADDLE_HOME") or Path.home() / ".cache" / "vit-paddle")
+    """The cache of downloaded weights (`files.cache_home`)."""
+    return cache_home()
 
 
 def mirrored(url: str) -> str:

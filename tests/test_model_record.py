@@ -38,6 +38,15 @@ def as_format_1(meta: dict) -> dict:
             "format": "vit-paddle-checkpoint/1"}
 
 
+@pytest.fixture(scope="module")
+def exported(quick_run, tmp_path_factory):
+    """The quick run exported once (Paddle Inference, inference.yml, model.safetensors)."""
+    export = tmp_path_factory.mktemp("record") / "export"
+    result = run_tool("export", "--weights", quick_run, "--output", export)
+    assert result.returncode == 0, result.stderr
+    return export
+
+
 def logits_of(weights):
     from vit.engine.inference import load_for_inference
 
@@ -46,7 +55,7 @@ def logits_of(weights):
     return loaded.class_names, loaded.logits(images)
 
 
-def test_the_record_is_written_once_in_one_shape_in_all_three_places(quick_run, tmp_path):
+def test_the_record_is_written_once_in_one_shape_in_all_three_places(quick_run, exported):
     from vit.serialization import load_safetensors
 
     checkpoint = json.loads((quick_run / "checkpoints" / "best.json").read_text())
@@ -54,11 +63,8 @@ def test_the_record_is_written_once_in_one_shape_in_all_three_places(quick_run, 
     assert "num_classes" not in checkpoint and "preprocessing" not in checkpoint
     assert not {"num_classes", "img_size"} & set(checkpoint["model"]["args"])
     assert checkpoint["format"] == "vit-paddle-checkpoint/3"
-    result = run_tool("export", "--weights", quick_run / "checkpoints" / "best.pdparams",
-                      "--output", tmp_path / "export")
-    assert result.returncode == 0, result.stderr
-    info = yaml.safe_load((tmp_path / "export" / "inference.yml").read_text())
-    _, metadata = load_safetensors(tmp_path / "export" / "model.safetensors")
+    info = yaml.safe_load((exported / "inference.yml").read_text())
+    _, metadata = load_safetensors(exported / "model.safetensors")
     assert info["model"] == checkpoint["model"] == json.loads(metadata["model"])
     assert "num_classes" not in info and "preprocessing" not in info
 
@@ -118,12 +124,10 @@ def test_an_earlier_exports_inference_yml_and_safetensors_are_read(quick_run, tm
     assert read_model_record(old_metadata, "model.safetensors") == record
 
 
-def test_the_exported_safetensors_load_by_path_with_their_classes(quick_run, tmp_path):
+def test_the_exported_safetensors_load_by_path_with_their_classes(quick_run, exported):
     from vit.engine.inference import load_for_inference, load_published
 
-    result = run_tool("export", "--weights", quick_run, "--output", tmp_path / "export")
-    assert result.returncode == 0, result.stderr
-    published = load_published(str(tmp_path / "export" / "model.safetensors"))
+    published = load_published(str(exported / "model.safetensors"))
     checkpoint = load_for_inference(quick_run)
     assert published.record == checkpoint.record
     images = np.random.default_rng(1).standard_normal((2, 3, 16, 16)).astype(np.float32)

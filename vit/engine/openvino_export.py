@@ -8,7 +8,8 @@ Paddle frontend reads the legacy `.pdmodel`, not the `model.json` Paddle 3 write
 export, the conversion checks itself against the eager model (`TOLERANCE` of the largest logit)
 or leaves no IR behind, and the int8 model records its top-1 agreement with the float32 one.
 Compiled models are kept in OpenVINO's model cache (`cache_home()/openvino`), so a second
-process starts without compiling again. No telemetry leaves the machine (`quiet_telemetry`). The packages are the `openvino` extra (`pip install -e '.[cpu,openvino]'`).
+process starts without compiling again. No telemetry leaves the machine (`quiet_telemetry`).
+The packages are the `openvino` extra (`pip install -e '.[cpu,openvino]'`).
 """
 
 import logging
@@ -154,8 +155,8 @@ def export_openvino(folder: Path, onnx_file: Path, reference, input_shape) -> di
 
 def quantize_openvino(folder: Path, calibration: np.ndarray, check: np.ndarray) -> dict:
     """Post-training int8 quantisation of `folder/model.xml` into `model.int8.xml` by NNCF with
-    its transformer preset (which keeps the operations that lose accuracy in int8, such as
-    softmax and LayerNorm, in float); activation ranges are calibrated on `calibration`
+    its transformer preset (SmoothQuant, and a scheme for attention blocks that quantises
+    fewer operations than the default); activation ranges are calibrated on `calibration`
     [N, C, H, W]. Checked against the float32 IR on `check`: the share of images whose top-1
     class agrees and the largest logit difference.
 

@@ -55,13 +55,15 @@ def main(argv=None) -> int:
     info = yaml.safe_load(paths["inference_yml"].read_text(encoding="utf-8"))
     for runtime, name in (("onnx", "ONNX Runtime"), ("openvino", "OpenVINO")):
         if runtime in info:
-            _print_check(info[runtime], runtime, name, output)
+            _print_check(info[runtime], runtime, name, output, args.precision)
     return 0
 
 
-def _print_check(check: dict, runtime: str, name: str, output: Path):
-    """How to run what the export wrote for `runtime`, and how close it came to eager Paddle."""
-    print(f"   or: python tools/infer.py --{runtime} {output} --images IMAGES\n"
+def _print_check(check: dict, runtime: str, name: str, output: Path, precision: str):
+    """How to run what the export wrote for `runtime` (in float32 where the recorded int8 was
+    made for another runtime), and how close it came to eager Paddle."""
+    fp32 = " --precision fp32" if precision == "int8" and "int8" not in check else ""
+    print(f"   or: python tools/infer.py --{runtime} {output} --images IMAGES{fp32}\n"
           f"{name} against eager Paddle on a sample: max |logit difference| "
           f"{check['max_abs_logit_difference']:.2e}")
     if "int8" in check:

@@ -65,6 +65,6 @@ def test_marked_parameters_read_as_names_and_the_command_line_words_them_as_flag
 def test_a_tool_words_the_engines_error_as_its_flags(quick_run, tmp_path):
     result = run_tool("export", "--weights", quick_run, "--output", tmp_path / "e",
                       "--precision", "int8")
-    assert_one_line_error(result, "--precision int8 is ONNX Runtime's static quantisation",
-                          "export with --format onnx")
+    assert_one_line_error(result, "--precision int8 is quantised by ONNX Runtime or OpenVINO",
+                          "export with --format onnx or --format openvino")
     assert not (tmp_path / "e").exists()

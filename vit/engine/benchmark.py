@@ -99,10 +99,6 @@ def _paths(model, size, folder: Path) -> Dict[str, Callable[[], object]]:
     def predictor(precision: str):
         return lambda: PaddlePredictor(graph(), folder / "model.pdiparams", precision).logits
 
-    @functools.lru_cache(maxsize=None)
-    def onnx():
-        return _onnx_runners(graph(), folder, size)
-
     def amp(images):
         with paddle.amp.auto_cast(dtype="float16"):
             return model(images)
@@ -118,14 +114,22 @@ def _paths(model, size, folder: Path) -> Dict[str, Callable[[], object]]:
         paths["paddle inference bf16"] = predictor("bf16")
     else:
         paths["paddle inference bf16"] = lambda: "this CPU has no native bfloat16 (AVX512-BF16/AMX)"
-    paths["onnxruntime fp32"] = lambda: onnx()[0]
-    paths["onnxruntime int8"] = lambda: onnx()[1]
+    return {**paths, **_converted_paths(graph, folder, size)}
+
+
+def _converted_paths(graph: Callable[[], Path], folder: Path, size) -> Dict[str, Callable]:
+    """ONNX Runtime's and OpenVINO's rows, as `_paths` gives them: the saved graph (`graph()`)
+    is converted to ONNX once, and OpenVINO's IR once from that."""
+    @functools.lru_cache(maxsize=None)
+    def onnx():
+        return _onnx_runners(graph(), folder, size)
 
     @functools.lru_cache(maxsize=None)
     def openvino():
         onnx()  # writes the model.onnx OpenVINO's IR is converted from
         return _openvino_runners(folder, size)
 
+    paths = {"onnxruntime fp32": lambda: onnx()[0], "onnxruntime int8": lambda: onnx()[1]}
     for index, path in enumerate(OPENVINO_PATHS):
         paths[path] = functools.partial(lambda i: openvino()[i], index)
     return paths

@@ -98,7 +98,7 @@ def test_without_its_packages_it_is_one_line_and_writes_nothing(quick_run, tmp_p
 
     loaded = load_for_inference(quick_run)
     monkeypatch.setitem(sys.modules, "openvino", None)  # as if not installed
-    with pytest.raises(VitError, match="needs openvino and paddle2onnx") as error:
+    with pytest.raises(VitError, match="the OpenVINO path needs openvino") as error:
         export_inference_model(loaded, tmp_path / "export", fmt="openvino")
     assert "pip install -e '.[cpu,openvino]'" in error.value.hint
     assert not (tmp_path / "export").exists()

@@ -112,12 +112,32 @@ class OnnxPredictor:
         return self.session.run(None, {self.input_name: images})[0]
 
 
-def onnx_difference(predictor: OnnxPredictor, reference, sample: np.ndarray):
-    """(max |logit difference| between ONNX Runtime and `reference`, a logits function, on
-    `sample`; the largest |reference logit|)."""
-    expected = np.asarray(reference(sample), dtype=np.float64)
-    got = predictor.logits(sample).astype(np.float64)
-    return float(np.abs(got - expected).max()), float(np.abs(expected).max())
+def logit_difference(predictor, reference, input_shape):
+    """How far a converted model's logits (`predictor`) are from `reference`'s (a logits
+    function: the eager model) on seeded random images of `input_shape` (C, H, W), at batch 1
+    and 3 (the batch axis is dynamic): (max |logit difference| of the worse batch, the largest
+    |reference logit| of that batch)."""
+    sample = np.random.default_rng(0).standard_normal((3, *input_shape)).astype(np.float32)
+
+    def on(batch):
+        expected = np.asarray(reference(batch), dtype=np.float64)
+        got = np.asarray(predictor.logits(batch), dtype=np.float64)
+        return float(np.abs(got - expected).max()), float(np.abs(expected).max())
+    return max(on(batch) for batch in (sample[:1], sample))
+
+
+@contextlib.contextmanager
+def quoting_failure(what: str, hint: str):
+    """Run a converter or quantiser with what it prints captured; anything it raises becomes
+    one CheckpointError, "`what` (its message)", raised once the output is restored."""
+    failure = None
+    with captured_output():
+        try:
+            yield
+        except Exception as error:  # the converters and quantisers raise anything; quote it
+            failure = error
+    if failure is not None:
+        raise CheckpointError(f"{what} ({failure})", hint) from None
 
 
 def export_onnx(folder: Path, graph: Path, reference, input_shape) -> dict:
@@ -134,10 +154,7 @@ def export_onnx(folder: Path, graph: Path, reference, input_shape) -> dict:
     """
     paddle2onnx, onnxruntime = require_onnx()
     path = convert_to_onnx(graph, folder / "model.pdiparams", folder / ONNX_FILE)
-    predictor = OnnxPredictor(path)
-    sample = np.random.default_rng(0).standard_normal((3, *input_shape)).astype(np.float32)
-    worst, scale = max(onnx_difference(predictor, reference, batch)
-                       for batch in (sample[:1], sample))
+    worst, scale = logit_difference(OnnxPredictor(path), reference, input_shape)
     if worst > TOLERANCE * max(1.0, scale):
         path.unlink()
         raise CheckpointError(f"ONNX Runtime's logits differ from Paddle's by {worst:.2e} "
@@ -215,21 +232,15 @@ def _quantize_static(source: Path, target: Path, calibration) -> None:
     with tempfile.TemporaryDirectory(prefix="vit-int8-") as scratch:
         prepared = Path(scratch) / "prepared.onnx"
         temporary = Path(scratch) / INT8_FILE
-        with captured_output():
-            try:
-                # the graph's batch axis is symbolic, which the symbolic shape pass cannot size
-                quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
-                quantize_static(str(prepared), str(temporary), calibration,
-                                quant_format=QuantFormat.QDQ, per_channel=True,
-                                activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                                op_types_to_quantize=list(QUANTISED_PRODUCTS),
-                                nodes_to_exclude=products_of_activations(prepared),
-                                extra_options={"OpTypesToExcludeOutputQuantization":
-                                               list(QUANTISED_PRODUCTS)})
-                failure = None
-            except Exception as error:  # the quantiser raises anything; quote it
-                failure = error
-        if failure is not None:
-            raise CheckpointError(f"ONNX Runtime could not quantise {source} ({failure})",
-                                  f"export with {param('precision', 'fp32')}; model.onnx is kept")
+        with quoting_failure(f"ONNX Runtime could not quantise {source}",
+                             f"export with {param('precision', 'fp32')}; model.onnx is kept"):
+            # the graph's batch axis is symbolic, which the symbolic shape pass cannot size
+            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+            quantize_static(str(prepared), str(temporary), calibration,
+                            quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                            op_types_to_quantize=list(QUANTISED_PRODUCTS),
+                            nodes_to_exclude=products_of_activations(prepared),
+                            extra_options={"OpTypesToExcludeOutputQuantization":
+                                           list(QUANTISED_PRODUCTS)})
         os.replace(temporary, target)

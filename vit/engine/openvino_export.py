@@ -24,7 +24,7 @@ from .. import cpu
 from ..errors import CheckpointError, VitError, param
 from ..files import cache_home
 from .inference import logit_agreement
-from .onnx_export import TOLERANCE, captured_output
+from .onnx_export import TOLERANCE, logit_difference, quoting_failure
 
 log = logging.getLogger(__name__)
 
@@ -129,19 +129,10 @@ def export_openvino(folder: Path, onnx_file: Path, reference, input_shape) -> di
     """
     openvino = require_openvino()
     target = folder / IR_FILE
-    try:
+    with quoting_failure(f"OpenVINO could not convert {onnx_file}", _REPORT):
         model = openvino.convert_model(str(onnx_file))
-    except Exception as error:  # the converter raises anything; quote it
-        raise CheckpointError(f"OpenVINO could not convert {onnx_file} ({error})", _REPORT) \
-            from None
     _save_ir(openvino, model, target, f"save the IR of {onnx_file}")
-    predictor = OpenvinoPredictor(target)
-    sample = np.random.default_rng(0).standard_normal((3, *input_shape)).astype(np.float32)
-    worst, scale = 0.0, 0.0
-    for batch in (sample[:1], sample):
-        expected = np.asarray(reference(batch), dtype=np.float64)
-        worst = max(worst, float(np.abs(predictor.logits(batch) - expected).max()))
-        scale = max(scale, float(np.abs(expected).max()))
+    worst, scale = logit_difference(OpenvinoPredictor(target), reference, input_shape)
     if worst > TOLERANCE * max(1.0, scale):
         for path in (target, target.with_suffix(".bin")):
             path.unlink(missing_ok=True)
@@ -165,17 +156,11 @@ def quantize_openvino(folder: Path, calibration: np.ndarray, check: np.ndarray) 
     openvino, nncf = require_openvino(), require_nncf()
     source = folder / IR_FILE
     dataset = nncf.Dataset([calibration[i:i + 1] for i in range(len(calibration))])
-    with captured_output():  # NNCF draws progress bars
-        try:
-            quantised = nncf.quantize(openvino.Core().read_model(str(source)), dataset,
-                                      model_type=nncf.ModelType.TRANSFORMER,
-                                      subset_size=len(calibration))
-            failure = None
-        except Exception as error:  # the quantiser raises anything; quote it
-            failure = error
-    if failure is not None:
-        raise CheckpointError(f"NNCF could not quantise {source} ({failure})",
-                              f"export with {param('precision', 'fp32')}; model.xml is kept")
+    with quoting_failure(f"NNCF could not quantise {source}",  # it draws progress bars
+                         f"export with {param('precision', 'fp32')}; model.xml is kept"):
+        quantised = nncf.quantize(openvino.Core().read_model(str(source)), dataset,
+                                  model_type=nncf.ModelType.TRANSFORMER,
+                                  subset_size=len(calibration))
     _save_ir(openvino, quantised, folder / INT8_FILE, f"save the int8 model of {source}")
     expected = OpenvinoPredictor(source).logits(check)
     low = OpenvinoPredictor(folder / INT8_FILE, precision="int8").logits(check)

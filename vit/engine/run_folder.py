@@ -42,12 +42,6 @@ class RunFolder:
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
 
-    def __eq__(self, other) -> bool:
-        return isinstance(other, RunFolder) and other.path == self.path
-
-    def __hash__(self) -> int:
-        return hash(self.path)
-
     @property
     def name(self) -> str:
         return self.path.name

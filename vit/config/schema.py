@@ -16,6 +16,14 @@ from ..errors import ConfigError, param
 # builders in vit/engine/optim.py (tests/test_optim.py checks that the two agree).
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "linear", "step", "constant")
+# What a model's outputs mean: one class per image (softmax), or any number of labels per image
+# (one sigmoid per label).
+TASKS = ("multiclass", "multilabel")
+# The named values of `train.class_weights` (besides a list of numbers, one per class).
+CLASS_WEIGHTINGS = ("none", "balanced")
+# The validation figure that picks the best checkpoint, by `train.select_best_by`; `auto` is
+# the task's headline (top1 for multiclass, map for multilabel).
+BEST_BY = ("auto", "top1", "balanced_accuracy", "map")
 
 
 def _key(default, help: str, choices: Optional[Tuple] = None):
@@ -58,6 +66,15 @@ class DataConfig:
     test_list: Optional[str] = _key(None, "list source: test list file")
     label_names: Optional[str] = _key(None, "list source: file with one class name per line "
                                             "(line i names label i)")
+    task: str = _key("multiclass", "multiclass: one class per image (softmax); multilabel: any "
+                                   "number of labels per image (a sigmoid each)", TASKS)
+    sampler: str = _key("random", "training order: random (a seeded permutation) or balanced "
+                                  "(classes drawn equally often, images with replacement)",
+                        ("random", "balanced"))
+    cut_classes: Tuple[str, ...] = _key((), "classes (by name) of which the training split "
+                                            "keeps only data.cut_fraction, to study imbalance; "
+                                            "val and test stay whole")
+    cut_fraction: float = _key(0.1, "share of each of data.cut_classes kept in training")
     fractal_classes: int = _key(100, "fractals source: classes, each a random iterated "
                                      "function system")
     fractal_per_class: int = _key(100, "fractals source: images rendered per class")
@@ -147,6 +164,12 @@ class TrainConfig:
                                     "`interrupted` one, are kept besides)")
     compare_with: Tuple[str, ...] = _key((), "earlier run folders to draw in the comparison "
                                              "plot")
+    class_weights: Union[Tuple[float, ...], str] = _key(
+        "none", "loss weight of each class: none, balanced (inverse class frequency in the "
+                "training split, mean weight 1 over its images; multilabel: each label's "
+                "negatives / positives as BCE positive weight) or a list, one per class")
+    select_best_by: str = _key("auto", "validation figure that picks the best checkpoint "
+                                       "(auto: top1, or map for multilabel)", BEST_BY)
 
 
 @dataclass(frozen=True)
@@ -199,6 +222,7 @@ def check_config(config: Config):
     _check_data(config.data)
     _check_schedule(config.optim, config.train)
     _check_augment(config.augment)
+    _check_task(config.data, config.train)
 
 
 def _check_data(data: DataConfig):
@@ -250,6 +274,26 @@ def _check_augment(augment: AugmentConfig):
     _require(0 < augment.crop_pct <= 1, f"augment.crop_pct must be in (0, 1], got "
              f"{augment.crop_pct}")
     _require(0 <= augment.label_smoothing < 1, "augment.label_smoothing must be in [0, 1)")
+
+
+def _check_task(data: DataConfig, train: TrainConfig):
+    """The choices that depend on what the outputs mean."""
+    weights = train.class_weights
+    _require(not isinstance(weights, str) or weights in CLASS_WEIGHTINGS,
+             f"train.class_weights must be {', '.join(CLASS_WEIGHTINGS)} or a list of numbers, "
+             f"got {weights!r}", "e.g. balanced, or [1, 1, 5] (one weight per class)")
+    _require(isinstance(weights, str) or (len(weights) and min(weights) > 0),
+             f"train.class_weights must be positive, got {list(weights)}")
+    headline_only = {"multiclass": ("map",), "multilabel": ("top1", "balanced_accuracy")}
+    _require(train.select_best_by not in headline_only[data.task],
+             f"train.select_best_by={train.select_best_by} has no meaning for "
+             f"data.task={data.task}",
+             f"use {param('train.select_best_by', 'map' if data.task == 'multilabel' else 'top1')}")
+    _require(not (data.task == "multilabel" and data.sampler == "balanced"),
+             "data.sampler=balanced draws by class and has no meaning for data.task=multilabel",
+             f"use {param('train.class_weights', 'balanced')} (BCE positive weights)")
+    _require(0 < data.cut_fraction <= 1, f"data.cut_fraction must be in (0, 1], got "
+             f"{data.cut_fraction}")
 
 
 def _require(condition: bool, message: str, hint: str = ""):

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from vit.config import load_config
-from vit.data.mixing import Mixing, mix_batch, smooth_targets, soft_cross_entropy
+from vit.data.mixing import Mixing, mix_batch, smooth_targets
 from vit.data.transforms import RandAugment, build_transforms, denormalize
 
 
@@ -78,10 +78,3 @@ def test_mixing_blends_images_and_targets_by_the_same_weight(kind):
     share_of_other = float(mixed[0].mean())
     np.testing.assert_allclose(targets.numpy()[0], [1 - share_of_other, share_of_other], atol=1e-6)
     np.testing.assert_allclose(targets.numpy().sum(1), [1, 1], atol=1e-6)
-
-
-def test_soft_cross_entropy_equals_hard_for_one_hot():
-    logits = paddle.to_tensor([[2.0, 0.5, -1.0]])
-    hard = paddle.nn.functional.cross_entropy(logits, paddle.to_tensor([[0]]))
-    soft = soft_cross_entropy(logits, smooth_targets(paddle.to_tensor([0]), 3, 0.0))
-    assert abs(float(hard.item()) - float(soft.item())) < 1e-6

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from ..engine.export import FORMATS
+from ..engine.inference import agreement_words
 from ..engine.run_folder import RunFolder
 from ..engine.paddle_predictor import PRECISIONS
 from . import (add_config_args, add_weights_args, beside_run, loaded_from_args, run_cli,
@@ -70,7 +71,7 @@ def _print_check(check: dict, runtime: str, name: str, output: Path, precision: 
         low = check["int8"]
         print(f"int8 ({low['format']}, calibrated on {low['calibration_images']} training "
               f"images) against float32 on {low['checked_images']} validation images: "
-              f"top-1 agreement {low['top1_agreement']:.4f}, max |logit difference| "
+              f"{agreement_words(low)}, max |logit difference| "
               f"{low['max_abs_logit_difference']:.3f}")
 
 

@@ -95,44 +95,66 @@ def _default_output(weights: Path, args) -> Path:
 
 def _evaluate(predictor, args, output: Path, reference=None) -> int:
     from ..engine.evaluation import evaluate_model
+    from ..engine.inference import agreement_words
+    from ..engine.run_log import format_scores
 
     metrics = evaluate_model(predictor, args.split, output, args.vdl_dir, args.batch_size,
                              reference=reference)
-    print(f"{args.split} split: top-1 {metrics['top1']:.4f}  top-5 {metrics['top5']:.4f}  "
-          f"loss {metrics['loss']:.4f}  on {metrics['num_samples']} images "
+    print(f"{args.split} split: {format_scores(metrics)}  on {metrics['num_samples']} images "
           f"({metrics['images_per_s']:.0f} images/s)")
     if "agreement" in metrics:
         same = metrics["agreement"]
         print(f"{predictor.precision} against {same['reference']} on the same {same['images']} "
-              f"images: top-1 agreement {same['top1_agreement']:.4f}, max |logit difference| "
+              f"images: {agreement_words(same)}, max |logit difference| "
               f"{same['max_abs_logit_difference']:.3g}")
-    print(f"\nper-class report:\n{metrics['report']}")
+    print(f"\nper-{'label' if 'per_label' in metrics else 'class'} report:\n{metrics['report']}")
     for key, label in (("confusion_png", "confusion matrix"), ("confusion_csv", "confusion matrix (CSV)"),
-                       ("mistakes", "mistakes"), ("metrics", "metrics")):
-        print(f"{label + ':':24}{metrics['paths'][key]}")
+                       ("mistakes", "mistakes"), ("pr_curves", "precision-recall"),
+                       ("report", "report"), ("metrics", "metrics")):
+        if key in metrics["paths"]:
+            print(f"{label + ':':24}{metrics['paths'][key]}")
     return 0
 
 
 def _print_and_save_predictions(result: dict, output: Path):
     rows = result["rows"]
+    multilabel = any("probabilities" in row for row in rows)
     for row in rows:
         if "error" in row:
             print(f"{row['path']}: ERROR {row['error']}")
+        elif multilabel:
+            print(f"{row['path']}: " + (", ".join(f"{name} {p:.3f}" for name, p in row["labels"])
+                                        or "no label above its threshold"))
         else:
             print(f"{row['path']}: " + ", ".join(f"{name} {p:.3f}" for name, p in row["top"]))
     output.mkdir(parents=True, exist_ok=True)
     (output / "predictions.json").write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
-    k = max((len(r["top"]) for r in rows if "top" in r), default=0)
     with open(output / "predictions.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["path", *[f"top{i}_{part}" for i in range(1, k + 1)
-                                   for part in ("class", "prob")], "error"])
-        for row in rows:
-            cells = [c for name, p in row.get("top", []) for c in (name, f"{p:.6f}")]
-            writer.writerow([row["path"], *cells, *[""] * (2 * k - len(cells)), row.get("error", "")])
+        _write_csv(csv.writer(handle), rows, multilabel)
     good = sum("top" in r for r in rows)
     print(f"\n{good} of {len(rows)} images predicted ({result['images_per_s']:.0f} images/s); "
           f"results in {output / 'predictions.csv'} and {output / 'predictions.json'}")
+
+
+def _write_csv(writer, rows: list, multilabel: bool):
+    """One row per image: the top-k (class, probability) pairs, or for multilabel the labels
+    above threshold (space-separated, as a CSV label list reads them) and every label's
+    probability."""
+    if multilabel:
+        names = next(list(row["probabilities"]) for row in rows if "probabilities" in row)
+        writer.writerow(["path", "labels", *names, "error"])
+        for row in rows:
+            scores = row.get("probabilities", {})
+            writer.writerow([row["path"], " ".join(name for name, _ in row.get("labels", [])),
+                             *[f"{scores[n]:.6f}" if n in scores else "" for n in names],
+                             row.get("error", "")])
+        return
+    k = max((len(r["top"]) for r in rows if "top" in r), default=0)
+    writer.writerow(["path", *[f"top{i}_{part}" for i in range(1, k + 1)
+                               for part in ("class", "prob")], "error"])
+    for row in rows:
+        cells = [c for name, p in row.get("top", []) for c in (name, f"{p:.6f}")]
+        writer.writerow([row["path"], *cells, *[""] * (2 * k - len(cells)), row.get("error", "")])
 
 
 def cli() -> int:

@@ -37,11 +37,12 @@ def main(argv=None) -> int:
             if name != "stats":
                 print(f"wrote {path}")
         return 0
+    from ..engine.run_log import format_scores
     from ..engine.trainer import train
 
     result = train(config)
-    print(f"test top-1 {result.test['top1']:.4f} (top-5 {result.test['top5']:.4f}) on "
-          f"{result.test['num_samples']} images with the best checkpoint")
+    print(f"test {format_scores(result.test)} on {result.test['num_samples']} images with the "
+          "best checkpoint")
     print(f"run folder:  {result.run_dir}")
     if result.best_checkpoint:
         print(f"best model:  {result.best_checkpoint}")

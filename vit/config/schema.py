@@ -16,8 +16,7 @@ from ..errors import ConfigError, param
 # builders in vit/engine/optim.py (tests/test_optim.py checks that the two agree).
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "linear", "step", "constant")
-# What a model's outputs mean: one class per image (softmax), or any number of labels per image
-# (one sigmoid per label).
+# What a model's outputs mean: one class per image (softmax), or labels (a sigmoid each).
 TASKS = ("multiclass", "multilabel")
 # The named values of `train.class_weights` (besides a list of numbers, one per class).
 CLASS_WEIGHTINGS = ("none", "balanced")
@@ -284,8 +283,8 @@ def _check_task(data: DataConfig, train: TrainConfig):
              f"got {weights!r}", "e.g. balanced, or [1, 1, 5] (one weight per class)")
     _require(isinstance(weights, str) or (len(weights) and min(weights) > 0),
              f"train.class_weights must be positive, got {list(weights)}")
-    headline_only = {"multiclass": ("map",), "multilabel": ("top1", "balanced_accuracy")}
-    _require(train.select_best_by not in headline_only[data.task],
+    meaningless = {"multiclass": ("map",), "multilabel": ("top1", "balanced_accuracy")}
+    _require(train.select_best_by not in meaningless[data.task],
              f"train.select_best_by={train.select_best_by} has no meaning for "
              f"data.task={data.task}",
              f"use {param('train.select_best_by', 'map' if data.task == 'multilabel' else 'top1')}")

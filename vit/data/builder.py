@@ -51,7 +51,7 @@ def prepare_data(config: Config, image_size: int, progress: Progress = None) -> 
     mean = measured["mean"] if augment.mean == "dataset" else list(augment.mean)
     std = measured["std"] if augment.std == "dataset" else list(augment.std)
     preprocessing = Preprocessing(image_size, tuple(mean), tuple(std), augment.interpolation,
-                                  augment.crop_pct, tuple(bundle.class_names))
+                                  augment.crop_pct, tuple(bundle.class_names), config.data.task)
     stats["preprocessing"] = {"image_size": image_size, "mean": mean, "std": std}
     train_tf = build_transforms(augment, image_size, True, mean, std)
     eval_tf = preprocessing.eval_transform()

@@ -1,8 +1,10 @@
 """Datasets: images with labels and class names, split and subset the same way for every source.
 
-An `ImageSet` yields `(image, label)` with the transform applied. An image that turns out unusable
-while training is not replaced by another sample: it comes back as `Skipped`, and
-`collate_skipping` drops it from the batch and reports its name (docs/datasets.md).
+An `ImageSet` yields `(image, label)` with the transform applied; the label is a class index, or
+on multi-label data (`data.task: multilabel`) a 0/1 vector with one entry per label. An image
+that turns out unusable while training is not replaced by another sample: it comes back as
+`Skipped`, and `collate_skipping` drops it from the batch and reports its name
+(docs/datasets.md).
 """
 
 import copy
@@ -33,8 +35,9 @@ class ImageSet(paddle.io.Dataset):
 
     Attributes:
         items: one entry per image (a path, or the pixels), indexable by a numpy index array.
-        labels: int64 array of class indices.
-        class_names: name of each class index.
+        labels: int64 class indices [N], or for multi-label data a 0/1 matrix [N, K] (K label
+            names; row i marks the labels image i carries).
+        class_names: name of each class index (of each label column).
         transform: applied to each RGB `PIL.Image` (None returns the image itself).
     """
 
@@ -91,7 +94,15 @@ class ImageSet(paddle.io.Dataset):
         other.transform = transform
         return other
 
+    @property
+    def multilabel(self) -> bool:
+        """Whether each image carries a 0/1 vector of labels rather than one class."""
+        return self.labels.ndim == 2
+
     def class_counts(self) -> np.ndarray:
+        """Images per class; for multi-label data, the images carrying each label."""
+        if self.multilabel:
+            return self.labels.sum(axis=0)
         return np.bincount(self.labels, minlength=len(self.class_names))
 
 
@@ -178,9 +189,9 @@ def collate_skipping(batch):
     """Stack a batch, leaving out `Skipped` samples and reporting their names.
 
     Returns:
-        dict with `images` float32 [B, C, H, W], `labels` int64 [B], `indices` int64 [B] (the
-        images' positions in the dataset) and `skipped`, a list of [name, reason] pairs (empty
-        when nothing was dropped).
+        dict with `images` float32 [B, C, H, W], `labels` int64 [B] (multi-label: [B, K]),
+        `indices` int64 [B] (the images' positions in the dataset) and `skipped`, a list of
+        [name, reason] pairs (empty when nothing was dropped).
     """
     kept = [sample for sample in batch if not isinstance(sample, Skipped)]
     skipped = [[s.name, s.reason] for s in batch if isinstance(s, Skipped)]
@@ -191,7 +202,7 @@ def collate_skipping(batch):
         return {"images": np.zeros((0,), dtype=np.float32), "labels": empty, "indices": empty,
                 "skipped": skipped}
     images = np.stack([np.asarray(image, dtype=np.float32) for image, _, _ in kept])
-    labels = np.asarray([label for _, label, _ in kept], dtype=np.int64)
+    labels = np.stack([np.asarray(label, dtype=np.int64) for _, label, _ in kept])
     indices = np.asarray([index for _, _, index in kept], dtype=np.int64)
     return {"images": images, "labels": labels, "indices": indices, "skipped": skipped}
 
@@ -203,9 +214,9 @@ def stratified_indices(labels: np.ndarray, fractions: Sequence[float], seed: int
     `stratified_indices(y, [None, 0.1, 0.2], 0)` returns train (70 %), val (10 %), test (20 %).
     Each part gets round(share x total) images, shared out over the classes by largest
     remainder, so every class keeps its proportion; the split depends only on the labels and
-    the seed.
+    the seed. Multi-label `labels` [N, K] are split by `stratification_keys`.
     """
-    labels = np.asarray(labels)
+    labels = stratification_keys(labels)
     classes, counts = np.unique(labels, return_counts=True)
     shares = [0.0 if f is None else float(f) for f in fractions]
     quotas = np.zeros((len(classes), len(shares)), dtype=np.int64)
@@ -233,13 +244,49 @@ def stratified_indices(labels: np.ndarray, fractions: Sequence[float], seed: int
     return [np.sort(np.asarray(part, dtype=np.int64)) for part in parts]
 
 
+def stratification_keys(labels: np.ndarray) -> np.ndarray:
+    """One stratum per image: its class, or for multi-label `labels` [N, K] its rarest label.
+
+    A simple stratification of multi-label data (not iterative stratification): each image
+    counts as a member of the least common of its labels (over the whole of `labels`, the lower
+    index on a tie), so rare labels are shared out between the parts in proportion; images
+    without any label form one stratum of their own (-1). It depends only on the labels.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim == 1:
+        return labels
+    carried = labels > 0
+    rarity = np.where(carried, labels.sum(axis=0)[None, :], np.iinfo(np.int64).max)
+    return np.where(carried.any(axis=1), rarity.argmin(axis=1), -1)
+
+
 def take_fraction(dataset: ImageSet, fraction: float, seed: int) -> ImageSet:
-    """A stratified `fraction` of `dataset`, keeping at least one image of every class present
-    (the data-scaling experiments train on growing fractions of one training split)."""
+    """A stratified `fraction` of `dataset`, keeping at least one image of every class (every
+    label) present (the data-scaling experiments train on growing fractions of one split)."""
     if fraction >= 1.0:
         return dataset
     keep, _ = stratified_indices(dataset.labels, [None, 1.0 - fraction], seed)
-    present = np.unique(dataset.labels)
-    missing = np.setdiff1d(present, dataset.labels[keep])
-    extra = [np.flatnonzero(dataset.labels == cls)[0] for cls in missing]
-    return dataset.subset(np.sort(np.concatenate([keep, np.asarray(extra, dtype=np.int64)])))
+    labels = dataset.labels
+    if dataset.multilabel:
+        carried = labels > 0
+        missing = np.flatnonzero(carried.any(axis=0) & ~carried[keep].any(axis=0))
+        extra = [np.flatnonzero(carried[:, label])[0] for label in missing]
+    else:
+        missing = np.setdiff1d(np.unique(labels), labels[keep])
+        extra = [np.flatnonzero(labels == cls)[0] for cls in missing]
+    # two missing labels may name the same first image: keep it once
+    return dataset.subset(np.unique(np.concatenate([keep, np.asarray(extra, dtype=np.int64)])))
+
+
+def cut_classes(dataset: ImageSet, classes: Sequence[int], fraction: float,
+                seed: int) -> ImageSet:
+    """`dataset` with only a seeded `fraction` (at least one image) of each of `classes` left,
+    the other classes whole: an imbalanced training split made from a balanced one."""
+    rng = np.random.default_rng(seed)
+    dropped = []
+    for cls in sorted(set(classes)):
+        members = np.flatnonzero(dataset.labels == cls)
+        kept = max(1, int(round(fraction * len(members))))
+        dropped.append(rng.permutation(members)[kept:])
+    dropped = np.concatenate([np.zeros(0, dtype=np.int64), *dropped])
+    return dataset.subset(np.setdiff1d(np.arange(len(dataset)), dropped))

@@ -1,5 +1,5 @@
-"""Data sets made of image files: an ImageFolder tree (`folder`) and PaddleClas list files
-(`list`).
+"""Data sets made of image files: an ImageFolder tree (`folder`) and list files (`list`:
+PaddleClas's text lists or CSV lists, read by list_files.py and csv_lists.py).
 
 Every file is checked once when the data set is built (its header, and a full decode with
 `data.verify_images`); files that cannot be used are skipped and listed, never replaced, and
@@ -8,13 +8,17 @@ mistakes in the layout are refused up front with the path and the fix (docs/data
 
 import logging
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List
+
+import numpy as np
 
 from ..config import DataConfig
 from ..errors import DataError, param
 from ..progress import Progress
 from .datasets import DataBundle, FileImageSet
+from .csv_lists import read_csv_list
 from .images import UnusableImage, is_image_file, load_image, probe_image
+from .list_files import ListRow, encode_labels, list_label_names, read_text_list
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +111,9 @@ def _check_split_classes(class_dirs: Dict[str, Dict[str, Path]]):
 def _add_file_split(bundle: DataBundle, split: str, paths, labels, config: DataConfig,
                     progress: Progress):
     """Check each file (header, and a full decode with data.verify_images) and keep the good."""
-    kept, kept_labels, sizes, formats = [], [], [], []
+    kept, sizes, formats = [], [], []
     total = len(paths)
-    for done, (path, label) in enumerate(zip(paths, labels), start=1):
+    for position, path in enumerate(paths):
         try:
             if not is_image_file(path):
                 raise UnusableImage(path, f"not an image file (extension '{Path(path).suffix}')")
@@ -120,70 +124,72 @@ def _add_file_split(bundle: DataBundle, split: str, paths, labels, config: DataC
             log.warning("skipping %s: %s", error.path, error.reason)
             bundle.skipped.append({"path": error.path, "reason": error.reason, "split": split})
         else:
-            kept.append(path)
-            kept_labels.append(label)
+            kept.append(position)
             sizes.append((width, height))
             formats.append(fmt)
+        done = position + 1
         if progress and (done % 200 == 0 or done == total):
             progress(f"checking {split} images", done, total)
-    bundle.splits[split] = FileImageSet(kept, kept_labels, bundle.class_names,
+    # labels may be [N] or [N, K]: indexing keeps the shape even when nothing is kept
+    bundle.splits[split] = FileImageSet([paths[i] for i in kept],
+                                        np.asarray(labels, dtype=np.int64)[kept],
+                                        bundle.class_names,
                                         max_pixels=config.max_image_pixels, sizes=sizes,
                                         formats=formats)
 
 
-# --- PaddleClas list files ---------------------------------------------------------------------
+# --- list files (list_files.py, csv_lists.py) -------------------------------------------------
 def list_source(config: DataConfig, progress: Progress = None) -> DataBundle:
-    """PaddleClas list files: `relative/path.jpg label` per line, paths relative to root."""
+    """List files of images relative to root: PaddleClas lines, `relative/path.jpg label` or
+    with `data.task: multilabel` `relative/path.jpg<TAB>0,1,0,1`, or CSV lists (`*.csv`) of
+    `path,label names`."""
     root, entries = _list_entries(config)
-    class_names = _list_class_names(config, root, entries)
+    class_names, counted_by = _list_class_names(config, root, entries)
     bundle = DataBundle("list", class_names, {})
     for split, rows in entries.items():
-        paths, labels = [], []
-        for relative, label, where in rows:
-            if label >= len(class_names):
-                raise DataError(f"{where}: label {label} is out of range for "
-                                f"{len(class_names)} classes", "fix the label or "
-                                "data.label_names (line i names label i)")
-            path = root / relative
-            if not path.is_file():
-                log.warning("skipping %s: listed at %s but missing", path, where)
-                bundle.skipped.append({"path": str(path), "reason": f"listed at {where} but "
-                                       "missing", "split": split})
+        labels = encode_labels(rows, class_names, config.task, counted_by)
+        found = []
+        for position, row in enumerate(rows):
+            path = root / row.path
+            if path.is_file():
+                found.append(position)
                 continue
-            paths.append(path)
-            labels.append(label)
-        _add_file_split(bundle, split, paths, labels, config, progress)
+            log.warning("skipping %s: listed at %s but missing", path, row.where)
+            bundle.skipped.append({"path": str(path), "reason": f"listed at {row.where} but "
+                                   "missing", "split": split})
+        _add_file_split(bundle, split, [root / rows[i].path for i in found], labels[found],
+                        config, progress)
     return bundle
 
 
 def list_class_count(config: DataConfig) -> int:
     """The classes `list_source` would use, from the list files alone (no image read)."""
     root, entries = _list_entries(config)
-    return len(_list_class_names(config, root, entries))
+    return len(_list_class_names(config, root, entries)[0])
 
 
 def _list_entries(config: DataConfig):
-    """(root, split -> rows of `read_list`) for the configured list files."""
+    """(root, split -> `ListRow`s) for the configured list files."""
     root = existing_root(config)
     if not config.train_list:
         raise DataError("data.source=list needs data.train_list",
                         f"set {param('data.train_list')} to a file of 'relative/path.jpg "
                         "label' lines")
     lists = {"train": config.train_list, "val": config.val_list, "test": config.test_list}
-    return root, {split: read_list(resolve_path(root, path), split)
+    return root, {split: read_list(resolve_path(root, path), split, config.task)
                   for split, path in lists.items() if path}
 
 
-def _list_class_names(config: DataConfig, root: Path, entries) -> list:
-    """The lines of `data.label_names`, or "0".."max label" over every list."""
+def _list_class_names(config: DataConfig, root: Path, entries):
+    """(the label names, where their number comes from: for messages on label vectors)."""
+    names_file = None
     if config.label_names:
         names_file = resolve_path(root, config.label_names)
         if not names_file.is_file():
             raise DataError(f"data.label_names '{names_file}' does not exist", "check the path")
-        return [line.strip() for line in names_file.read_text(encoding="utf-8").splitlines()
-                if line.strip()]
-    top = max(label for rows in entries.values() for _, label, _ in rows)
-    return [str(i) for i in range(top + 1)]
+    names = list_label_names(names_file, entries)
+    first = entries["train"][0].where
+    return names, "one per line of data.label_names" if names_file else f"as in {first}"
 
 
 def resolve_path(root: Path, path: str) -> Path:
@@ -191,23 +197,13 @@ def resolve_path(root: Path, path: str) -> Path:
     return candidate if candidate.is_absolute() or candidate.exists() else root / candidate
 
 
-def read_list(path: Path, split: str):
-    """Rows (relative path, label, "file:line") of a PaddleClas list file."""
+def read_list(path: Path, split: str, task: str) -> List[ListRow]:
+    """The rows of the `split` list file `path`: CSV if its name ends in `.csv`, else
+    PaddleClas lines in the format of `task`."""
     if not path.is_file():
         raise DataError(f"data.{split}_list '{path}' does not exist", "check the path")
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        parts = line.rsplit(maxsplit=1)  # file names may contain spaces; the label cannot
-        where = f"{path}:{number}"
-        if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
-            raise DataError(f"{where}: expected 'relative/path.jpg label', got '{line.strip()}'",
-                            "write one image path and an integer label per line")
-        label = int(parts[1])
-        if label < 0:
-            raise DataError(f"{where}: label {label} is negative", "labels count from 0")
-        rows.append((parts[0], label, where))
+    rows = read_csv_list(path, task) if path.suffix.lower() == ".csv" else read_text_list(
+        path, task)
     if not rows:
         raise DataError(f"data.{split}_list '{path}' is empty", "list at least one image")
     return rows

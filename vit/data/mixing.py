@@ -1,6 +1,7 @@
 """Batch-level regularisation: label smoothing, Mixup (Zhang et al. 2018), CutMix (Yun et al. 2019).
 
-They turn integer labels into soft targets [B, K] that `soft_cross_entropy` takes. Randomness
+They turn labels (class indices [B], or 0/1 label vectors [B, K]) into soft targets [B, K],
+which the training loss (vit/engine/losses.py) takes. Randomness
 comes from the `numpy.random.Generator` passed in, which the training loop seeds afresh for every
 batch from (seed, epoch, batch), so a resumed run mixes exactly as an uninterrupted one.
 """
@@ -28,9 +29,13 @@ class Mixing:
 
 
 def smooth_targets(labels, num_classes: int, smoothing: float):
-    """One-hot targets with `smoothing` spread evenly over all classes, float32 [B, K]."""
-    one_hot = F.one_hot(labels.astype("int64"), num_classes).astype("float32")
-    return one_hot * (1.0 - smoothing) + smoothing / num_classes
+    """One-hot (or, for 0/1 label vectors [B, K], multi-hot) targets with `smoothing` spread
+    evenly over all classes, float32 [B, K] (timm's on/off values for both)."""
+    if labels.ndim == 2:
+        hot = labels.astype("float32")
+    else:
+        hot = F.one_hot(labels.astype("int64"), num_classes).astype("float32")
+    return hot * (1.0 - smoothing) + smoothing / num_classes
 
 
 def mix_batch(images, labels, mixing: Mixing, rng: np.random.Generator):
@@ -68,7 +73,3 @@ def _cutmix_box(height: int, width: int, lam: float, rng: np.random.Generator):
     left, right = np.clip([cx - cut_w // 2, cx + cut_w // 2], 0, width)
     return int(top), int(bottom), int(left), int(right)
 
-
-def soft_cross_entropy(logits, targets):
-    """Mean over the batch of -sum_k targets_k log softmax(logits)_k."""
-    return -(targets * F.log_softmax(logits, axis=-1)).sum(axis=-1).mean()

@@ -1,7 +1,8 @@
 """The preprocessing record: what a trained model needs besides its weights.
 
-Image size, normalisation, resize settings and the class names of the outputs are fixed when a
-run prepares its data. The trainer writes this record into every checkpoint; inference, export
+Image size, normalisation, resize settings and what the outputs mean (the class names, the task,
+and for several labels per image the threshold of each) are fixed when a run prepares its data;
+the thresholds when a validation picks the best checkpoint. The trainer writes this record into every checkpoint; inference, export
 (`inference.yml`) and the web app read it back, and build the evaluation pipeline from it alone
 (PaddleClas keeps the same facts in `inference.yml`, timm in `pretrained_cfg`).
 """
@@ -23,6 +24,9 @@ class Preprocessing:
         interpolation: resampling filter of the resize.
         crop_pct: evaluation resizes to image_size / crop_pct, then center-crops.
         class_names: the name of each output, in order.
+        task: `multiclass` (a softmax over the classes) or `multilabel` (a sigmoid per label).
+        thresholds: multilabel: each label's probability threshold, chosen on the validation
+            split; empty: 0.5 each (and always for multiclass).
     """
 
     image_size: int
@@ -31,6 +35,12 @@ class Preprocessing:
     interpolation: str = "bilinear"
     crop_pct: float = 1.0
     class_names: Tuple[str, ...] = ()
+    task: str = "multiclass"
+    thresholds: Tuple[float, ...] = ()
+
+    @property
+    def multilabel(self) -> bool:
+        return self.task == "multilabel"
 
     @property
     def num_classes(self) -> int:
@@ -59,7 +69,9 @@ class Preprocessing:
                        std=tuple(float(v) for v in record["std"]),
                        interpolation=str(record.get("interpolation", "bilinear")),
                        crop_pct=float(record.get("crop_pct", 1.0)),
-                       class_names=tuple(str(n) for n in record["class_names"]))
+                       class_names=tuple(str(n) for n in record["class_names"]),
+                       task=str(record.get("task", "multiclass")),  # absent before multilabel
+                       thresholds=tuple(float(v) for v in record.get("thresholds", ())))
         except (KeyError, TypeError, ValueError) as error:
             raise CheckpointError(f"{source} has no usable preprocessing record ({error!r} is "
                                   "missing or malformed)", "use files written by vit-paddle's "

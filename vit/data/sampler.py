@@ -4,6 +4,12 @@ Each index is handed to the dataset together with its own seed, so augmentation 
 function of (seed, epoch, index) alone: the same with any number of workers, and the same when a
 run resumes in the middle of an epoch. Under data parallelism each rank takes every
 world_size-th batch position of the same permutation (Paddle's DistributedBatchSampler scheme).
+
+A class-balanced order (`data.sampler: balanced`) draws as many images as the split holds, with
+replacement, each class with equal chance (an image's chance is 1 / (classes present x its
+class's count)), as PyTorch's WeightedRandomSampler is used for imbalance: rare images recur
+within an epoch, common ones are left out of it. The draw depends only on (seed, epoch) too,
+so it is resumed and shared among ranks exactly like the permutation.
 """
 
 import numpy as np
@@ -25,11 +31,15 @@ class EpochBatchSampler(paddle.io.BatchSampler):
         seed: the run's seed.
         rank, world_size: this process's share under data parallelism.
         drop_last: leave out a last, smaller batch.
+        class_labels: the images' class indices [N] for a class-balanced draw (training only);
+            None: a permutation.
     """
 
     def __init__(self, num_samples: int, batch_size: int, shuffle: bool, seed: int = 0,
-                 rank: int = 0, world_size: int = 1, drop_last: bool = False):
+                 rank: int = 0, world_size: int = 1, drop_last: bool = False,
+                 class_labels=None):
         self.num_samples = num_samples
+        self.chances = None if class_labels is None else balanced_chances(class_labels)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
@@ -45,8 +55,11 @@ class EpochBatchSampler(paddle.io.BatchSampler):
         self.start_batch = start_batch
 
     def _order(self) -> np.ndarray:
-        if self.shuffle:
-            order = np.random.default_rng([self.seed, self.epoch]).permutation(self.num_samples)
+        rng = np.random.default_rng([self.seed, self.epoch])
+        if self.shuffle and self.chances is not None:
+            order = rng.choice(self.num_samples, self.num_samples, replace=True, p=self.chances)
+        elif self.shuffle:
+            order = rng.permutation(self.num_samples)
         else:
             order = np.arange(self.num_samples)
         if self.world_size > 1:
@@ -69,3 +82,11 @@ class EpochBatchSampler(paddle.io.BatchSampler):
 
     def __len__(self):
         return len(self._batches()) - self.start_batch
+
+
+def balanced_chances(class_labels) -> np.ndarray:
+    """Each image's chance of being drawn so that every class present is drawn equally often."""
+    labels = np.asarray(class_labels, dtype=np.int64)
+    counts = np.bincount(labels)
+    chances = 1.0 / (np.count_nonzero(counts) * counts[labels])
+    return chances / chances.sum()  # exact to rounding; choice() wants a sum of 1

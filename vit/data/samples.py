@@ -14,11 +14,15 @@ MAX_CLASSES_SHOWN = 20
 
 def sample_indices(dataset: ImageSet, per_class: int, seed: int = 0,
                    max_classes: int = MAX_CLASSES_SHOWN) -> Dict[int, np.ndarray]:
-    """Up to `per_class` seeded image indices of each of the first `max_classes` classes."""
+    """Up to `per_class` seeded image indices of each of the first `max_classes` classes; on
+    multi-label data an image is a sample of its first label, so it is shown once."""
     rng = np.random.default_rng(seed)
+    classes = dataset.labels
+    if dataset.multilabel:  # the first label carried, -1 for an image without labels
+        classes = np.where(dataset.labels.any(axis=1), dataset.labels.argmax(axis=1), -1)
     chosen = {}
     for label in range(min(len(dataset.class_names), max_classes)):
-        members = np.flatnonzero(dataset.labels == label)
+        members = np.flatnonzero(classes == label)
         if len(members):
             chosen[label] = np.sort(rng.choice(members, min(per_class, len(members)),
                                                replace=False))

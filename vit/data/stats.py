@@ -1,8 +1,9 @@
 """Dataset information: what is in each split, in numbers (stats.json) and a readable table.
 
 `compute_dataset_stats` returns plain data: per split the image count and per-class counts, class
-balance (rarest / most common class), image sizes, channel mean and std, file formats; and the
-files that were skipped with the reason. Figures are in `vit.viz.data_figures`.
+balance (rarest / most common class) and imbalance (its inverse), image sizes, channel mean and
+std, file formats (on multi-label data also the mean labels per image); and the files that were
+skipped with the reason. Figures are in `vit.viz.data_figures`.
 """
 
 import json
@@ -14,6 +15,10 @@ import numpy as np
 from ..progress import Progress
 from .datasets import ArrayImageSet, DataBundle, ImageSet
 from .images import UnusableImage
+
+# A training split whose largest class has this many times the images of its smallest gets a
+# line in the report that points to the remedies (class weights, the balanced sampler).
+IMBALANCE_WARNING = 3.0
 
 
 def compute_dataset_stats(bundle: DataBundle, max_images: int = 5000, seed: int = 0,
@@ -27,26 +32,12 @@ def compute_dataset_stats(bundle: DataBundle, max_images: int = 5000, seed: int 
         seed: seed of that sample.
         progress: called as progress(stage, done, total).
     """
-    splits = {}
-    for split, dataset in bundle.splits.items():
-        counts = dataset.class_counts()
-        present = counts[counts > 0]
-        sizes, formats = dataset.sizes_and_formats()
-        mean, std, used = channel_statistics(dataset, max_images, seed, split, progress)
-        splits[split] = {
-            "num_images": int(len(dataset)),
-            "per_class": {name: int(n) for name, n in zip(bundle.class_names, counts)},
-            "class_balance": float(present.min() / present.max()) if len(present) else None,
-            "classes_present": int(len(present)),
-            "image_size": {axis: _min_median_max(sizes[:, column])
-                           for column, axis in enumerate(("width", "height"))},
-            "channel_mean": mean,
-            "channel_std": std,
-            "channel_stats_images": used,
-            "formats": dict(sorted(formats.items())),
-        }
+    splits = {split: _split_stats(bundle.class_names, dataset, max_images, seed, split,
+                                  progress)
+              for split, dataset in bundle.splits.items()}
     return {
         "source": bundle.source,
+        "task": "multilabel" if bundle.splits["train"].multilabel else "multiclass",
         "num_classes": bundle.num_classes,
         "class_names": list(bundle.class_names),
         "total_images": int(sum(s["num_images"] for s in splits.values())),
@@ -54,6 +45,33 @@ def compute_dataset_stats(bundle: DataBundle, max_images: int = 5000, seed: int 
         "skipped": list(bundle.skipped),
         "empty_classes": list(bundle.empty_classes),
     }
+
+
+def _split_stats(class_names, dataset: ImageSet, max_images: int, seed: int, split: str,
+                 progress: Progress) -> dict:
+    """The numbers of one split (per class: images, or on multi-label data images carrying the
+    label)."""
+    counts = dataset.class_counts()
+    present = counts[counts > 0]
+    sizes, formats = dataset.sizes_and_formats()
+    mean, std, used = channel_statistics(dataset, max_images, seed, split, progress)
+    info = {
+        "num_images": int(len(dataset)),
+        "per_class": {name: int(n) for name, n in zip(class_names, counts)},
+        "class_balance": float(present.min() / present.max()) if len(present) else None,
+        "imbalance": float(present.max() / present.min()) if len(present) else None,
+        "classes_present": int(len(present)),
+        "image_size": {axis: _min_median_max(sizes[:, column])
+                       for column, axis in enumerate(("width", "height"))},
+        "channel_mean": mean,
+        "channel_std": std,
+        "channel_stats_images": used,
+        "formats": dict(sorted(formats.items())),
+    }
+    if dataset.multilabel:
+        info["labels_per_image"] = (float(dataset.labels.sum(axis=1).mean()) if len(dataset)
+                                    else None)
+    return info
 
 
 def _min_median_max(values: np.ndarray) -> dict:
@@ -104,7 +122,10 @@ def channel_statistics(dataset: ImageSet, max_images: int, seed: int, split: str
 def format_stats(stats: dict) -> str:
     """The report as a plain-text table for the terminal."""
     splits = stats["splits"]
-    lines = [f"Data set '{stats['source']}': {stats['num_classes']} classes, "
+    multilabel = stats.get("task") == "multilabel"  # stats.json of older runs has no task
+    kind = (f"labels, {splits['train']['labels_per_image']:.2f} per training image"
+            if multilabel else "classes")
+    lines = [f"Data set '{stats['source']}': {stats['num_classes']} {kind}, "
              f"{stats['total_images']:,} images", ""]
     header = f"{'split':<6}{'images':>9}{'balance':>9}  {'width min/med/max':<19}{'height min/med/max':<20}{'mean (R, G, B)':<23}{'std (R, G, B)':<23}formats"
     lines.append(header)
@@ -113,10 +134,14 @@ def format_stats(stats: dict) -> str:
                      f"{_size(info['image_size']['width']):<19}{_size(info['image_size']['height']):<20}"
                      f"{_triple(info['channel_mean']):<23}{_triple(info['channel_std']):<23}"
                      + ", ".join(f"{k} {v:,}" for k, v in info["formats"].items()))
-    lines += ["", f"{'class':<24}" + "".join(f"{split:>9}" for split in splits)]
+    lines += _imbalance_line(splits.get("train", {}).get("imbalance"), multilabel)
+    lines += ["", f"{'label' if multilabel else 'class':<24}"
+              + "".join(f"{split:>9}" for split in splits)]
     for name in stats["class_names"]:
         lines.append(f"{name[:23]:<24}" + "".join(f"{splits[s]['per_class'][name]:>9,}" for s in splits))
-    lines.append(f"{'total':<24}" + "".join(f"{splits[s]['num_images']:>9,}" for s in splits))
+    # multi-label columns add up to more than the images: the last row counts images
+    lines.append(f"{'images' if multilabel else 'total':<24}"
+                 + "".join(f"{splits[s]['num_images']:>9,}" for s in splits))
     lines.append("")
     skipped = stats["skipped"]
     lines.append(f"skipped files: {len(skipped)}" + ("" if skipped else " (none)"))
@@ -126,6 +151,19 @@ def format_stats(stats: dict) -> str:
     if stats["empty_classes"]:
         lines.append(f"empty class folders left out: {', '.join(stats['empty_classes'])}")
     return "\n".join(lines)
+
+
+def _imbalance_line(imbalance, multilabel: bool) -> list:
+    """The hint for a training split whose largest class is `IMBALANCE_WARNING` times its
+    smallest or more (the balanced sampler draws by class, so multi-label data has only the
+    weights)."""
+    if imbalance is None or imbalance < IMBALANCE_WARNING:
+        return []
+    remedies = "train.class_weights: balanced" + ("" if multilabel else
+                                                  " or data.sampler: balanced")
+    unit = "label" if multilabel else "class"
+    return [f"imbalanced: the largest {unit} has {imbalance:.1f}x the images of the smallest; "
+            f"try {remedies}"]
 
 
 def _num(value):

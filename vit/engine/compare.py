@@ -12,8 +12,11 @@ from ..viz.training_figures import plot_accuracy, plot_comparison, plot_training
 from .run_folder import RunFolder
 from .run_log import load_metrics
 
-COLUMNS = ("run", "epochs", "best_val_top1", "best_epoch", "final_train_loss", "final_val_loss",
-           "test_top1")
+# The validation figures are the best epoch's (`best_by` picked it); a run of one task leaves the
+# other task's columns empty.
+COLUMNS = ("run", "epochs", "best_by", "best_epoch", "best_val_top1", "best_val_balanced_accuracy",
+           "best_val_map", "final_train_loss", "final_val_loss", "test_top1",
+           "test_balanced_accuracy", "test_map")
 # Config keys that say where a run went or how it was started, never what it trained: two runs
 # never differ by them.
 NOT_COMPARED = ("output.dir", "output.run_name", "train.resume")
@@ -37,10 +40,15 @@ def summarize_run(name: str, metrics: dict) -> dict:
     history = metrics.get("history") or []
     last = history[-1] if history else {}
     val_losses = [r["val_loss"] for r in history if r.get("val_loss") is not None]
-    return {"run": name, "epochs": last.get("epoch"), "best_val_top1": metrics.get("best_val_top1"),
-            "best_epoch": metrics.get("best_epoch"), "final_train_loss": last.get("train_loss"),
+    test = metrics.get("test") or {}
+    return {"run": name, "epochs": last.get("epoch"),
+            "best_by": metrics.get("best_by", "val_top1"),  # runs before the choice: top-1
+            "best_epoch": metrics.get("best_epoch"),
+            **{key: metrics.get(key) for key in COLUMNS if key.startswith("best_val_")},
+            "final_train_loss": last.get("train_loss"),
             "final_val_loss": val_losses[-1] if val_losses else None,
-            "test_top1": (metrics.get("test") or {}).get("top1")}
+            **{key: test.get(key.removeprefix("test_")) for key in COLUMNS
+               if key.startswith("test_")}}
 
 
 def _run_names(run_dirs: Sequence[Path]) -> List[str]:
@@ -107,14 +115,15 @@ def config_differences(run_dirs: Sequence) -> Dict[str, list]:
 
 
 def format_rows(rows: List[dict]) -> str:
-    """The comparison table for the terminal."""
+    """The comparison table for the terminal, without the columns no run has a number in."""
     def cell(value):
         if value is None:
             return "-"
         return f"{value:.4f}" if isinstance(value, float) else str(value)
 
-    table = [list(COLUMNS)] + [[cell(row[c]) for c in COLUMNS] for row in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
+    columns = [c for c in COLUMNS if any(row[c] is not None for row in rows)]
+    table = [columns] + [[cell(row[c]) for c in columns] for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
     return "\n".join("  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip()
                      for line in table)
 

@@ -1,13 +1,15 @@
 """Evaluation: one core that every evaluation goes through, and the report on a split.
 
 `evaluate(logits_fn, loader, num_classes)` is the core: it collects the logits of every batch and
-scores them (top-1, top-5, cross-entropy), summing over ranks under data parallelism. The
-trainer's validation and test, and `evaluate_model` (the tools and the app), all call it, so a
-number means the same wherever it is shown.
+scores them (scores.py: top-1, top-5, balanced accuracy and cross-entropy, summed over ranks
+under data parallelism; or for several labels per image mAP, exact match and Hamming loss at
+per-label thresholds). The trainer's validation and test, and `evaluate_model` (the tools and
+the app), all call it, so a number means the same wherever it is shown.
 
 `evaluate_model` works with any predictor (inference.py): a checkpoint run eagerly, or an
-exported model run by Paddle Inference. Files written into the output folder: `metrics.json`
-(`top1`, `top5`, `loss`, `num_samples`, `per_class`, averages), `report.txt` (scikit-learn's
+exported model run by Paddle Inference, ONNX Runtime or OpenVINO; a multilabel model's report
+is label_report.py's. Files written into the output folder: `metrics.json` (`top1`, `top5`,
+`balanced_accuracy`, `loss`, `num_samples`, `per_class`, averages), `report.txt` (scikit-learn's
 classification report), `confusion_matrix.csv` (class names as header and row labels; rows are
 true classes, counts sum to the number of samples), `confusion_matrix.png` and `mistakes.png`.
 """
@@ -25,18 +27,18 @@ import paddle
 from sklearn.metrics import classification_report, confusion_matrix, precision_recall_fscore_support
 
 from ..data.loaders import build_loader
+from ..data.preprocessing import Preprocessing
 from ..data.sources import build_datasets
 from ..data.transforms import denormalize
 from ..errors import CheckpointError
 from ..progress import Progress
 from ..viz import save_figure
 from ..viz.eval_figures import plot_confusion_matrix, plot_mistakes
-from .inference import logit_agreement, softmax
+from .inference import logit_agreement
+from .scores import DEFAULT_THRESHOLD, class_score_sums, class_scores, label_scores, softmax
 from .run_log import log_evaluation
 
 log = logging.getLogger(__name__)
-
-TOP_K = 5
 
 
 @dataclass
@@ -52,25 +54,41 @@ class Outputs:
 
 
 def evaluate(logits_fn: Callable, loader, num_classes: int, distributed: bool = False,
-             progress: Progress = None):
-    """Loss, top-1 and top-5 of `logits_fn` (a batch [B, C, H, W] -> logits [B, K]) over the
-    batches of `loader`.
+             progress: Progress = None, multilabel: bool = False, thresholds=None):
+    """Score `logits_fn` (a batch [B, C, H, W] -> logits [B, K]) over the batches of `loader`
+    (scores.py says what each figure means).
+
+    Args:
+        multilabel: the labels are 0/1 vectors [B, K] and each output a sigmoid.
+        thresholds: multilabel: the per-label probability thresholds to judge by; None chooses
+            them on these images (the validation split).
 
     Returns:
-        (scores, outputs): `scores` has `loss`, `top1`, `top5`, `num_samples` (over all ranks
-        when `distributed`) and `skipped`; `outputs` is this rank's `Outputs`.
+        (scores, outputs): `scores` has `loss` and `num_samples` (over all ranks when
+        `distributed`) and `skipped`, besides `top1`, `top5`, `balanced_accuracy` and per-class
+        `recall` (multiclass) or `map`, `exact_match`, `hamming_loss`, `thresholds` and the
+        per-label figures (multilabel); `outputs` is this rank's `Outputs`.
     """
     outputs = collect_outputs(logits_fn, loader, num_classes, progress)
-    sums = _score_sums(outputs.values, outputs.labels)
-    if distributed:  # each rank scored its share: report the whole
-        reduced = paddle.to_tensor(sums)
-        paddle.distributed.all_reduce(reduced)
-        sums = reduced.numpy()
-    count = max(sums[3], 1)
-    scores = {"loss": float(sums[0] / count), "top1": float(sums[1] / count),
-              "top5": float(sums[2] / count), "num_samples": int(sums[3]),
-              "skipped": outputs.skipped}
-    return scores, outputs
+    if multilabel:
+        values, labels = _gathered(outputs) if distributed else (outputs.values, outputs.labels)
+        scores = label_scores(values, labels.reshape(len(labels), num_classes), thresholds)
+    else:
+        sums = class_score_sums(outputs.values, outputs.labels, num_classes)
+        if distributed:  # each rank scored its share: report the whole
+            reduced = paddle.to_tensor(sums)
+            paddle.distributed.all_reduce(reduced)
+            sums = reduced.numpy()
+        scores = class_scores(sums, num_classes)
+    return {**scores, "skipped": outputs.skipped}, outputs
+
+
+def _gathered(outputs: "Outputs"):
+    """Every rank's outputs and labels, concatenated (average precision needs them all)."""
+    parts = []
+    paddle.distributed.all_gather_object(parts, (outputs.values, outputs.labels))
+    return (np.concatenate([values for values, _ in parts]),
+            np.concatenate([labels for _, labels in parts]))
 
 
 def model_logits(model, forward: Optional[Callable] = None) -> Callable:
@@ -94,7 +112,7 @@ def collect_outputs(fn: Callable, loader, width: int, progress: Progress = None,
         skipped += len(batch["skipped"])
         if batch["images"].shape[0]:
             values.append(np.asarray(fn(batch["images"]), dtype=np.float32))
-            labels.append(batch["labels"].numpy().reshape(-1))
+            labels.append(batch["labels"].numpy())
             indices.append(batch["indices"].numpy())
         if progress:
             progress(stage, done, len(loader))
@@ -102,26 +120,14 @@ def collect_outputs(fn: Callable, loader, width: int, progress: Progress = None,
         empty = np.zeros((0,), dtype=np.int64)
         return Outputs(np.zeros((0, width), np.float32), empty, empty, skipped)
     return Outputs(np.concatenate(values), np.concatenate(labels).astype(np.int64),
-                   np.concatenate(indices), skipped)
-
-
-def _score_sums(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """[cross-entropy sum, top-1 hits, top-5 hits, images], float64 (so ranks can add them).
-    Ties between logits go to the lower class index, as `argmax` does."""
-    count = len(labels)
-    if not count:
-        return np.zeros(4)
-    top = np.argsort(-logits, axis=1, kind="stable")[:, :min(TOP_K, logits.shape[1])]
-    log_probabilities = np.log(np.clip(softmax(logits), 1e-300, None))
-    return np.array([-log_probabilities[np.arange(count), labels].sum(),
-                     (top[:, 0] == labels).sum(), (top == labels[:, None]).any(1).sum(), count],
-                    dtype=np.float64)
+                   np.concatenate(indices), skipped)  # labels [N], or [N, K] for multilabel
 
 
 def evaluate_model(predictor, split: str = "test", output_dir=None, vdl_dir=None,
                    batch_size: int = 128, max_mistakes: int = 24,
                    progress: Progress = None, reference=None) -> dict:
-    """Evaluate `predictor` on `split` of its config's data set and write the report files.
+    """Evaluate `predictor` on `split` of its config's data set and write the report files
+    (a model of several labels per image: label_report.py's).
 
     `reference`, a second predictor (the float32 model an int8 one was quantised from), is run
     on the same images and compared: `agreement` in the metrics.
@@ -130,19 +136,37 @@ def evaluate_model(predictor, split: str = "test", output_dir=None, vdl_dir=None
         the metrics dict (also `metrics.json`), with `paths` of the written files,
         `confusion_matrix` as a list of rows and `report` (scikit-learn's text).
     """
-    names = list(predictor.preprocessing.class_names)
+    prep = predictor.preprocessing
+    names = list(prep.class_names)
     dataset = _split_of_its_data(predictor, split, progress)
     started = time.perf_counter()
+    thresholds = (list(prep.thresholds) or [DEFAULT_THRESHOLD] * len(names)
+                  if prep.multilabel else None)
     metrics, outputs = evaluate(predictor.logits, build_loader(dataset, batch_size, False),
-                                len(names), progress=progress)
+                                len(names), progress=progress, multilabel=prep.multilabel,
+                                thresholds=thresholds)
     seconds = time.perf_counter() - started
-    logits, labels, kept = outputs.values, outputs.labels, outputs.indices
-    metrics.update(_class_scores(logits, labels, names), split=split, weights=predictor.source,
-                   images_per_s=round(len(labels) / max(seconds, 1e-9), 1))
+    metrics.update(split=split, weights=predictor.source,
+                   images_per_s=round(len(outputs.labels) / max(seconds, 1e-9), 1))
     if reference is not None:
         theirs = collect_outputs(reference.logits, build_loader(dataset, batch_size, False),
                                  len(names), progress, stage="evaluating the reference")
-        metrics["agreement"] = agreement(outputs, theirs, reference.precision)
+        metrics["agreement"] = agreement(outputs, theirs, reference.precision, prep)
+    if prep.multilabel:
+        from .label_report import label_report
+
+        return label_report(metrics, outputs, names, output_dir, vdl_dir)
+    return _class_report(metrics, outputs, predictor, dataset, output_dir, vdl_dir, max_mistakes)
+
+
+def _class_report(metrics: dict, outputs: Outputs, predictor, dataset, output_dir, vdl_dir,
+                  max_mistakes: int) -> dict:
+    """`metrics` with the per-class figures, the confusion matrix and scikit-learn's report,
+    and the files written into `output_dir` (`paths`)."""
+    names = list(predictor.preprocessing.class_names)
+    logits, labels, kept = outputs.values, outputs.labels, outputs.indices
+    metrics.pop("recall")  # per_class holds it, with precision and F1
+    metrics.update(_class_scores(logits, labels, names))
     report = classification_report(labels, logits.argmax(1) if len(logits) else labels,
                                    labels=list(range(len(names))), target_names=names, digits=4,
                                    zero_division=0)
@@ -150,7 +174,7 @@ def evaluate_model(predictor, split: str = "test", output_dir=None, vdl_dir=None
         metrics["paths"] = _write_report(Path(output_dir), predictor, dataset, metrics, report,
                                          logits, labels, kept, max_mistakes)
         if vdl_dir is not None:
-            log_evaluation(vdl_dir, split, metrics)
+            log_evaluation(vdl_dir, metrics["split"], metrics)
     metrics["report"] = report
     return metrics
 
@@ -169,12 +193,14 @@ def _split_of_its_data(predictor, split: str, progress: Progress):
     return data.splits[split].with_transform(predictor.preprocessing.eval_transform())
 
 
-def agreement(mine: Outputs, theirs: Outputs, reference: str) -> dict:
+def agreement(mine: Outputs, theirs: Outputs, reference: str, outputs: Preprocessing) -> dict:
     """How closely two models' logits on the same images agree: the share with the same top-1
-    class and the largest logit difference, over the images both could read."""
+    class (multilabel: of the label decisions) and the largest logit difference, over the
+    images both could read."""
     _, at_mine, at_theirs = np.intersect1d(mine.indices, theirs.indices, return_indices=True)
     return {"reference": reference, "images": int(len(at_mine)),
-            **logit_agreement(mine.values[at_mine], theirs.values[at_theirs])}
+            **logit_agreement(mine.values[at_mine], theirs.values[at_theirs],
+                              outputs.multilabel, outputs.thresholds)}
 
 
 def _class_scores(logits: np.ndarray, labels: np.ndarray, names) -> dict:

@@ -137,7 +137,7 @@ def export_onnx_beside(loaded: LoadedModel, output_dir: Path, precision: str) ->
     record = export_onnx(output_dir, graph_file(output_dir), loaded.logits,
                          (input_size(loaded.model)[0], size, size))
     if precision == "int8":
-        record["int8"] = quantize_onnx(output_dir, *int8_samples(loaded))
+        record["int8"] = quantize_onnx(output_dir, *int8_samples(loaded), loaded.preprocessing)
     return record
 
 
@@ -151,7 +151,8 @@ def export_openvino_beside(loaded: LoadedModel, output_dir: Path, precision: str
     record = export_openvino(output_dir, output_dir / ONNX_FILE, loaded.logits,
                              (input_size(loaded.model)[0], size, size))
     if precision == "int8":
-        record["int8"] = quantize_openvino(output_dir, *int8_samples(loaded))
+        record["int8"] = quantize_openvino(output_dir, *int8_samples(loaded),
+                                           loaded.preprocessing)
     return record
 
 

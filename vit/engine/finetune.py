@@ -87,7 +87,7 @@ class FeatureSet(paddle.io.Dataset):
 
     def __getitem__(self, index):
         index = index[0] if isinstance(index, tuple) else index  # (index, seed) when training
-        return self.features[index], int(self.labels[index]), index
+        return self.features[index], self.labels[index], index  # a class, or 0/1 labels
 
 
 def feature_set(model, dataset, batch_size: int, progress: Progress = None,

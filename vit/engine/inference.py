@@ -33,6 +33,7 @@ from ..serialization import load_safetensors
 from .checkpoint import checkpoint_record, load_checkpoint
 from .model_record import SAFETENSORS_FORMAT, ModelRecord, read_model_record, refuse_differences
 from .run_folder import weights_in
+from .scores import label_decisions, sigmoid, softmax
 
 log = logging.getLogger(__name__)
 
@@ -167,20 +168,24 @@ def top_classes(probabilities: np.ndarray, class_names: Sequence[str], k: int = 
     return [(class_names[i], float(probabilities[i])) for i in order]
 
 
-def logit_agreement(ours: np.ndarray, theirs: np.ndarray) -> dict:
-    """Two models' logits [N, K] for the same N images: the share with the same top-1 class and
-    the largest logit difference (both 0 for no images)."""
+def logit_agreement(ours: np.ndarray, theirs: np.ndarray, multilabel: bool = False,
+                    thresholds: Sequence[float] = ()) -> dict:
+    """Two models' logits [N, K] for the same N images: the share with the same top-1 class
+    (multilabel: of the per-label decisions at `thresholds` that match) and the largest logit
+    difference (both 0 for no images)."""
+    key = "decision_agreement" if multilabel else "top1_agreement"
     if not len(ours):
-        return {"top1_agreement": 0.0, "max_abs_logit_difference": 0.0}
-    return {"top1_agreement": float((ours.argmax(1) == theirs.argmax(1)).mean()),
-            "max_abs_logit_difference": float(np.abs(ours - theirs).max())}
+        return {key: 0.0, "max_abs_logit_difference": 0.0}
+    same = (label_decisions(ours, thresholds) == label_decisions(theirs, thresholds)
+            if multilabel else ours.argmax(1) == theirs.argmax(1))
+    return {key: float(same.mean()), "max_abs_logit_difference": float(np.abs(ours - theirs).max())}
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Class probabilities from logits [N, K], computed stably in float64."""
-    logits = np.asarray(logits, dtype=np.float64)
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
+def agreement_words(agreement: dict) -> str:
+    """`top-1 agreement 0.9972` or `label agreement 0.9990` (multilabel), for printed lines."""
+    if "decision_agreement" in agreement:
+        return f"label decision agreement {agreement['decision_agreement']:.4f}"
+    return f"top-1 agreement {agreement['top1_agreement']:.4f}"
 
 
 def collect_image_paths(paths: Sequence) -> List[Path]:
@@ -205,32 +210,51 @@ def collect_image_paths(paths: Sequence) -> List[Path]:
 
 def predict_paths(predictor, paths: Sequence, top_k: int = 5, batch_size: int = 64,
                   progress: Progress = None) -> dict:
-    """Top-k classes and probabilities for image files and folders, with any predictor.
+    """Top-k classes and probabilities for image files and folders, with any predictor; for a
+    model of several labels per image also the labels whose probability reaches their
+    threshold.
 
     Unreadable images get an error row and the others are still predicted.
 
     Returns:
-        dict with `rows` (per image: `path` and `top` as [(class, probability), ...], or `path`
+        dict with `rows` (per image: `path` and `top` as [(class, probability), ...], best
+        first, and for multilabel `labels` and `probabilities` (`_read_outputs`); or `path`
         and `error`) and `images_per_s`.
     """
     files = collect_image_paths(paths)
-    class_names = list(predictor.preprocessing.class_names)
-    dataset = FileImageSet(files, np.zeros(len(files), dtype=np.int64), class_names,
-                           transform=predictor.preprocessing.eval_transform(),
+    prep = predictor.preprocessing
+    dataset = FileImageSet(files, np.zeros(len(files), dtype=np.int64), prep.class_names,
+                           transform=prep.eval_transform(),
                            max_pixels=predictor.config.data.max_image_pixels,
                            sizes=np.zeros((len(files), 2)), formats=[""] * len(files))
-    k = min(top_k, len(class_names))
     predictions, errors = {}, {}
     started = time.perf_counter()
     for batch in build_loader(dataset, batch_size, False):
         errors.update({name: reason for name, reason in batch["skipped"]})
         if batch["images"].shape[0]:
-            probabilities = softmax(predictor.logits(batch["images"]))
-            for index, row in zip(batch["indices"].numpy(), probabilities):
-                predictions[str(files[index])] = top_classes(row, class_names, k)
+            logits = predictor.logits(batch["images"])
+            for index, row in zip(batch["indices"].numpy(), _read_outputs(logits, prep, top_k)):
+                predictions[str(files[index])] = row
         if progress:
             progress("predicting", len(predictions) + len(errors), len(files))
     seconds = time.perf_counter() - started
-    rows = [{"path": str(p), "top": predictions[str(p)]} if str(p) in predictions
+    rows = [{"path": str(p), **predictions[str(p)]} if str(p) in predictions
             else {"path": str(p), "error": errors.get(str(p), "unreadable")} for p in files]
     return {"rows": rows, "images_per_s": len(predictions) / max(seconds, 1e-9)}
+
+
+def _read_outputs(logits: np.ndarray, prep: Preprocessing, top_k: int) -> list:
+    """Per image {`top`: the k likeliest (name, probability)}; multilabel adds `labels`, the
+    (name, probability) pairs at or above their threshold, likeliest first, and
+    `probabilities`, every label's by name in label order."""
+    names = list(prep.class_names)
+    k = min(top_k, len(names))
+    if not prep.multilabel:
+        return [{"top": top_classes(row, names, k)} for row in softmax(logits)]
+    rows = []
+    for row, decided in zip(sigmoid(logits), label_decisions(logits, prep.thresholds)):
+        likeliest = top_classes(row, names, len(names))
+        rows.append({"top": likeliest[:k],
+                     "labels": [(name, p) for name, p in likeliest if decided[names.index(name)]],
+                     "probabilities": {name: float(p) for name, p in zip(names, row)}})
+    return rows

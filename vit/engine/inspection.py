@@ -22,7 +22,8 @@ from ..progress import Progress
 from ..viz import save_figure
 from ..viz.attention_figures import (plot_attention_distance, plot_filter_components,
                                      plot_head_maps, plot_position_similarity, plot_rollout)
-from .inference import LoadedModel, softmax, top_classes
+from .inference import LoadedModel, top_classes
+from .scores import softmax
 
 log = logging.getLogger(__name__)
 

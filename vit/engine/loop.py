@@ -8,16 +8,17 @@ gets it back advanced, which is what makes exact resume and interruption simple.
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Optional
 
 import numpy as np
 import paddle
 from tqdm import tqdm
 
-from ..data.mixing import Mixing, mix_batch, soft_cross_entropy
+from ..data.mixing import Mixing, mix_batch
 from ..errors import VitError, param
 from ..progress import Progress
+from .losses import TrainingLoss
 from .runtime import step_seed
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class StepControl:
 
     seed: int
     mixing: Mixing
+    loss: TrainingLoss = field(default_factory=TrainingLoss)
     accum_steps: int = 1
     log_every: int = 10
     amp_dtype: Optional[str] = None  # "float16" / "bfloat16" on GPU, None for float32
@@ -146,7 +148,7 @@ def _forward_backward(model, images, labels, state: LoopState, control: StepCont
     with paddle.amp.auto_cast(enable=control.amp_dtype is not None,
                               dtype=control.amp_dtype or "float16"):
         logits = model(images)
-    loss = soft_cross_entropy(logits.astype("float32"), targets)
+    loss = control.loss(logits.astype("float32"), targets)
     value = float(loss.item())
     if not math.isfinite(value):
         raise NonFiniteLoss(f"the loss became {value} at epoch {state.epoch + 1}, step "
@@ -174,7 +176,8 @@ def _optimizer_step(optimizer, control: StepControl):
 
 def epoch_record(state: LoopState, images_before: int, seconds: float, lr: float,
                  distributed: bool = False) -> dict:
-    """The epoch's train loss and speed over all ranks (val metrics are added when due)."""
+    """The epoch's train loss and speed over all ranks (a validation's figures are added when
+    due: run_log.VAL_FIGURES)."""
     loss_sum, loss_count, images = state.loss_sum, state.loss_count, state.images - images_before
     if distributed:  # every rank saw its own share: report the whole
         totals = paddle.to_tensor([loss_sum, float(loss_count), float(images)], dtype="float64")
@@ -182,6 +185,5 @@ def epoch_record(state: LoopState, images_before: int, seconds: float, lr: float
         loss_sum, loss_count, images = totals.numpy().tolist()
     return {"epoch": state.epoch + 1, "global_step": state.global_step,
             "train_loss": loss_sum / max(loss_count, 1),
-            "val_loss": None, "val_top1": None, "val_top5": None,
             "lr": lr, "seconds": round(seconds, 3),
             "images_per_s": round(images / max(seconds, 1e-9), 1)}

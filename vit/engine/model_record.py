@@ -119,6 +119,11 @@ class ModelRecord:
                 rows.append((what, str(ours), str(theirs)))
         return rows
 
+    def with_thresholds(self, thresholds) -> "ModelRecord":
+        """The same record judging its labels by `thresholds` (multilabel: one per label)."""
+        return replace(self, preprocessing=replace(
+            self.preprocessing, thresholds=tuple(float(t) for t in thresholds)))
+
     def with_image_size(self, image_size: Optional[int]) -> "ModelRecord":
         """The same record fed `image_size` pixels (unchanged for None)."""
         if not image_size:

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..config import DataConfig
 from ..data.sources import build_datasets
-from ..errors import ConfigError
+from ..errors import ConfigError, param
 from ..progress import Progress
 from .finetune import feature_set
 
@@ -65,6 +65,10 @@ def probe_features(model, transform, data_config: DataConfig,
     if not hasattr(model, "forward_features"):
         raise ConfigError(f"{type(model).__name__} has no features to probe",
                           "probe a ViT or ResNet20 checkpoint")
+    if data_config.task != "multiclass":  # k images per class has no meaning with label sets
+        raise ConfigError(f"the few-shot probe scores one class per image, and this data set "
+                          f"has {data_config.task} labels",
+                          f"probe on a single-label data set ({param('data.task', 'multiclass')})")
     data = build_datasets(data_config, progress)
     smallest = int(np.bincount(data.splits["train"].labels, minlength=data.num_classes).min())
     for k in shots:  # before any image goes through the model

@@ -21,6 +21,21 @@ from .run_folder import RunFolder
 
 log = logging.getLogger(__name__)
 
+# What a validation adds to an epoch's record, by task (`val_` + the evaluation's figure).
+VAL_FIGURES = ("val_loss", "val_top1", "val_top5", "val_balanced_accuracy", "val_map")
+# The figures of an evaluation's line, by task: (key, how it is named in the line).
+SCORE_WORDS = {"multiclass": (("top1", "top-1"), ("top5", "top-5"),
+                              ("balanced_accuracy", "balanced accuracy"), ("loss", "loss")),
+               "multilabel": (("map", "mAP"), ("exact_match", "exact match"),
+                              ("hamming_loss", "Hamming loss"), ("loss", "loss"))}
+
+
+def best_figure(select_best_by: str, task: str) -> str:
+    """The record key of `train.select_best_by` (`auto`: the task's headline figure)."""
+    if select_best_by == "auto":
+        return "val_map" if task == "multilabel" else "val_top1"
+    return f"val_{select_best_by}"
+
 
 class RunLog:
     """Scalars of one run. On ranks other than 0 every method does nothing.
@@ -30,11 +45,11 @@ class RunLog:
         metrics: an earlier `metrics.json` content to continue (resume).
     """
 
-    def __init__(self, run_dir, metrics: Optional[dict] = None):
+    def __init__(self, run_dir, metrics: Optional[dict] = None, best_by: str = "val_top1"):
         self.run_dir = Path(run_dir) if run_dir else None
         self.enabled = run_dir is not None
-        self.metrics = metrics or {"history": [], "steps": [], "best_val_top1": None,
-                                   "best_epoch": None}
+        self.metrics = metrics or {"history": [], "steps": [], "best_epoch": None}
+        self.metrics["best_by"] = best_by
         self.writer = None
         self._written = 0.0
         if self.enabled:
@@ -61,33 +76,32 @@ class RunLog:
             self.write()
 
     def epoch(self, record: dict):
-        """One epoch's summary: `epoch`, `train_loss`, `val_loss`, `val_top1`, `val_top5`, `lr`,
-        `seconds`, `images_per_s`, `global_step`; updates the best val top-1."""
+        """One epoch's summary (`epoch_record`, with the `VAL_FIGURES` of a validation); keeps
+        the best epoch's figures."""
         if not self.enabled:
             return
         step = record["global_step"]
-        for key, tag in (("val_loss", "val/loss"), ("val_top1", "val/top1"),
-                         ("val_top5", "val/top5"), ("train_loss", "train/epoch_loss"),
-                         ("images_per_s", "train/images_per_s")):
+        for key, tag in (("train_loss", "train/epoch_loss"), ("images_per_s", "train/images_per_s"),
+                         *((key, key.replace("val_", "val/")) for key in VAL_FIGURES)):
             if record.get(key) is not None:
                 self.writer.add_scalar(tag, record[key], step)
         self.metrics["history"].append(record)
         if self._improves(record):
-            self.metrics["best_val_top1"] = record["val_top1"]
-            self.metrics["best_val_loss"] = record["val_loss"]
-            self.metrics["best_epoch"] = record["epoch"]
+            self.metrics.update({f"best_{key}": record[key] for key in VAL_FIGURES
+                                 if record.get(key) is not None}, best_epoch=record["epoch"])
         self.write()
 
     def _improves(self, record: dict) -> bool:
-        """Higher val top-1 is better; at equal top-1 (common on small val splits, where one
-        image is a whole step) the lower val loss wins."""
-        top1, best = record.get("val_top1"), self.metrics.get("best_val_top1")
-        if top1 is None:
+        """A higher `best_by` figure is better; at an equal one (common on small val splits,
+        where one image is a whole step) the lower val loss wins."""
+        by = self.metrics["best_by"]
+        value, best = record.get(by), self.metrics.get(f"best_{by}")
+        if value is None:
             return False
-        if best is None or top1 > best:
+        if best is None or value > best:
             return True
         best_loss = self.metrics.get("best_val_loss")
-        return top1 == best and best_loss is not None and record["val_loss"] < best_loss
+        return value == best and best_loss is not None and record["val_loss"] < best_loss
 
     @property
     def best_epoch(self) -> Optional[int]:
@@ -188,10 +202,12 @@ def log_evaluation(vdl_dir, split: str, metrics: dict):
     from visualdl import LogWriter
 
     with LogWriter(logdir=str(vdl_dir)) as writer:
-        for key in ("top1", "top5", "loss"):
-            writer.add_scalar(f"eval/{split}/{key}", metrics[key], 0)
-        for key in ("confusion_png", "mistakes"):
-            _add_png(writer, f"eval/{split}/{key}", metrics["paths"][key], 0)
+        for key in ("top1", "top5", "balanced_accuracy", "map", "exact_match", "loss"):
+            if key in metrics:
+                writer.add_scalar(f"eval/{split}/{key}", metrics[key], 0)
+        for key in ("confusion_png", "mistakes", "pr_curves"):
+            if key in metrics["paths"]:
+                _add_png(writer, f"eval/{split}/{key}", metrics["paths"][key], 0)
 
 
 def load_metrics(run_dir) -> dict:
@@ -204,12 +220,18 @@ def load_metrics(run_dir) -> dict:
 
 def format_epoch(record: dict, epochs: int) -> str:
     """One log line for an epoch's record."""
-    val = ""
-    if record["val_top1"] is not None:
-        val = (f"  val_loss {record['val_loss']:.4f}  val_top1 {record['val_top1']:.4f}  "
-               f"val_top5 {record['val_top5']:.4f}")
+    val = "".join(f"  {key} {record[key]:.4f}" for key in VAL_FIGURES
+                  if record.get(key) is not None)
     return (f"epoch {record['epoch']}/{epochs}  train_loss {record['train_loss']:.4f}{val}  "
             f"lr {record['lr']:.2e}  {record['seconds']:.1f}s  {record['images_per_s']:.0f} img/s")
+
+
+def format_scores(scores: dict) -> str:
+    """An evaluation's figures in one line: `top-1 0.9749  top-5 ...` (multiclass) or
+    `mAP 0.95  exact match ...` (multilabel)."""
+    task = "multilabel" if "map" in scores else "multiclass"
+    return "  ".join(f"{words} {scores[key]:.4f}" for key, words in SCORE_WORDS[task]
+                     if scores.get(key) is not None)
 
 
 @contextlib.contextmanager

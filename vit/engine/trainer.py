@@ -28,14 +28,14 @@ from ..errors import VitError, param
 from ..models.weights import load_state_dict_strict
 from ..progress import Progress
 from .builders import model_kwargs_from_config, resolve_image_size, with_weights_preprocessing
-from .checkpoint import find_resume_checkpoint, load_checkpoint
+from .checkpoint import checkpoint_record, find_resume_checkpoint, load_checkpoint
 from .compare import draw_run_figures
 from .data_report import log_data_report
 from .evaluation import evaluate, model_logits
 from .loop import LoopState, StepControl, epoch_record, train_one_epoch
 from .run_folder import RunFolder
 from .training_setup import Training, eval_loader, setup_training
-from .run_log import RunLog, RunStatus, copy_log_to, format_epoch
+from .run_log import RunLog, RunStatus, copy_log_to, format_epoch, format_scores
 from .runtime import Runtime, StopRequest, amp_dtype, seed_everything, setup_runtime
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class RunResult:
     """Where a finished run's results are, and its headline numbers."""
 
     run_dir: Path
-    best_val_top1: Optional[float]
+    best_val: Optional[float]  # the best epoch's validation figure that picked it
     best_checkpoint: Optional[Path]
     test: Dict[str, float] = field(default_factory=dict)
     figures: Dict[str, Path] = field(default_factory=dict)
@@ -94,8 +94,7 @@ def train(config: Config, progress: Progress = None,
         with _ending_recorded(status):
             result = _fit(config, runtime, data, run_dir, resume_from, progress, stop, status)
         result.seconds = time.perf_counter() - started
-        status.end("finished", f"test top-1 {result.test['top1']:.4f}",
-                   result.best_checkpoint)
+        status.end("finished", f"test {format_scores(result.test)}", result.best_checkpoint)
         if runtime.is_main:
             log.info("run folder: %s (%.0f s)", run_dir, result.seconds)
             log.info("dashboard: %s", result.visualdl_command)
@@ -163,8 +162,7 @@ def _fit(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path,
                      run.state.global_step)
         resume_hint = f"resume with {param('train.resume', str(run_dir))}"
         with StopRequest(stop, runtime) as stop_requested:
-            control = _step_control(config, data.num_classes, run.ema, run.run_log, status,
-                                    stop_requested, runtime, progress)
+            control = _step_control(config, run, status, stop_requested, runtime, progress)
             while run.state.epoch < config.train.epochs:
                 run.train_loader.batch_sampler.set_epoch(run.state.epoch,
                                                          run.state.batch_in_epoch)
@@ -211,50 +209,77 @@ def _train_epoch(config: Config, runtime: Runtime, run: Training, train_model, c
     return saved
 
 
-def _step_control(config: Config, num_classes: int, ema, run_log: RunLog, status: RunStatus,
-                  stop_requested, runtime: Runtime, progress: Progress) -> StepControl:
+def _step_control(config: Config, run: Training, status: RunStatus, stop_requested,
+                  runtime: Runtime, progress: Progress) -> StepControl:
     augment, dtype = config.augment, amp_dtype(config.train.amp, runtime)
     return StepControl(
         seed=config.train.seed, accum_steps=config.train.accum_steps,
-        mixing=Mixing(num_classes, augment.mixup_alpha, augment.cutmix_alpha, augment.mix_prob,
-                      augment.label_smoothing),
+        mixing=Mixing(run.num_classes, augment.mixup_alpha, augment.cutmix_alpha,
+                      augment.mix_prob, augment.label_smoothing), loss=run.loss,
         log_every=config.train.log_every, amp_dtype=dtype,
-        scaler=paddle.amp.GradScaler() if dtype == "float16" else None, ema=ema,
-        on_step=lambda step, loss, lr: (run_log.step(step, loss, lr), status.step(step, loss)),
+        scaler=paddle.amp.GradScaler() if dtype == "float16" else None, ema=run.ema,
+        on_step=lambda step, loss, lr: (run.run_log.step(step, loss, lr),
+                                        status.step(step, loss)),
         should_stop=stop_requested,
         show_progress=runtime.is_main and sys.stderr.isatty(), progress=progress)
 
 
 def _val_record(run: Training, runtime: Runtime) -> dict:
-    """Val loss and accuracy, of the EMA weights when there are any."""
+    """The validation figures (`run_log.VAL_FIGURES`), of the EMA weights when there are any.
+    Multilabel: the thresholds chosen on these images go into the record the next
+    checkpoints carry."""
     own = run.ema.swap_into(run.model) if run.ema else None
+    multilabel = run.loss.multilabel
     result, _ = evaluate(model_logits(run.forward_model), run.val_loader, run.num_classes,
-                         runtime.distributed)
+                         runtime.distributed, multilabel=multilabel)
     if own is not None:
         load_state_dict_strict(run.model, own, "the model's own weights")
-    return {"val_loss": result["loss"], "val_top1": result["top1"], "val_top5": result["top5"]}
+    if multilabel:
+        run.checkpointer.model = run.checkpointer.model.with_thresholds(result["thresholds"])
+        return {"val_loss": result["loss"], "val_map": result["map"]}
+    return {"val_loss": result["loss"], "val_top1": result["top1"], "val_top5": result["top5"],
+            "val_balanced_accuracy": result["balanced_accuracy"]}
 
 
 def _finish(config: Config, runtime: Runtime, data: PreparedData, run_dir: Path, model,
             run_log: RunLog) -> RunResult:
-    """Test the best checkpoint and draw the figures."""
+    """Test the best checkpoint (multilabel: by the thresholds it records) and draw the
+    figures."""
     best = RunFolder(run_dir).best_checkpoint
+    thresholds = ()
     if runtime.is_main and best.is_file():
-        load_state_dict_strict(model, load_checkpoint(best)[0], best)
-    if runtime.distributed:  # every rank tests the weights rank 0 chose
+        weights, meta, _ = load_checkpoint(best)
+        load_state_dict_strict(model, weights, best)
+        thresholds = checkpoint_record(best, meta).preprocessing.thresholds
+    if runtime.distributed:  # every rank tests the weights (and thresholds) rank 0 chose
         for value in model.state_dict().values():
             paddle.distributed.broadcast(value, src=0)
+        shared = [thresholds]
+        paddle.distributed.broadcast_object_list(shared, src=0)
+        thresholds = shared[0]
     test, _ = evaluate(model_logits(model), eval_loader(data.test, config, runtime),
-                       data.num_classes, runtime.distributed)
-    test = {key: test[key] for key in ("top1", "top5", "loss", "num_samples")}
-    result = RunResult(run_dir, run_log.metrics.get("best_val_top1"),
+                       data.num_classes, runtime.distributed,
+                       multilabel=data.preprocessing.multilabel, thresholds=thresholds)
+    test = _test_record(test, data.class_names)
+    by = run_log.metrics["best_by"]
+    result = RunResult(run_dir, run_log.metrics.get(f"best_{by}"),
                        best if best.is_file() else None, test)
     if runtime.is_main:
         run_log.set("test", test)
         result.figures = draw_run_figures(run_dir, run_log.metrics, config.train.compare_with)
-        log.info("test (best checkpoint): top-1 %.4f  top-5 %.4f  loss %.4f  on %d images",
-                 test["top1"], test["top5"], test["loss"], test["num_samples"])
+        log.info("test (best checkpoint): %s  on %d images", format_scores(test),
+                 test["num_samples"])
     return result
+
+
+def _test_record(scores: dict, class_names) -> dict:
+    """What metrics.json keeps of the test evaluation: the task's figures, and per class the
+    recall (multiclass) or F1 (multilabel)."""
+    per_class = "f1" if "map" in scores else "recall"
+    kept = ("map", "exact_match", "hamming_loss") if per_class == "f1" else (
+        "top1", "top5", "balanced_accuracy")
+    return {**{key: scores[key] for key in (*kept, "loss", "num_samples")},
+            per_class: dict(zip(class_names, scores[per_class]))}
 
 
 def _log_start(config: Config, data: PreparedData, runtime: Runtime, run_dir: Path,

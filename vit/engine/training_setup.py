@@ -23,10 +23,11 @@ from .checkpoint import Checkpointer, checkpoint_record, load_checkpoint
 from .ema import ModelEma
 from .finetune import HeadTraining, feature_set, freeze_backbone, needs_images_each_epoch
 from .loop import LoopState
+from .losses import TrainingLoss, class_weights_for
 from .model_record import ModelRecord, refuse_differences
 from .optim import build_optimizer, build_scheduler
 from .run_folder import RunFolder
-from .run_log import RunLog
+from .run_log import RunLog, best_figure
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -49,13 +50,15 @@ class Training:
     val_loader: object
     steps_per_epoch: int
     num_classes: int
+    loss: TrainingLoss
     state: LoopState
 
     def position(self) -> dict:
         """What a checkpoint's JSON records of where training stands."""
+        by = self.run_log.metrics["best_by"]
         return {"epoch": self.state.epoch, "batch_in_epoch": self.state.batch_in_epoch,
-                "global_step": self.state.global_step,
-                "best_val_top1": self.run_log.metrics.get("best_val_top1"),
+                "global_step": self.state.global_step, "best_by": by,
+                "best_value": self.run_log.metrics.get(f"best_{by}"),
                 "best_epoch": self.run_log.best_epoch}
 
     def training_state(self) -> dict:
@@ -74,7 +77,8 @@ def setup_training(config: Config, runtime: Runtime, data: PreparedData, run_dir
     if config.train.freeze == "backbone":
         forward_model, train_set, val_set = frozen_backbone(config, model, data, progress)
     train_loader = build_loader(train_set, config.data.batch_size, True, config.train.seed,
-                                runtime.rank, runtime.world_size, config.data.num_workers)
+                                runtime.rank, runtime.world_size, config.data.num_workers,
+                                balanced=config.data.sampler == "balanced")
     steps_per_epoch = math.ceil(len(train_loader.batch_sampler) / config.train.accum_steps)
     scheduler = build_scheduler(config.optim, config.train.epochs, steps_per_epoch)
     optimizer = build_optimizer(config.optim, model, scheduler)
@@ -85,10 +89,22 @@ def setup_training(config: Config, runtime: Runtime, data: PreparedData, run_dir
                                 enabled=runtime.is_main)
     state, history = (resume_training(resume_from, model, optimizer, scheduler, ema, checkpointer)
                       if resume_from is not None else (LoopState(), None))
-    return Training(model, forward_model, optimizer, scheduler, ema, checkpointer,
-                    RunLog(run_dir if runtime.is_main else None, metrics=history),
+    run_log = RunLog(run_dir if runtime.is_main else None, metrics=history,
+                     best_by=best_figure(config.train.select_best_by, config.data.task))
+    return Training(model, forward_model, optimizer, scheduler, ema, checkpointer, run_log,
                     train_loader, eval_loader(val_set, config, runtime), steps_per_epoch,
-                    data.num_classes, state)
+                    data.num_classes, training_loss(config, data), state)
+
+
+def training_loss(config: Config, data: PreparedData) -> TrainingLoss:
+    """The task's loss with the class weights `train.class_weights` asks for."""
+    multilabel = data.preprocessing.multilabel
+    weights = class_weights_for(config.train.class_weights, data.train.labels, multilabel,
+                                data.class_names)
+    if weights is not None:
+        log.info("%s: %s", "BCE positive weights" if multilabel else "class weights",
+                 ", ".join(f"{name} {w:.3g}" for name, w in zip(data.class_names, weights)))
+    return TrainingLoss(multilabel, weights)
 
 
 def frozen_backbone(config: Config, model, data: PreparedData, progress: Progress):

@@ -8,7 +8,8 @@ from matplotlib.figure import Figure
 
 
 def plot_class_histogram(stats: dict) -> Figure:
-    """Images per class, one bar per split side by side."""
+    """Images per class, one bar per split side by side (multi-label data: the images
+    carrying each label)."""
     names = stats["class_names"]
     splits = stats["splits"]
     figure = Figure(figsize=(max(6.0, 0.45 * len(names) + 2), 4.0))
@@ -21,9 +22,10 @@ def plot_class_histogram(stats: dict) -> Figure:
                  label=f"{split} ({info['num_images']:,})")
     axes.set_xticks(positions)
     axes.set_xticklabels(names, rotation=90 if len(names) > 12 else 0, fontsize=8)
-    axes.set_xlabel("class")
+    unit = "label" if stats.get("task") == "multilabel" else "class"
+    axes.set_xlabel(unit)
     axes.set_ylabel("images")
-    axes.set_title(f"Images per class — {stats['source']}")
+    axes.set_title(f"Images per {unit} — {stats['source']}")
     axes.set_ylim(0, max(max(info["per_class"].values(), default=0) for info in splits.values()) * 1.3 + 1)
     axes.legend(ncol=len(splits), loc="upper center")
     return figure

@@ -65,3 +65,26 @@ def plot_mistakes(images: List[np.ndarray], true_names: Sequence[str],
         axes.text(0.5, 0.5, "no mistakes", ha="center", va="center")
     figure.suptitle(title)
     return figure
+
+
+# Beyond this many labels the legend would hide the curves; the title says the mAP instead.
+MAX_LABELS_IN_LEGEND = 20
+
+
+def plot_precision_recall(curves: Sequence, title: str = "Precision-recall per label") -> Figure:
+    """One precision-recall curve per label, each with the point its threshold gives; `curves`
+    holds (name, precision, recall, average precision, (recall, precision) at the threshold)."""
+    figure = Figure(figsize=(7.0, 5.6))
+    axes = figure.add_subplot()
+    for index, (name, precision, recall, average, point) in enumerate(curves):
+        color = f"C{index % 10}"
+        axes.step(recall, precision, where="post", color=color, linewidth=1.2,
+                  label=f"{name} (AP {average:.3f})")
+        axes.plot(*point, "o", color=color, markersize=5)
+    aps = [average for _, _, _, average, _ in curves]
+    axes.set(xlabel="recall", ylabel="precision", xlim=(0, 1.01), ylim=(0, 1.02),
+             title=f"{title}\nmAP {np.mean(aps) if aps else 0:.4f}; dots: each label's threshold")
+    axes.grid(alpha=0.3)
+    if 0 < len(curves) <= MAX_LABELS_IN_LEGEND:
+        axes.legend(fontsize=7, loc="lower left", ncol=2)
+    return figure

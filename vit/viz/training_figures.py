@@ -29,28 +29,35 @@ def plot_training_loss(metrics: dict, title: str = "Training loss") -> Figure:
     if val:
         axes.plot(*zip(*val), "o-", color="tab:orange", linewidth=2, label="val loss (per epoch)")
     axes.set_xlabel("optimizer step")
-    axes.set_ylabel("cross-entropy")
+    axes.set_ylabel("binary cross-entropy" if any(r.get("val_map") is not None for r in
+                                                  metrics["history"]) else "cross-entropy")
     axes.set_title(title)
     axes.grid(alpha=0.3)
     axes.legend()
     return figure
 
 
+# The validation figures drawn per epoch (metrics.json's history), with their legend names.
+_VAL_CURVES = (("val_top1", "val top-1", "o-"), ("val_top5", "val top-5", "s--"),
+               ("val_balanced_accuracy", "val balanced accuracy", "^-"),
+               ("val_map", "val mAP", "o-"))
+
+
 def plot_accuracy(metrics: dict, title: str = "Validation accuracy") -> Figure:
-    """Val top-1 and top-5 per epoch, with the best top-1 marked."""
+    """The validation figures per epoch (top-1, top-5 and balanced accuracy, or mAP), with
+    the best epoch marked by the figure that picked it."""
     figure = Figure(figsize=(7.5, 4.2))
     axes = figure.add_subplot()
-    rows = [r for r in metrics["history"] if r.get("val_top1") is not None]
-    if rows:
-        epochs = [r["epoch"] for r in rows]
-        axes.plot(epochs, [r["val_top1"] for r in rows], "o-", label="val top-1")
-        axes.plot(epochs, [r["val_top5"] for r in rows], "s--", alpha=0.7, label="val top-5")
-        best = metrics.get("best_epoch")
-        if best is not None:
-            axes.axvline(best, color="grey", linestyle=":",
-                         label=f"best top-1 {metrics['best_val_top1']:.4f}")
+    for key, name, style in _VAL_CURVES:
+        rows = [(r["epoch"], r[key]) for r in metrics["history"] if r.get(key) is not None]
+        if rows:
+            axes.plot(*zip(*rows), style, alpha=1.0 if style == "o-" else 0.7, label=name)
+    by, best = metrics.get("best_by", "val_top1"), metrics.get("best_epoch")
+    if best is not None and metrics.get(f"best_{by}") is not None:
+        axes.axvline(best, color="grey", linestyle=":",
+                     label=f"best {by.removeprefix('val_')} {metrics[f'best_{by}']:.4f}")
     axes.set_xlabel("epoch")
-    axes.set_ylabel("accuracy")
+    axes.set_ylabel("accuracy" if by != "val_map" else "mean average precision")
     axes.set_ylim(0, 1.02)
     axes.set_title(title)
     axes.grid(alpha=0.3)
@@ -59,10 +66,12 @@ def plot_accuracy(metrics: dict, title: str = "Validation accuracy") -> Figure:
 
 
 def plot_comparison(runs: Dict[str, dict]) -> Figure:
-    """Overlay several runs: train and val loss per epoch, and val top-1 per epoch."""
+    """Overlay several runs: train and val loss per epoch, and each run's headline validation
+    figure per epoch (top-1, or mAP for several labels per image)."""
     figure = Figure(figsize=(12.0, 4.4))
     loss_axes, acc_axes = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
     colors = [f"C{i % 10}" for i in range(len(runs))]
+    shown = set()
     for (name, metrics), color in zip(runs.items(), colors):
         history = metrics["history"]
         epochs = [r["epoch"] for r in history]
@@ -71,11 +80,14 @@ def plot_comparison(runs: Dict[str, dict]) -> Figure:
         val = [(r["epoch"], r["val_loss"]) for r in history if r.get("val_loss") is not None]
         if val:
             loss_axes.plot(*zip(*val), "--", color=color, label=f"{name} val")
-        acc = [(r["epoch"], r["val_top1"]) for r in history if r.get("val_top1") is not None]
+        key = "val_map" if any(r.get("val_map") is not None for r in history) else "val_top1"
+        acc = [(r["epoch"], r[key]) for r in history if r.get(key) is not None]
         if acc:
+            shown.add(key.removeprefix("val_").replace("map", "mAP").replace("top1", "top-1"))
             acc_axes.plot(*zip(*acc), "o-", color=color, markersize=3, label=name)
-    loss_axes.set(xlabel="epoch", ylabel="cross-entropy", title="Loss (solid: train, dashed: val)")
-    acc_axes.set(xlabel="epoch", ylabel="val top-1", title="Validation accuracy")
+    loss_axes.set(xlabel="epoch", ylabel="loss", title="Loss (solid: train, dashed: val)")
+    acc_axes.set(xlabel="epoch", ylabel="val " + " / ".join(sorted(shown) or ["top-1"]),
+                 title="Validation accuracy")
     for axes in (loss_axes, acc_axes):
         axes.grid(alpha=0.3)
         axes.legend(fontsize=8)

@@ -56,7 +56,7 @@ class Checkpointer:
         Args:
             weights: the model's state dict.
             position: `epoch`, `batch_in_epoch`, `global_step` and the best so far
-                (`best_val_top1`, `best_epoch`).
+                (`best_by`, `best_value`, `best_epoch`).
             metrics: the epoch's record, or {} mid-epoch.
             training: optimizer, scheduler, EMA and loop state; None for a weights-only
                 checkpoint (`best`).

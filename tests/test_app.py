@@ -180,8 +180,9 @@ def test_empty_tables_show_their_columns_and_an_example_is_one_click_from_a_pred
         expect_headers(page, "class-counts", ["class", "train", "val", "test"])
         page.get_by_role("tab", name="3. Training").click()
         expect_headers(page, "compare-numbers", [
-            "run", "epochs", "best validation top-1", "best epoch", "final training loss",
-            "final validation loss", "test top-1"])
+            "run", "epochs", "best chosen by", "best epoch", "best validation top-1",
+            "best validation balanced accuracy", "best validation mAP", "final training loss",
+            "final validation loss", "test top-1", "test balanced accuracy", "test mAP"])
         expect_headers(page, "compare-differences", ["key", "value in each run"])
         page.screenshot(path=str(shots / "tab_training_empty_tables.png"), full_page=True)
 

@@ -2,6 +2,8 @@
 the user changed become `-o` overrides; the Inference tab's examples are test images (the
 browser walk in test_app.py checks the same end to end)."""
 
+from pathlib import Path
+
 import pytest
 
 from vit.app.common import changed_overrides, form_values
@@ -61,3 +63,63 @@ def test_the_inference_examples_are_one_test_image_of_each_digit_pixel_for_pixel
         assert (label, test.class_names[test.labels[int(index)]]) == (str(digit), str(digit))
         with Image.open(path) as image:
             assert np.array_equal(np.asarray(image), np.asarray(test.load(int(index))))
+
+
+def test_the_multilabel_config_starts_a_multilabel_run_with_no_override(tmp_path):
+    """Choosing the config fills the form (the Data tab's source and task too); Start, with
+    nothing changed, runs that config as it is. The trainer here is a stand-in that writes
+    down its arguments."""
+    import gradio as gr
+
+    from vit.app.common import AppFolders
+    from vit.app.runs import TrainingRuns
+    from vit.app.training_tab import show_config, start_run
+
+    fake = tmp_path / "python"
+    fake.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {tmp_path / 'args'}\n")
+    fake.chmod(0o755)
+    configs = shipped_configs()
+    values = show_config(configs, "multilabel_digits")
+    shown = dict(zip(KEYS, values))
+    assert (shown["data.source"], shown["data.task"]) == ("digit_mosaics", "multilabel")
+    runs = TrainingRuns(tmp_path / "output", python=str(fake))
+    run_dir = start_run(AppFolders(tmp_path / "output", tmp_path / "data"), runs, configs,
+                        gr.Request(headers={}), "multilabel_digits", "ml", *values)[0]
+    runs.processes[Path(run_dir)].wait(timeout=60)
+    args = (tmp_path / "args").read_text().split("\n")[:-1]
+    overrides = [args[i + 1] for i, arg in enumerate(args) if arg == "-o"]
+    assert args[args.index("-c") + 1] == str(configs["multilabel_digits"])
+    assert overrides == [f"output.dir={tmp_path / 'output'}", "output.run_name=ml"]
+    assert load_config(configs["multilabel_digits"], overrides).data.task == "multilabel"
+
+
+def test_class_weights_and_sampler_are_choices_and_an_impossible_pair_names_their_labels():
+    import gradio as gr
+
+    from vit.app.common import user_errors
+
+    config = load_config(shipped_configs()["multilabel_digits"])
+    values = dict(zip(KEYS, form_values(config, KEYS)))
+    assert (values["train.class_weights"], values["data.sampler"]) == ("none", "random")
+    changed = {**values, "train.class_weights": "balanced", "train.select_best_by": "map"}
+    assert changed_overrides(config, KEYS, list(changed.values())) == [
+        "train.class_weights=balanced", "train.select_best_by=map"]
+
+    @user_errors
+    def start(request: gr.Request, **fields):
+        load_config(shipped_configs()["multilabel_digits"],
+                    changed_overrides(config, KEYS, list({**values, **fields}.values())))
+
+    for language, words in (("en-US", "use class weights balanced"),
+                            ("zh-CN", "use 类别权重 balanced")):
+        with pytest.raises(gr.Error, match=words):
+            start(gr.Request(headers={"accept-language": language}),
+                  **{"data.sampler": "balanced"})
+
+
+def test_the_data_tabs_task_goes_with_its_source():
+    from vit.app.common import data_overrides
+
+    overrides = data_overrides("digit_mosaics", "multilabel", "", "", "", "")
+    assert overrides == ["data.source=digit_mosaics", "data.task=multilabel"]
+    assert load_config(shipped_configs()["default"], overrides).data.task == "multilabel"

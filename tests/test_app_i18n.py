@@ -14,18 +14,21 @@ from vit.app.i18n import (LANGUAGES, AppError, Key, glossary, keys_used_in, lang
                           translations)
 
 APP = ROOT / "vit" / "app"
-# the keys the app builds from a name: one per data source, split, run state and column of the
-# runs' comparison
+# the keys the app builds from a name: one per data source, split, run state, column of the
+# runs' comparison, figure of an evaluation, and named value of a config key it offers
 DYNAMIC = {"source": None, "split": ("train", "val", "test"),
            "state": ("starting", "preparing", "running", "finished", "stopped", "failed",
-                     "none"), "compare.column": None}
+                     "none"), "compare.column": None, "score": None}
 
 
 def dynamic_keys():
+    from vit.app.common import CHOICE_KEYS, FIELDS, key_choices
+    from vit.app.score_words import FIGURES
     from vit.data.sources import source_names
     from vit.engine.compare import COLUMNS
 
-    names = {**DYNAMIC, "source": tuple(source_names()), "compare.column": COLUMNS}
+    names = {**DYNAMIC, "source": tuple(source_names()), "compare.column": COLUMNS,
+             "score": FIGURES, **{FIELDS[key]: key_choices(key) for key in CHOICE_KEYS}}
     return {f"{prefix}.{name}" for prefix, values in names.items() for name in values}
 
 

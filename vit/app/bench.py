@@ -57,8 +57,8 @@ def concurrent_predictions(url: str, weights, images: Sequence, requests: int = 
     def ask(index):
         image = images[index % len(images)]
         started = time.perf_counter()
-        label, _, _ = client.predict(str(weights), [handle_file(str(image))],
-                                     api_name="/on_predict")
+        label = client.predict(str(weights), [handle_file(str(image))],
+                               api_name="/on_predict")[0]  # then the labels line, rollout, table
         return image.name, label["label"], time.perf_counter() - started
 
     started = time.perf_counter()

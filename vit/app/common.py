@@ -3,17 +3,19 @@ typed-path checks, handlers bound to a tab's shared objects, and turning a user'
 VitError) into a message on the page, with the fields named as the page labels them, instead of
 a stack trace."""
 
+import dataclasses
 import functools
 import inspect
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import gradio as gr
 
-from ..config import parse_yaml
+from ..config import SECTIONS, parse_yaml
+from ..config.schema import CLASS_WEIGHTINGS
 from ..errors import VitError
 from .i18n import AppError, Key, language_of, request_language, say, t
 
@@ -40,7 +42,8 @@ class AppFolders:
 # and keeps its name.
 FIELDS = {
     # 1. Data (DATA_FIELD_KEYS)
-    "data.source": "data.source", "data.root": "data.root", "data.archive": "data.archive",
+    "data.source": "data.source", "data.task": "data.task", "data.root": "data.root",
+    "data.archive": "data.archive",
     "data.train_list": "data.train_list", "data.label_names": "data.label_names",
     # 2. Preprocessing
     "data.image_size": "preprocessing.size", "augment.random_resized_crop": "preprocessing.crop",
@@ -52,7 +55,8 @@ FIELDS = {
     "config": "training.config", "model.name": "model", "model.pretrained": "training.pretrained",
     "train.epochs": "training.epochs", "optim.lr": "training.lr",
     "optim.warmup_epochs": "training.warmup", "data.batch_size": "training.batch_size",
-    "output.run_name": "training.run_name",
+    "train.class_weights": "training.class_weights", "data.sampler": "training.sampler",
+    "train.select_best_by": "training.best_by", "output.run_name": "training.run_name",
     # 4. Inference: the model (a checkpoint, an export or published weights), the images, and
     # the split to evaluate (`data` where a function takes the split as its data)
     "weights": "model", "spec": "model", "images": "inference.images",
@@ -126,18 +130,36 @@ def existing_path(value: Optional[str], key: str) -> Optional[str]:
     return str(Path(value).expanduser())
 
 
-# The Data tab's fields, in order, by the config key each one shows; all but the source are
-# paths.
-DATA_FIELD_KEYS = ("data.source", "data.root", "data.archive", "data.train_list",
+# The Data tab's fields, in order, by the config key each one shows; all but the source and
+# the task are paths.
+DATA_FIELD_KEYS = ("data.source", "data.task", "data.root", "data.archive", "data.train_list",
                    "data.label_names")
-_PATH_KEYS = DATA_FIELD_KEYS[1:]
+_PATH_KEYS = DATA_FIELD_KEYS[2:]
+# The fields that choose one of a config key's named values (a dropdown): each value is
+# labelled by the message `<the field's label key>.<value>`.
+CHOICE_KEYS = ("data.task", "train.class_weights", "data.sampler", "train.select_best_by")
+
+
+def key_choices(key: str) -> Tuple[str, ...]:
+    """The named values of config key `key`, as the schema declares them."""
+    if key == "train.class_weights":  # or a list of weights, which only a config file sets
+        return CLASS_WEIGHTINGS
+    section, name = key.split(".")
+    return next(f.metadata["choices"] for f in dataclasses.fields(SECTIONS[section])
+                if f.name == name)
+
+
+def choice_field(key: str, value, **options):
+    """A dropdown of the named values of config key `key`, showing `value`."""
+    return gr.Dropdown([(t(f"{FIELDS[key]}.{choice}"), choice) for choice in key_choices(key)],
+                       value=value, label=label(key), **options)
 
 
 def data_overrides(*values) -> List[str]:
-    """`-o` overrides for the Data tab's fields over the default config: the source, and each
-    path that is filled in (checked to exist)."""
-    overrides = [f"data.source={values[0]}"]
-    for key, value in zip(_PATH_KEYS, values[1:]):
+    """`-o` overrides for the Data tab's fields over the default config: the source, the task,
+    and each path that is filled in (checked to exist)."""
+    overrides = [f"data.source={values[0]}", f"data.task={values[1]}"]
+    for key, value in zip(_PATH_KEYS, values[2:]):
         path = existing_path(value, key)
         if path:
             overrides.append(f"{key}={_yaml_string(path)}")

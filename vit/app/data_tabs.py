@@ -11,7 +11,8 @@ from ..data.sources import SPLITS, source_names
 from ..data.stats import format_stats
 from ..engine.builders import resolve_image_size
 from ..engine.data_report import write_data_report
-from .common import AppFolders, bind, data_overrides, empty_table, label, user_errors
+from .common import (DATA_FIELD_KEYS, AppFolders, bind, choice_field, data_overrides, empty_table,
+                     label, user_errors)
 from .i18n import language_of, say, t
 
 
@@ -27,6 +28,8 @@ def data_tab(folders: AppFolders) -> dict:
     with gr.Row():
         source = gr.Dropdown(source_names(), value="digits", label=label("data.source"),
                              elem_id="data-source")
+        task = choice_field("data.task", "multiclass", info=t("data.task.info"),
+                            elem_id="data-task")
         root = gr.Textbox(label=label("data.root"), info=t("data.root.info"))
         archive = gr.Textbox(label=label("data.archive"), info=t("data.archive.info"))
     with gr.Row():
@@ -42,7 +45,7 @@ def data_tab(folders: AppFolders) -> dict:
         histogram = gr.Image(label=t("data.class_counts"), type="filepath",
                              elem_id="class-histogram")
         samples = gr.Image(label=t("data.samples"), type="filepath", elem_id="data-samples")
-    fields = [source, root, archive, train_list, label_names]
+    fields = [source, task, root, archive, train_list, label_names]  # DATA_FIELD_KEYS
     source.change(describe_source, source, about)
     load.click(bind(load_data, folders), fields, [summary, counts, histogram, samples])
     return {"fields": fields, "load": [(empty_table(class_count_headers), None, counts)]}
@@ -69,6 +72,9 @@ def load_data(folders: AppFolders, request: gr.Request, *values):
     text = say(language, "data.summary", source=stats["source"],
                classes=stats["num_classes"], images=f"{stats['total_images']:,}",
                splits=say(language, "list.separator").join(per_split))
+    if stats.get("task") == "multilabel":  # the "classes" are labels, several to an image
+        text += say(language, "data.labels_per_image",
+                    count=f"{splits['train']['labels_per_image']:.2f}")
     if stats["skipped"]:
         text += say(language, "data.skipped", count=len(stats["skipped"]))
     table = [[name, *(splits[s]["per_class"][name] for s in splits)]
@@ -122,7 +128,7 @@ def show_preprocessing(folders: AppFolders, request: gr.Request, *values):
     its report, class histogram, image sizes, and samples before and after the training
     pipeline."""
     data_values, (image_size, random_crop, smallest, shift, hflip, ops, magnitude,
-                  normalisation) = values[:5], values[5:]
+                  normalisation) = values[:len(DATA_FIELD_KEYS)], values[len(DATA_FIELD_KEYS):]
     overrides = data_overrides(*data_values) + [
         f"data.image_size={int(image_size)}",
         f"augment.random_resized_crop={str(bool(random_crop)).lower()}",

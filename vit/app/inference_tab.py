@@ -1,7 +1,9 @@
 """The Inference tab: pick a checkpoint or an exported model, predict uploaded images (or one of
 the digits' test images shown as examples) with the top-5 and the attention rollout, and
 evaluate on a split (accuracy, per-class report, confusion matrix, mistakes), with the functions
-`tools/infer.py` and `tools/visualize.py` call."""
+`tools/infer.py` and `tools/visualize.py` call. A model of several labels per image shows every
+label's probability and the labels above their thresholds, and is evaluated by mAP, exact match
+and Hamming loss with a per-label report and precision-recall curves."""
 
 import contextlib
 import threading
@@ -24,6 +26,7 @@ from ..viz import save_figure
 from ..viz.attention_figures import plot_rollout
 from .common import AppFolders, empty_table, label, stamp, user_errors
 from .i18n import AppError, language_of, say, t
+from .score_words import score_text
 
 MAX_IMAGES = 16
 TOP_K = 5  # classes shown per image
@@ -105,7 +108,10 @@ def _prediction_section(folders: AppFolders, predictors: Predictors, model):
                            label=t("inference.examples"), examples_per_page=10,
                            elem_id="inference-examples")
     with gr.Row():
-        best = gr.Label(num_top_classes=TOP_K, label=t("inference.top5"), elem_id="top5")
+        with gr.Column():
+            # every class it is given: the top 5, or a model of several labels' every label
+            best = gr.Label(label=t("inference.top5"), elem_id="top5")
+            above = gr.Markdown(elem_id="labels-above")  # a model of several labels per image
         overlay = gr.Image(label=t("inference.rollout"), type="filepath", elem_id="rollout")
     table = gr.Dataframe(label=t("inference.table"), interactive=False, elem_id="predictions",
                          headers=prediction_headers(TOP_K))
@@ -119,8 +125,9 @@ def _prediction_section(folders: AppFolders, predictors: Predictors, model):
             return predict_uploads(predictor, images, folders.scratch / "predictions",
                                    language_of(request))
 
-    predict.click(on_predict, [model, uploads], [best, overlay, table])
-    examples.load_input_event.then(on_predict, [model, uploads], [best, overlay, table],
+    shown = [best, above, overlay, table]
+    predict.click(on_predict, [model, uploads], shown)
+    examples.load_input_event.then(on_predict, [model, uploads], shown,
                                    api_visibility="undocumented")  # the API's is /on_predict
     return table
 
@@ -142,25 +149,51 @@ def example_images(folder: Path) -> List[Path]:
 
 def predict_uploads(predictor, images: List[Path], figures: Path, language: str = "en"):
     """What `tools/infer.py --images` answers: the readable images predicted, each unreadable
-    one named in its own row; the top 5 and the rollout (saved under `figures`) of the first
-    good one. Returns (top classes, rollout figure or None, table update)."""
-    rows = predict_paths(predictor, images)["rows"]
+    one named in its own row; the top 5 (a model of several labels: every label's probability
+    and the labels above their thresholds) and the rollout (saved under `figures`) of the first
+    good one. Returns (top classes, labels line, rollout figure or None, table update)."""
+    prep = predictor.preprocessing
+    multilabel, names = prep.multilabel, prep.class_names
+    rows = predict_paths(predictor, images, len(names) if multilabel else TOP_K)["rows"]
     good = [row for row in rows if "top" in row]
     top = dict(good[0]["top"]) if good else {}
     figure = None
     if good and has_attention(predictor):
-        explained = explain_image(predictor, good[0]["path"])
+        figure = str(save_figure(_rollout(predictor, good[0]), figures / f"rollout-{stamp()}.png"))
+    shown = min(TOP_K, len(names))
+    line = labels_line(good[0]["labels"], language) if multilabel and good else ""
+    return top, line, figure, gr.update(value=prediction_table(rows, shown, multilabel, language),
+                                          headers=prediction_headers(shown, language, multilabel))
+
+
+def _rollout(predictor, row: dict):
+    """The rollout figure of a predicted image (`row` of `predict_paths`), captioned with its
+    likeliest class (or label: by its own probability, a sigmoid, not a softmax over all)."""
+    explained = explain_image(predictor, row["path"])
+    if predictor.preprocessing.multilabel:
+        name, probability = row["top"][0]
+        caption = f"likeliest label {name} ({probability:.0%})"
+    else:
         name, probability = explained["top"][0]
-        figure = str(save_figure(plot_rollout(
-            explained["image"], explained["rollout"],
-            caption=f"predicted {name} ({probability:.0%})"), figures / f"rollout-{stamp()}.png"))
-    shown = min(TOP_K, len(predictor.preprocessing.class_names))
-    return top, figure, gr.update(value=prediction_table(rows, shown),
-                                    headers=prediction_headers(shown, language))
+        caption = f"predicted {name} ({probability:.0%})"
+    return plot_rollout(explained["image"], explained["rollout"], caption=caption)
+
+
+def labels_line(labels: List[tuple], language: str = "en") -> str:
+    """The labels at or above their thresholds (`predict_paths`' `labels` of an image), with
+    their probabilities, or that there are none."""
+    if not labels:
+        return say(language, "inference.no_label")
+    return say(language, "inference.labels", labels=_labels_text(labels, language, 2))
+
+
+def _labels_text(labels: List[tuple], language: str, places: int) -> str:
+    return say(language, "list.separator").join(f"{name} ({p:.{places}f})" for name, p in labels)
 
 
 def _evaluation_section(folders: AppFolders, predictors: Predictors, model):
-    """Evaluate on a split: accuracy, confusion matrix, mistakes and the per-class report."""
+    """Evaluate on a split: accuracy, confusion matrix, mistakes and the per-class report (a
+    model of several labels: mAP, the precision-recall curves and the per-label report)."""
     with gr.Row():
         split = gr.Dropdown([(t(f"split.{name}"), name) for name in SPLITS], value="test",
                             label=label("split"))
@@ -175,16 +208,24 @@ def _evaluation_section(folders: AppFolders, predictors: Predictors, model):
     @user_errors
     def on_evaluate(path, split_name, request: gr.Request):
         with predictors.using(_checked(path)) as predictor:
-            metrics = evaluate_model(predictor, split_name, folders.scratch / "evaluations" /
-                                     f"{split_name}-{stamp()}")
-        language = language_of(request)
-        text = say(language, "inference.accuracy", split=say(language, f"split.{split_name}"),
-                   top1=f"{metrics['top1']:.4f}", top5=f"{metrics['top5']:.4f}",
-                   count=metrics["num_samples"])
-        return (text, metrics["paths"]["confusion_png"], metrics["paths"]["mistakes"],
-                metrics["report"])
+            return evaluate_split(predictor, split_name, folders.scratch / "evaluations",
+                                  language_of(request))
 
     evaluate.click(on_evaluate, [model, split], [accuracy, confusion, mistakes, report])
+
+
+def evaluate_split(predictor, split: str, folder: Path, language: str = "en"):
+    """What `tools/infer.py --eval` reports, written under `folder`: the line of figures, the
+    confusion matrix (a model of several labels: the precision-recall curves), the mistakes
+    figure (a model of several labels: None, it has none) and the per-class (per-label)
+    report. Returns the four, plain values as the API gives them."""
+    metrics = evaluate_model(predictor, split, folder / f"{split}-{stamp()}")
+    text = say(language, "inference.scores", split=say(language, f"split.{split}"),
+               scores=score_text(language, metrics, emphasis=True), count=metrics["num_samples"])
+    paths = metrics["paths"]
+    if predictor.preprocessing.multilabel:
+        return text, paths["pr_curves"], None, metrics["report"]
+    return text, paths["confusion_png"], paths["mistakes"], metrics["report"]
 
 
 def _checked(path) -> str:
@@ -198,19 +239,26 @@ def _checked(path) -> str:
     return path
 
 
-def prediction_headers(shown: int, language: str = "en") -> List[str]:
-    """The columns of the every-image table: the file, its `shown` top classes, and why it
-    could not be read."""
+def prediction_headers(shown: int, language: str = "en", multilabel: bool = False) -> List[str]:
+    """The columns of the every-image table: the file, (for a model of several labels) the
+    labels above their thresholds, its `shown` top classes, and why it could not be read."""
     return [say(language, "inference.image"),
+            *([say(language, "inference.labels_column")] if multilabel else []),
             *(say(language, "inference.rank", rank=i) for i in range(1, shown + 1)),
             say(language, "inference.error")]
 
 
-def prediction_table(rows: List[dict], shown: int) -> List[List[str]]:
-    """One row per image of `predict_paths`' rows, `shown` top classes in each."""
+def prediction_table(rows: List[dict], shown: int, multilabel: bool = False,
+                     language: str = "en") -> List[List[str]]:
+    """One row per image of `predict_paths`' rows, `shown` top classes in each (after the
+    labels above their thresholds, for a model of several labels)."""
     table = []
     for row in rows:
         top = [f"{name} ({p:.3f})" for name, p in row.get("top", [])][:shown]
-        table.append([Path(row["path"]).name, *top, *[""] * (shown - len(top)),
+        labels = []
+        if multilabel:
+            labels = [_labels_text(row["labels"], language, 3) or say(language, "none")
+                      if "labels" in row else ""]
+        table.append([Path(row["path"]).name, *labels, *top, *[""] * (shown - len(top)),
                       row.get("error", "")])
     return table

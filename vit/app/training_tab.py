@@ -1,25 +1,32 @@
 """The Training tab: start a run as its own process, watch its loss and accuracy live, stop
-and resume it, and overlay earlier runs with the differences of their configs."""
+and resume it, and overlay earlier runs with the differences of their configs. A run's figures
+are its task's headline (score_words.py): top-1 and balanced accuracy, or for several labels
+per image mAP and exact match."""
 
 import shlex
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import gradio as gr
 
 from ..config import load_config, shipped_configs
-from ..engine.compare import COLUMNS, compare_runs, draw_run_figures
+from ..engine.compare import COLUMNS, compare_runs, draw_run_figures, format_cell, shown_columns
 from ..engine.run_folder import RunFolder, runs_in
 from ..engine.run_log import load_metrics
+from ..errors import VitError
 from ..models import BASELINES, list_models
-from .common import (DATA_FIELD_KEYS, AppFolders, bind, changed_overrides, empty_table,
-                     form_values, label, stamp, user_errors)
+from .common import (DATA_FIELD_KEYS, AppFolders, bind, changed_overrides, choice_field,
+                     empty_table, form_values, label, stamp, user_errors)
 from .i18n import AppError, language_of, say, t, translations
 from .runs import TrainingRuns
+from .score_words import figure_name, run_headline
 
 
-def progress_line(run_dir: Path, status: dict, language: str = "en") -> str:
-    """One line: state, epoch, step, images/s, time left (or the end message)."""
+def progress_line(run_dir: Path, status: dict, language: str = "en",
+                  metrics: Optional[dict] = None) -> str:
+    """One line: state, epoch, step, images/s, time left (or the end message); then, from the
+    run's `metrics` when it has recorded an epoch, its headline figures (its test figures once
+    it is tested, which replace the end message: the same figures, in English)."""
     state = status.get("state", "none")
     if state in ("starting", "preparing") or (state == "running" and "step" not in status):
         return say(language, "progress.starting", run=run_dir.name)
@@ -33,16 +40,21 @@ def progress_line(run_dir: Path, status: dict, language: str = "en") -> str:
         line += say(language, "progress.speed", speed=f"{status['images_per_s']:.0f}")
     if state == "running" and status.get("seconds_left") is not None:
         line += say(language, "progress.left", seconds=f"{status['seconds_left']:.0f}")
-    if status.get("message"):
+    tested = state == "finished" and (metrics or {}).get("test")
+    if status.get("message") and not tested:
         line += f" — {status['message']}"
+    headline = run_headline(language, metrics) if metrics else ""
+    if headline:
+        line += "\n\n" + headline
     if status.get("checkpoint"):
         line += "\n\n" + say(language, "progress.checkpoint", path=status["checkpoint"])
     return line
 
 
-def comparison_headers(language: str = "en") -> List[str]:
-    """The columns of the final-numbers table: `tools/compare.py`'s, in words."""
-    return [say(language, f"compare.column.{column}") for column in COLUMNS]
+def comparison_headers(language: str = "en", columns=COLUMNS) -> List[str]:
+    """The columns of the final-numbers table: `tools/compare.py`'s (or those of them given),
+    in words."""
+    return [say(language, f"compare.column.{column}") for column in columns]
 
 
 def difference_headers(language: str = "en", names: List[str] = ()) -> List[str]:
@@ -51,9 +63,10 @@ def difference_headers(language: str = "en", names: List[str] = ()) -> List[str]
     return [say(language, "compare.key"), *(names or [say(language, "compare.values")])]
 
 
-# The Training tab's settings, by the config key each field shows.
+# The Training tab's settings, by the config key each field shows: those of every run, then
+# the options for a skewed data set and the figure that picks the best checkpoint.
 FORM_KEYS = ("model.name", "model.pretrained", "train.epochs", "optim.lr", "optim.warmup_epochs",
-             "data.batch_size")
+             "data.batch_size", "train.class_weights", "data.sampler", "train.select_best_by")
 # What a chosen config fills in and Start sends: this tab's fields, then the Data tab's.
 RUN_KEYS = (*FORM_KEYS, *DATA_FIELD_KEYS)
 
@@ -160,6 +173,14 @@ def _settings(configs: dict):
                       label=label("data.batch_size"), elem_id="batch-size")]
         name = gr.Textbox(label=label("output.run_name"), placeholder=t("training.unnamed"),
                           elem_id="run-name")
+    with gr.Row():
+        fields += [
+            choice_field("train.class_weights", values["train.class_weights"],
+                         info=t("training.class_weights.info"), elem_id="class-weights"),
+            choice_field("data.sampler", values["data.sampler"], info=t("training.sampler.info"),
+                         elem_id="sampler"),
+            choice_field("train.select_best_by", values["train.select_best_by"],
+                         info=t("training.best_by.info"), elem_id="best-by")]
     return config, fields, name
 
 
@@ -180,13 +201,15 @@ def watch_run(folders: AppFolders, runs: TrainingRuns, run_dir, language: str = 
         return say(language, "training.no_run"), None, None, ""
     run_dir = Path(run_dir)
     status = runs.status(run_dir)
-    figures = [None, None]
+    metrics, figures = None, [None, None]
     try:
-        paths = draw_run_figures(folders.scratch / "live" / run_dir.name, load_metrics(run_dir))
+        metrics = load_metrics(run_dir)
+        paths = draw_run_figures(folders.scratch / "live" / run_dir.name, metrics)
         figures = [str(paths["loss"]), str(paths["accuracy"])]
     except Exception:  # no epoch recorded yet, or a file half-written: next tick
         pass
-    return progress_line(run_dir, status, language), *figures, status.get("console", "")
+    return (progress_line(run_dir, status, language, metrics), *figures,
+            status.get("console", ""))
 
 
 def _comparison(folders: AppFolders, runs: TrainingRuns):
@@ -210,10 +233,18 @@ def _comparison(folders: AppFolders, runs: TrainingRuns):
             (empty_table(difference_headers), None, differences)]
 
 
-def list_runs(runs: TrainingRuns):
+def list_runs(runs: TrainingRuns, request: gr.Request):
     """On page load and Refresh: the runs to compare, those that recorded an epoch, newest
-    first."""
-    return gr.update(choices=[run.name for run in runs_in(runs.output_dir)])
+    first, each shown with its headline figures."""
+    language, choices = language_of(request), []
+    for run in runs_in(runs.output_dir):
+        try:
+            headline = run_headline(language, load_metrics(run.path))
+        except (VitError, OSError, ValueError):  # being replaced: the name alone
+            headline = ""
+        choices.append((say(language, "compare.choice", run=run.name, scores=headline)
+                        if headline else run.name, run.name))
+    return gr.update(choices=choices)
 
 
 @user_errors
@@ -225,11 +256,21 @@ def compare_chosen(folders: AppFolders, runs: TrainingRuns, names, request: gr.R
     language = language_of(request)
     run_dirs = [runs.output_dir / name for name in names]
     result = compare_runs(run_dirs, folders.scratch / "compare")
-    rows = [[str(row[key]) for key in COLUMNS] for row in result["rows"]]
+    # a column no chosen run has a number in (the other task's) is left out, as
+    # `tools/compare.py` leaves it out
+    columns = shown_columns(result["rows"])
+    rows = [[_cell(language, key, row[key]) for key in columns] for row in result["rows"]]
     differences = [[key, *map(str, values)]
                    for key, values in result["differences"].items()]
-    nothing = [[say(language, "compare.none")] + [""] * len(names)]
+    nothing = [[say(language, "none")] + [""] * len(names)]
     return (str(result["figure"]),
-            gr.update(value=rows, headers=comparison_headers(language)),
+            gr.update(value=rows, headers=comparison_headers(language, columns)),
             gr.update(value=differences or nothing,
                       headers=difference_headers(language, names)))
+
+
+def _cell(language: str, column: str, value) -> str:
+    """A comparison table cell as the terminal's, with `best_by` in words."""
+    if column == "best_by" and value is not None:
+        return figure_name(language, value)
+    return format_cell(value)

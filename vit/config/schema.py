@@ -18,10 +18,9 @@ OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "linear", "step", "constant")
 # What a model's outputs mean: one class per image (softmax), or labels (a sigmoid each).
 TASKS = ("multiclass", "multilabel")
-# The named values of `train.class_weights` (besides a list of numbers, one per class).
-CLASS_WEIGHTINGS = ("none", "balanced")
-# The validation figure that picks the best checkpoint, by `train.select_best_by`; `auto` is
-# the task's headline (top1 for multiclass, map for multilabel).
+SAMPLERS = ("random", "balanced")  # how training batches are drawn (vit/data/sampler.py)
+CLASS_WEIGHTINGS = ("none", "balanced")  # `train.class_weights` besides a list of numbers
+# What picks the best checkpoint; `auto`: top1 for multiclass, map for multilabel.
 BEST_BY = ("auto", "top1", "balanced_accuracy", "map")
 
 
@@ -69,7 +68,7 @@ class DataConfig:
                                    "number of labels per image (a sigmoid each)", TASKS)
     sampler: str = _key("random", "training order: random (a seeded permutation) or balanced "
                                   "(classes drawn equally often, images with replacement)",
-                        ("random", "balanced"))
+                        SAMPLERS)
     cut_classes: Tuple[str, ...] = _key((), "classes (by name) of which the training split "
                                             "keeps only data.cut_fraction, to study imbalance; "
                                             "val and test stay whole")
@@ -285,11 +284,12 @@ def _check_task(data: DataConfig, train: TrainConfig):
              f"train.class_weights must be positive, got {list(weights)}")
     meaningless = {"multiclass": ("map",), "multilabel": ("top1", "balanced_accuracy")}
     _require(train.select_best_by not in meaningless[data.task],
-             f"train.select_best_by={train.select_best_by} has no meaning for "
-             f"data.task={data.task}",
+             f"{param('train.select_best_by', train.select_best_by)} has no meaning for "
+             f"{param('data.task', data.task)}",
              f"use {param('train.select_best_by', 'map' if data.task == 'multilabel' else 'top1')}")
     _require(not (data.task == "multilabel" and data.sampler == "balanced"),
-             "data.sampler=balanced draws by class and has no meaning for data.task=multilabel",
+             f"{param('data.sampler', 'balanced')} draws by class and has no meaning for "
+             f"{param('data.task', 'multilabel')}",
              f"use {param('train.class_weights', 'balanced')} (BCE positive weights)")
     _require(0 < data.cut_fraction <= 1, f"data.cut_fraction must be in (0, 1], got "
              f"{data.cut_fraction}")

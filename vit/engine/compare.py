@@ -116,16 +116,23 @@ def config_differences(run_dirs: Sequence) -> Dict[str, list]:
 
 def format_rows(rows: List[dict]) -> str:
     """The comparison table for the terminal, without the columns no run has a number in."""
-    def cell(value):
-        if value is None:
-            return "-"
-        return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-    columns = [c for c in COLUMNS if any(row[c] is not None for row in rows)]
-    table = [columns] + [[cell(row[c]) for c in columns] for row in rows]
+    columns = shown_columns(rows)
+    table = [columns] + [[format_cell(row[c]) for c in columns] for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
     return "\n".join("  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip()
                      for line in table)
+
+
+def shown_columns(rows: List[dict]) -> List[str]:
+    """The COLUMNS that some run has a value in."""
+    return [c for c in COLUMNS if any(row[c] is not None for row in rows)]
+
+
+def format_cell(value) -> str:
+    """A table cell: a figure to 4 places, a gap as "-"."""
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def format_differences(differences: Dict[str, list], names: Sequence[str]) -> str:

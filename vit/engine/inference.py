@@ -33,7 +33,7 @@ from ..serialization import load_safetensors
 from .checkpoint import checkpoint_record, load_checkpoint
 from .model_record import SAFETENSORS_FORMAT, ModelRecord, read_model_record, refuse_differences
 from .run_folder import weights_in
-from .scores import label_decisions, sigmoid, softmax
+from .scores import label_decisions, output_probabilities, softmax
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +252,8 @@ def _read_outputs(logits: np.ndarray, prep: Preprocessing, top_k: int) -> list:
     if not prep.multilabel:
         return [{"top": top_classes(row, names, k)} for row in softmax(logits)]
     rows = []
-    for row, decided in zip(sigmoid(logits), label_decisions(logits, prep.thresholds)):
+    probabilities = output_probabilities(logits, multilabel=True)
+    for row, decided in zip(probabilities, label_decisions(logits, prep.thresholds)):
         likeliest = top_classes(row, names, len(names))
         rows.append({"top": likeliest[:k],
                      "labels": [(name, p) for name, p in likeliest if decided[names.index(name)]],

@@ -23,7 +23,7 @@ from ..viz import save_figure
 from ..viz.attention_figures import (plot_attention_distance, plot_filter_components,
                                      plot_head_maps, plot_position_similarity, plot_rollout)
 from .inference import LoadedModel, top_classes
-from .scores import softmax
+from .scores import output_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def explain_image(loaded: LoadedModel, image_path, head_fusion: str = "mean",
         dict with `image` (uint8 [H, W, 3], as the model saw it), `rollout` ([rows, columns],
         the class token's rollout, peak 1), `heads` ([H, rows, columns], the last layer's
         class-token attention per head), `maps` ([L, 1, H, N, N]) and `top` (class,
-        probability) pairs, best first.
+        probability) pairs, best first (multilabel: each label's own probability).
     """
     _require_vit(loaded)
     prep = loaded.preprocessing
@@ -54,7 +54,8 @@ def explain_image(loaded: LoadedModel, image_path, head_fusion: str = "mean",
             "rollout": class_token_map(attention_rollout(maps, head_fusion, discard_ratio),
                                        grid)[0],
             "heads": class_token_map(maps[-1, 0], grid), "maps": maps,
-            "top": top_classes(softmax(logits)[0], prep.class_names)}
+            "top": top_classes(output_probabilities(logits, prep.multilabel)[0],
+                               prep.class_names)}
 
 
 def attention_distances(loaded: LoadedModel, distance_images, batch_size: int = 32,

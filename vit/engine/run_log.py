@@ -226,11 +226,15 @@ def format_epoch(record: dict, epochs: int) -> str:
             f"lr {record['lr']:.2e}  {record['seconds']:.1f}s  {record['images_per_s']:.0f} img/s")
 
 
+def task_of(scores: dict) -> str:
+    """The task an evaluation's figures are of: `multilabel` when they hold an mAP."""
+    return "multilabel" if "map" in scores else "multiclass"
+
+
 def format_scores(scores: dict) -> str:
     """An evaluation's figures in one line: `top-1 0.9749  top-5 ...` (multiclass) or
     `mAP 0.95  exact match ...` (multilabel)."""
-    task = "multilabel" if "map" in scores else "multiclass"
-    return "  ".join(f"{words} {scores[key]:.4f}" for key, words in SCORE_WORDS[task]
+    return "  ".join(f"{words} {scores[key]:.4f}" for key, words in SCORE_WORDS[task_of(scores)]
                      if scores.get(key) is not None)
 
 

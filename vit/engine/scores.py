@@ -108,6 +108,12 @@ def binary_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.maximum(x, 0) - x * labels + np.log1p(np.exp(-np.abs(x)))))
 
 
+def output_probabilities(logits: np.ndarray, multilabel: bool) -> np.ndarray:
+    """What a model's logits [N, K] say per output: class probabilities (softmax), or each
+    label's own probability (sigmoid) for a model of several labels per image."""
+    return sigmoid(logits) if multilabel else softmax(logits)
+
+
 def sigmoid(logits: np.ndarray) -> np.ndarray:
     """Per-label probabilities from logits, in float64."""
     x = np.asarray(logits, dtype=np.float64)

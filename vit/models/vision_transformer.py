@@ -5,11 +5,12 @@
     Eq. 2  z'_l = MSA(LN(z_{l-1})) + z_{l-1}                   (Block, first residual)
     Eq. 3  z_l = MLP(LN(z'_l)) + z'_l                          (Block, second residual)
     Eq. 4  y = LN(z_L^0)                                       (norm, class token)
-and `forward_head` maps y to class logits. Attribute names and layer order are PaddleClas's and
-form the summary contract: see docs/contract.md before changing them.
+and `forward_head` maps y to class logits. `forward_intermediates` returns the tokens of chosen
+blocks (timm's name) for embeddings and dense features. Attribute names and layer order are
+PaddleClas's and form the summary contract: see docs/contract.md before changing them.
 """
 
-from typing import Optional
+from typing import List, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 import paddle
@@ -22,6 +23,14 @@ from .layers import Block, LayerNorm, Linear, PatchEmbed, PreLogits
 trunc_normal_ = nn.initializer.TruncatedNormal(std=0.02, a=-0.04, b=0.04)
 zeros_ = nn.initializer.Constant(value=0.0)
 ones_ = nn.initializer.Constant(value=1.0)
+
+
+class BlockTokens(NamedTuple):
+    """The output of one Transformer block: its class token [B, D] and its patch tokens laid
+    out as the patch grid [B, D, rows, columns] (NCHW, as a CNN's feature map)."""
+
+    class_token: paddle.Tensor
+    patch_tokens: paddle.Tensor
 
 
 class VisionTransformer(nn.Layer):
@@ -117,6 +126,45 @@ class VisionTransformer(nn.Layer):
             x = block(x)
         x = self.norm(x)
         return x[:, 0]
+
+    def forward_intermediates(self, x, blocks: Union[int, Sequence[int]] = 1,
+                              norm: bool = False) -> List[BlockTokens]:
+        """The tokens of chosen blocks for images [B, C, H, W], in block order.
+
+        Args:
+            blocks: an int n takes the last n blocks; a sequence names blocks by index (0 is
+                the first, -1 the last).
+            norm: pass each output through the final norm (Eq. 4's LN); the raw block outputs
+                otherwise.
+
+        Raises:
+            IndexError: a block the model does not have, naming its depth.
+        """
+        chosen = self.block_indices(blocks)
+        x = self.patch_embed(x)
+        x = paddle.concat((self.cls_token.expand((x.shape[0], -1, -1)), x), axis=1)
+        x = self.pos_drop(x + self.pos_embed.expand(x.shape))
+        taken = []
+        rows, columns = self.grid_size
+        for index, block in enumerate(self.blocks[:chosen[-1] + 1]):
+            x = block(x)
+            if index in chosen:
+                out = self.norm(x) if norm else x
+                grid = out[:, 1:].transpose([0, 2, 1]).reshape([x.shape[0], -1, rows, columns])
+                taken.append(BlockTokens(out[:, 0], grid))
+        return taken
+
+    def block_indices(self, blocks: Union[int, Sequence[int]]) -> List[int]:
+        """`blocks` of `forward_intermediates` as sorted, non-negative block indices."""
+        depth = len(self.blocks)
+        wanted = list(range(depth - blocks, depth)) if isinstance(blocks, int) else list(blocks)
+        if isinstance(blocks, int) and not 1 <= blocks <= depth:
+            raise IndexError(f"the last {blocks} blocks: the model has {depth}")
+        for index in wanted:
+            if not -depth <= index < depth:
+                raise IndexError(f"block {index}: the model has {depth} blocks "
+                                 f"(0 to {depth - 1}, or -{depth} to -1 from the end)")
+        return sorted({index % depth for index in wanted})
 
     def forward_head(self, features, pre_logits: bool = False):
         """Features [B, D] -> logits [B, num_classes] (or the representation if `pre_logits`)."""

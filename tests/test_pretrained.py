@@ -58,6 +58,11 @@ def test_the_registry_lists_every_published_set_by_name():
         create_model("ViT_tiny_patch4_16", pretrained=True)
     listed = run_tool("convert", "--list")
     assert listed.returncode == 0 and "ViT_base_patch16_384.paddleclas_in1k" in listed.stdout
+    rows = {line.split()[0]: line.split() for line in listed.stdout.splitlines()}
+    for model, top1 in (("ViT_Ti_patch16_224", "75.45%"), ("ViT_S_patch16_224", "81.40%")):
+        assert rows[f"{model}.timm_augreg_in21k_ft_in1k"][1:3] == ["(default)", "224"]
+        assert top1 in rows[f"{model}.timm_augreg_in21k_ft_in1k"]
+        assert f"{model}.augreg_in21k_ft_in1k" in rows and f"{model}.augreg_in21k" in rows
 
 
 def test_weights_by_name_download_once_cache_and_refuse_a_damaged_copy(home, server,
@@ -105,6 +110,23 @@ def test_the_offline_error_is_one_line_naming_the_url_and_the_path(home, tmp_pat
     assert str(home / "ViT_small_patch16_224" / "ViT_small_patch16_224_pretrained.pdparams") in line
 
 
+def offline_hub_snapshot(tmp_path, monkeypatch, repo: str):
+    """The folder of `repo`'s snapshot in a Hub cache laid out by hand (what
+    `huggingface_hub` downloads into), read with HF_HUB_OFFLINE=1: fill it before use."""
+    cache = tmp_path / "hub"
+    snapshot = cache / f"models--{repo.replace('/', '--')}" / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as hub
+
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
+    return snapshot
+
+
 def test_a_hub_repo_resolves_through_huggingface_hub_from_an_offline_cache(tmp_path, monkeypatch):
     """The Hub's own cache layout, prepared by hand, read with HF_HUB_OFFLINE=1: the folder
     converts from transformers' names and loads."""
@@ -116,17 +138,8 @@ def test_a_hub_repo_resolves_through_huggingface_hub_from_an_offline_cache(tmp_p
     torch.manual_seed(0)
     reference = transformers.ViTForImageClassification(config).eval()
     entry = find_weights("ViT_base_patch16_224.hf_in21k_ft_in1k")
-    cache = tmp_path / "hub"
-    snapshot = cache / f"models--{entry.hub.replace('/', '--')}" / "snapshots" / ("0" * 40)
+    snapshot = offline_hub_snapshot(tmp_path, monkeypatch, entry.hub)
     reference.save_pretrained(snapshot)
-    (snapshot.parent.parent / "refs").mkdir()
-    (snapshot.parent.parent / "refs" / "main").write_text("0" * 40)
-    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    import huggingface_hub.constants as hub
-
-    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
     model = create_model("ViT_base_patch16_224", pretrained="hf_in21k_ft_in1k", depth=1,
                          epsilon=1e-12)
     model.eval()
@@ -137,6 +150,62 @@ def test_a_hub_repo_resolves_through_huggingface_hub_from_an_offline_cache(tmp_p
     assert np.abs(ours - theirs).max() < 1e-4
     saved = json.loads((snapshot / "config.json").read_text())
     assert saved["num_hidden_layers"] == 1
+
+
+def test_vit_ti_by_name_is_timms_augreg_file_from_the_hub(home, tmp_path, monkeypatch):
+    """`create_model("ViT_Ti_patch16_224", pretrained=True)`: the default entry is timm's hub
+    repo with its preprocessing and top-1; its model.safetensors (random weights in timm's
+    layout, from the offline Hub cache) converts and loads into the registered model exactly."""
+    from safetensors.numpy import save_file
+
+    entry = find_weights("ViT_Ti_patch16_224")
+    assert (entry.tag, entry.hub, entry.source) == (
+        "timm_augreg_in21k_ft_in1k", "timm/vit_tiny_patch16_224.augreg_in21k_ft_in1k", "timm")
+    assert (entry.interpolation, entry.crop_pct, entry.mean, entry.reported_top1) == (
+        "bicubic", 0.9, (0.5, 0.5, 0.5), 0.75452)
+    paddle.seed(7)
+    with paddle.utils.unique_name.guard():
+        source = create_model("ViT_Ti_patch16_224")
+    source.eval()
+    snapshot = offline_hub_snapshot(tmp_path, monkeypatch, entry.hub)
+    (snapshot / "config.json").write_text(json.dumps({"architecture": "vit_tiny_patch16_224"}))
+    timm_layout = {k: v.numpy().T if v.ndim == 2 else v.numpy()  # PyTorch's Linear [out, in]
+                   for k, v in source.state_dict().items()}
+    save_file({k: np.ascontiguousarray(v) for k, v in timm_layout.items()},
+              str(snapshot / "model.safetensors"))
+    model = create_model("ViT_Ti_patch16_224", pretrained=True)
+    model.eval()
+    images = paddle.to_tensor(np.random.default_rng(2).standard_normal(
+        (2, 3, 224, 224)).astype("float32"))
+    with paddle.no_grad():
+        np.testing.assert_array_equal(model(images).numpy(), source(images).numpy())
+
+
+def test_vit_s_augreg_npz_downloads_through_the_mirror_and_gives_the_references_logits(
+        home, server, monkeypatch, tmp_path):
+    """Google's AugReg .npz of ViT-S/16 by tag, through the loopback mirror: the file (one block
+    of random weights in the original layout, to keep it quick) converts into the registered
+    model with the logits of the PyTorch reference."""
+    torch = pytest.importorskip("torch")
+    from torch_reference import TorchViT, to_google_npz
+
+    entry = find_weights("ViT_S_patch16_224.augreg_in21k_ft_in1k")
+    assert entry.url.endswith("/augreg/S_16-i21k-300ep-lr_0.001-aug_light1-wd_0.03-do_0.0-sd_0.0"
+                              "--imagenet2012-steps_20k-lr_0.03-res_224.npz")
+    reference = TorchViT(img=224, patch=16, dim=384, depth=1, heads=6, mlp=1536, classes=1000)
+    reference.eval()
+    to_google_npz(reference, tmp_path / "s16.npz")
+    payload = (tmp_path / "s16.npz").read_bytes()
+    server.files[entry.url.split("storage.googleapis.com", 1)[1]] = (payload, len(payload))
+    monkeypatch.setenv("VIT_PADDLE_WEIGHTS_MIRROR", server.base)
+    model = create_model("ViT_S_patch16_224", pretrained="augreg_in21k_ft_in1k", depth=1)
+    model.eval()
+    images = np.random.default_rng(3).standard_normal((2, 3, 224, 224)).astype("float32")
+    with paddle.no_grad(), torch.no_grad():
+        difference = model(paddle.to_tensor(images)).numpy() - \
+            reference(torch.from_numpy(images)).numpy()
+    assert np.abs(difference).max() <= 1e-4
+    assert (home / "ViT_S_patch16_224" / entry.file_name).is_file()
 
 
 def test_infer_by_name_predicts_imagenet_classes_from_a_prefilled_cache(home, tmp_path):

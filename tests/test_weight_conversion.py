@@ -60,6 +60,30 @@ def test_timm_state_dict_converts_to_the_same_logits(tmp_path, reference, suffix
     assert np.abs(paddle_logits(converted, args, x) - expected).max() <= TOLERANCE
 
 
+@pytest.mark.parametrize("name,width,heads", [("ViT_Ti_patch16_224", 192, 3),
+                                              ("ViT_S_patch16_224", 384, 6)])
+def test_timms_vit_ti_and_s_convert_into_the_registered_models(tmp_path, name, width, heads):
+    """timm's vit_tiny_patch16_224 and vit_small_patch16_224 at full size, as the hub's
+    model.safetensors holds them: the shapes name the registered model (its heads too), and
+    the logits are the reference's."""
+    from safetensors.torch import save_file
+    from torch_reference import TorchViT
+
+    from vit.models import model_args
+
+    reference = TorchViT(img=224, patch=16, dim=width, depth=12, heads=heads, mlp=4 * width,
+                         classes=1000, seed=4)
+    reference.eval()
+    save_file(reference.state_dict(), str(tmp_path / "model.safetensors"))
+    converted, args = convert_state(*read_weights(tmp_path / "model.safetensors"))
+    registered = model_args(name)
+    assert {key: args[key] for key in registered} == registered
+    x = images(batch=2, size=224)
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(x)).numpy()
+    assert np.abs(paddle_logits(converted, args, x) - expected).max() <= TOLERANCE
+
+
 def test_google_npz_with_pre_logits_converts_to_the_same_logits(tmp_path):
     from torch_reference import TorchViT, to_google_npz
 
@@ -101,7 +125,7 @@ def test_the_arguments_read_off_weights_are_the_registered_models(tmp_path):
     from vit.models.convert import infer_model_args
 
     for name in ("ViT_small_patch16_224", "ViT_base_patch32_224", "ViT_tiny_patch4_16",
-                 "ViT_tiny_patch4_32"):
+                 "ViT_tiny_patch4_32", "ViT_Ti_patch16_224", "ViT_S_patch16_224"):
         with paddle.utils.unique_name.guard():
             model = create_model(name)
         implied = infer_model_args({k: v.numpy() for k, v in model.state_dict().items()})

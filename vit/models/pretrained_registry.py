@@ -87,21 +87,38 @@ def _google(model: str, tag: str, path: str, image_size: int = 224,
 
 
 def _hub(model: str, tag: str, repo: str, source: str, image_size: int = 224,
-         num_classes: int = 1000, interpolation: str = "bilinear",
-         crop_pct: float = 1.0) -> Weights:
+         num_classes: int = 1000, interpolation: str = "bilinear", crop_pct: float = 1.0,
+         top1: Optional[float] = None) -> Weights:
     return Weights(model, tag, source, hub=repo, image_size=image_size,
                    num_classes=num_classes, classes=IMAGENET_1K if num_classes == 1000 else None,
-                   interpolation=interpolation, crop_pct=crop_pct)
+                   interpolation=interpolation, crop_pct=crop_pct, reported_top1=top1)
 
 
 _AUGREG = "augreg/{}-i21k-300ep-lr_0.001-aug_{}-wd_{}-do_{}-sd_{}"
 _AUGREG_FT = "--imagenet2012-steps_20k-lr_{}-res_{}.npz"
+# the AugReg ImageNet-21k runs that timm and big_vision recommend for ViT-Ti/16 and ViT-S/16
+_AUGREG_TI16 = _AUGREG.format("Ti_16", "none", "0.03", "0.0", "0.0")
+_AUGREG_S16 = _AUGREG.format("S_16", "light1", "0.03", "0.0", "0.0")
 
 # ImageNet-21k has 21,843 classes; its checkpoints keep the paper's representation layer
 # (`pre_logits`), which fine-tuning into a model without one drops.
 _IN21K = 21843
 
 _ENTRIES = [
+    # timm's copies of the AugReg ViT-Ti/16 and ViT-S/16 first (the default): the top-1 is timm's
+    # (results-imagenet.csv, measured with this preprocessing), the hub needs no Google storage
+    _hub("ViT_Ti_patch16_224", "timm_augreg_in21k_ft_in1k",
+         "timm/vit_tiny_patch16_224.augreg_in21k_ft_in1k", "timm", interpolation="bicubic",
+         crop_pct=0.9, top1=0.75452),
+    _google("ViT_Ti_patch16_224", "augreg_in21k_ft_in1k",
+            _AUGREG_TI16 + _AUGREG_FT.format("0.03", 224)),
+    _google("ViT_Ti_patch16_224", "augreg_in21k", _AUGREG_TI16 + ".npz", num_classes=_IN21K),
+    _hub("ViT_S_patch16_224", "timm_augreg_in21k_ft_in1k",
+         "timm/vit_small_patch16_224.augreg_in21k_ft_in1k", "timm", interpolation="bicubic",
+         crop_pct=0.9, top1=0.81402),
+    _google("ViT_S_patch16_224", "augreg_in21k_ft_in1k",
+            _AUGREG_S16 + _AUGREG_FT.format("0.03", 224)),
+    _google("ViT_S_patch16_224", "augreg_in21k", _AUGREG_S16 + ".npz", num_classes=_IN21K),
     _paddleclas("ViT_small_patch16_224", 224, 0.7769),
     _paddleclas("ViT_base_patch16_224", 224, 0.8195),
     _google("ViT_base_patch16_224", "orig_in21k", "imagenet21k/ViT-B_16.npz",

@@ -2,7 +2,10 @@
 
 Rows follow the paper's Table 1 (Base, Large, Huge) with the patch size and resolution in the name,
 PaddleClas's naming scheme, so PaddleClas's published `.pdparams` load into the model of the same
-name. The `tiny` rows are CPU-sized models for small images used by the default configs.
+name. `Ti` and `S` are the smaller ViTs of DeiT and "How to train your ViT?" (AugReg), named by
+that paper's letters because PaddleClas's `small` and our CPU-sized `tiny` are other models
+(docs/models.md). The `tiny` rows are CPU-sized models for small images used by the default
+configs.
 """
 
 import difflib
@@ -18,6 +21,9 @@ _PAPER = dict(qkv_bias=True, epsilon=1e-6)
 _BASE = dict(embed_dim=768, depth=12, num_heads=12, mlp_ratio=4, **_PAPER)
 _LARGE = dict(embed_dim=1024, depth=24, num_heads=16, mlp_ratio=4, **_PAPER)
 _HUGE = dict(embed_dim=1280, depth=32, num_heads=16, mlp_ratio=4, **_PAPER)
+# DeiT's and AugReg's Ti and S (big_vision's `decode_variant`): 64 wide per head, as B
+_TI = dict(embed_dim=192, depth=12, num_heads=3, mlp_ratio=4, **_PAPER)
+_S = dict(embed_dim=384, depth=12, num_heads=6, mlp_ratio=4, **_PAPER)
 
 VARIANTS: Dict[str, dict] = {
     # PaddleClas's "small" (not DeiT's 384-wide ViT-S; see docs/models.md): 768 wide, 8 blocks,
@@ -25,6 +31,9 @@ VARIANTS: Dict[str, dict] = {
     "ViT_small_patch16_224": dict(img_size=224, patch_size=16, embed_dim=768, depth=8,
                                   num_heads=8, mlp_ratio=3, qkv_bias=False, qk_scale=768 ** -0.5,
                                   epsilon=1e-5),
+    # ViT-Ti/16 and ViT-S/16 (DeiT, AugReg; timm's vit_tiny_patch16_224, vit_small_patch16_224)
+    "ViT_Ti_patch16_224": dict(img_size=224, patch_size=16, **_TI),
+    "ViT_S_patch16_224": dict(img_size=224, patch_size=16, **_S),
     "ViT_base_patch16_224": dict(img_size=224, patch_size=16, **_BASE),
     "ViT_base_patch16_384": dict(img_size=384, patch_size=16, **_BASE),
     "ViT_base_patch32_224": dict(img_size=224, patch_size=32, **_BASE),

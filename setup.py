@@ -78,6 +78,7 @@ setup(
             "vit-visualize=vit.cli.visualize:cli",
             "vit-scaling=vit.cli.scaling:cli",
             "vit-probe=vit.cli.probe:cli",
+            "vit-embed=vit.cli.embed:cli",
             "vit-app=vit.cli.app:cli",
         ],
     },

@@ -27,6 +27,7 @@ from ..viz.attention_figures import plot_rollout
 from .common import AppFolders, empty_table, label, stamp, user_errors
 from .i18n import AppError, language_of, say, t
 from .score_words import score_text
+from .similar_images import similar_section
 
 MAX_IMAGES = 16
 TOP_K = 5  # classes shown per image
@@ -79,7 +80,8 @@ def inference_tab(folders: AppFolders, predictors: Predictors) -> dict:
         model = gr.Dropdown([], label=label("weights"), elem_id="model-choice",
                             allow_custom_value=True)
         refresh = gr.Button(t("refresh"))
-    table = _prediction_section(folders, predictors, model)
+    table, uploads = _prediction_section(folders, predictors, model)
+    similar_section(folders, predictors, model, uploads, _checked)
     _evaluation_section(folders, predictors, model)
 
     def listing():
@@ -129,7 +131,7 @@ def _prediction_section(folders: AppFolders, predictors: Predictors, model):
     predict.click(on_predict, [model, uploads], shown)
     examples.load_input_event.then(on_predict, [model, uploads], shown,
                                    api_visibility="undocumented")  # the API's is /on_predict
-    return table
+    return table, uploads
 
 
 def example_images(folder: Path) -> List[Path]:

@@ -91,10 +91,14 @@ class FeatureSet(paddle.io.Dataset):
 
 
 def feature_set(model, dataset, batch_size: int, progress: Progress = None,
-                stage: str = "computing features") -> FeatureSet:
-    """The backbone's features of the readable images of `dataset`, through its own transform
-    (an unreadable image is left out, as a batch leaves it out)."""
-    outputs = collect_outputs(model_logits(model, model.forward_features),
+                stage: str = "computing features", forward=None) -> FeatureSet:
+    """The backbone's features (`forward`, by default `model.forward_features`: the class
+    token after the final norm) of the readable images of `dataset`, through its own
+    transform (an unreadable image is left out, as a batch leaves it out; `positions` says
+    which images are kept)."""
+    outputs = collect_outputs(model_logits(model, forward or model.forward_features),
                               build_loader(dataset, batch_size, False), model.num_features,
                               progress, stage)
-    return FeatureSet(outputs.values, outputs.labels, dataset.class_names)
+    features = FeatureSet(outputs.values, outputs.labels, dataset.class_names)
+    features.positions = outputs.indices
+    return features

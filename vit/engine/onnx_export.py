@@ -17,7 +17,6 @@ import numpy as np
 
 from .. import cpu
 from ..errors import CheckpointError, VitError, param
-from ..data.preprocessing import Preprocessing
 from .inference import logit_agreement
 
 OPSET = 17  # LayerNormalization is one ONNX op from opset 17 on
@@ -183,7 +182,7 @@ def products_of_activations(path: Path) -> list:
 
 
 def quantize_onnx(folder: Path, calibration: np.ndarray, check: np.ndarray,
-                  outputs: Preprocessing) -> dict:
+                  multilabel: bool = False, thresholds=()) -> dict:
     """Static int8 quantisation of `folder/model.onnx` into `model.int8.onnx`: ONNX Runtime's
     QDQ format, signed 8-bit activations and per-channel signed 8-bit weights (S8S8, ONNX
     Runtime's recommended CPU setting), every product with a weight (MatMul, Gemm, Conv);
@@ -191,8 +190,8 @@ def quantize_onnx(folder: Path, calibration: np.ndarray, check: np.ndarray,
     give float32, not int8 (ONNX Runtime then runs MatMulIntegerToFloat, with no quantise and
     dequantise pass over each output), and attention's two products of activations (q kᵀ and
     P v) stay float32: quantising either made the model slower and less exact. Checked against
-    the float32 model on `check`: the share of images whose top-1 class agrees (multilabel: of
-    the per-label decisions, at the `outputs` record's thresholds) and the largest logit
+    the float32 model on `check`: the share of images whose top-1 class agrees (`multilabel`:
+    of the per-label decisions at `thresholds`) and the largest logit
     difference.
 
     Returns:
@@ -205,7 +204,7 @@ def quantize_onnx(folder: Path, calibration: np.ndarray, check: np.ndarray,
     return {"file": INT8_FILE,
             "format": "QDQ, S8S8, per-channel weights; float32 outputs; attention in float32",
             "calibration_images": len(calibration), "checked_images": len(check),
-            **logit_agreement(low, expected, outputs.multilabel, outputs.thresholds)}
+            **logit_agreement(low, expected, multilabel, thresholds)}
 
 
 def _calibration_reader(images: np.ndarray, input_name: str):

@@ -23,7 +23,6 @@ import numpy as np
 from .. import cpu
 from ..errors import CheckpointError, VitError, param
 from ..files import cache_home
-from ..data.preprocessing import Preprocessing
 from .inference import logit_agreement
 from .onnx_export import TOLERANCE, logit_difference, quoting_failure
 
@@ -145,12 +144,12 @@ def export_openvino(folder: Path, onnx_file: Path, reference, input_shape) -> di
 
 
 def quantize_openvino(folder: Path, calibration: np.ndarray, check: np.ndarray,
-                      outputs: Preprocessing) -> dict:
+                      multilabel: bool = False, thresholds=()) -> dict:
     """Post-training int8 quantisation of `folder/model.xml` into `model.int8.xml` by NNCF with
     its transformer preset (SmoothQuant, and a scheme for attention blocks that quantises
     fewer operations than the default); activation ranges are calibrated on `calibration`
     [N, C, H, W]. Checked against the float32 IR on `check`: the share of images whose top-1
-    class agrees (multilabel: of the per-label decisions at the `outputs` record's thresholds)
+    class agrees (`multilabel`: of the per-label decisions at `thresholds`)
     and the largest logit difference.
 
     Returns:
@@ -169,7 +168,7 @@ def quantize_openvino(folder: Path, calibration: np.ndarray, check: np.ndarray,
     low = OpenvinoPredictor(folder / INT8_FILE, precision="int8").logits(check)
     return {"file": INT8_FILE, "format": "NNCF post-training quantisation, transformer preset",
             "calibration_images": len(calibration), "checked_images": len(check),
-            "nncf": nncf.__version__, **logit_agreement(low, expected, outputs.multilabel, outputs.thresholds)}
+            "nncf": nncf.__version__, **logit_agreement(low, expected, multilabel, thresholds)}
 
 
 def _save_ir(openvino, model, target: Path, what: str):

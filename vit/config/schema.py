@@ -12,16 +12,14 @@ from typing import Optional, Tuple, Union
 
 from ..errors import ConfigError, param
 
-# The optimizers and learning-rate schedules by name: the config's choices, and the keys of the
-# builders in vit/engine/optim.py (tests/test_optim.py checks that the two agree).
+# Optimizers and schedules by name: the choices and vit/engine/optim.py's keys (test_optim.py)
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "linear", "step", "constant")
 # What a model's outputs mean: one class per image (softmax), or labels (a sigmoid each).
 TASKS = ("multiclass", "multilabel")
 SAMPLERS = ("random", "balanced")  # how training batches are drawn (vit/data/sampler.py)
 CLASS_WEIGHTINGS = ("none", "balanced")  # `train.class_weights` besides a list of numbers
-# What picks the best checkpoint; `auto`: top1 for multiclass, map for multilabel.
-BEST_BY = ("auto", "top1", "balanced_accuracy", "map")
+BEST_BY = ("auto", "top1", "balanced_accuracy", "map")  # what picks the best checkpoint
 
 
 def _key(default, help: str, choices: Optional[Tuple] = None):
@@ -153,6 +151,8 @@ class TrainConfig:
     resume: Optional[str] = _key(None, "checkpoint (or run folder) to resume from")
     device: str = _key("auto", "where to train", ("auto", "cpu", "gpu"))
     num_threads: int = _key(0, "CPU threads for Paddle's math (0: all cores)")
+    recompute: bool = _key(False, "recompute each block's activations in the backward pass "
+                                  "(saves memory, costs a forward)")
     freeze: str = _key("none", "backbone: only the head (and a pre-logits layer) learn, the "
                                "paper's linear evaluation", ("none", "backbone"))
     cache_features: bool = _key(True, "with a frozen backbone and no augmentation of the "

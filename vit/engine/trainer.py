@@ -24,7 +24,8 @@ from ..config import Config
 from ..data.builder import PreparedData, prepare_data
 from ..data.mixing import Mixing
 from ..data.sources import get_source
-from ..errors import VitError, param
+from ..errors import ConfigError, VitError, param
+from ..models import is_vit
 from ..models.weights import load_state_dict_strict
 from ..progress import Progress
 from .builders import model_kwargs_from_config, resolve_image_size, with_weights_preprocessing
@@ -121,13 +122,18 @@ def _ending_recorded(status: RunStatus):
 def checked_config(config: Config) -> Config:
     """The checks `train` makes of a config before any work, needing no data and no run folder:
     published weights in `model.pretrained` belong to `model.name` (their preprocessing is
-    taken), the model and the data source exist. Returns the config the run uses.
+    taken), the model and the data source exist, `train.recompute` has blocks to recompute.
+    Returns the config the run uses.
 
     Raises:
         VitError: naming the key that is wrong.
     """
     config = with_weights_preprocessing(config)
     model_kwargs_from_config(config)
+    if config.train.recompute and not is_vit(config.model.name):
+        raise ConfigError(f"{param('train.recompute')} recomputes Transformer blocks, and "
+                          f"{config.model.name} has none",
+                          f"set {param('train.recompute', 'false')}")
     get_source(config.data.source)
     return config
 

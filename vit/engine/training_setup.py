@@ -73,6 +73,7 @@ def setup_training(config: Config, runtime: Runtime, data: PreparedData, run_dir
                    resume_from: Optional[Path], progress: Progress) -> Training:
     """Model (pretrained or resumed), loaders, optimizer, schedule, EMA, checkpointer and log."""
     model, args = build_configured_model(config, data.num_classes, resume_from)
+    checkpoint_blocks(model, config)
     forward_model, train_set, val_set = model, data.train, data.val
     if config.train.freeze == "backbone":
         forward_model, train_set, val_set = frozen_backbone(config, model, data, progress)
@@ -94,6 +95,15 @@ def setup_training(config: Config, runtime: Runtime, data: PreparedData, run_dir
     return Training(model, forward_model, optimizer, scheduler, ema, checkpointer, run_log,
                     train_loader, eval_loader(val_set, config, runtime), steps_per_epoch,
                     data.num_classes, training_loss(config, data), state)
+
+
+def checkpoint_blocks(model, config: Config):
+    """Turn `train.recompute` on: each Transformer block recomputes its activations in the
+    backward pass (VisionTransformer.set_grad_checkpointing; `trainer.checked_config` has
+    refused it for a model without blocks)."""
+    if config.train.recompute:
+        model.set_grad_checkpointing(True)
+        log.info("recompute: each block's activations are recomputed in the backward pass")
 
 
 def training_loss(config: Config, data: PreparedData) -> TrainingLoss:

@@ -6,8 +6,9 @@
     Eq. 3  z_l = MLP(LN(z'_l)) + z'_l                          (Block, second residual)
     Eq. 4  y = LN(z_L^0)                                       (norm, class token)
 and `forward_head` maps y to class logits. `forward_intermediates` returns the tokens of chosen
-blocks (timm's name) for embeddings and dense features. Attribute names and layer order are
-PaddleClas's and form the summary contract: see docs/contract.md before changing them.
+blocks (timm's name) for embeddings and dense features; `set_grad_checkpointing` trades
+memory for compute in training. Attribute names and layer order are PaddleClas's and form the
+summary contract: see docs/contract.md before changing them.
 """
 
 from typing import List, NamedTuple, Optional, Sequence, Union
@@ -15,6 +16,7 @@ from typing import List, NamedTuple, Optional, Sequence, Union
 import numpy as np
 import paddle
 import paddle.nn as nn
+from paddle.distributed.fleet.utils import recompute
 
 from .layers import Block, LayerNorm, Linear, PatchEmbed, PreLogits
 
@@ -95,6 +97,7 @@ class VisionTransformer(nn.Layer):
         self.apply(_init_weights)
         if zero_head:
             self.reset_head(num_classes, zero=True)
+        self.grad_checkpointing = False  # a switch, not a layer: the contract is unchanged
 
     def reset_head(self, num_classes: int, zero: bool = True):
         """Replace the classifier for `num_classes` classes (zeros, as the paper fine-tunes)."""
@@ -123,9 +126,27 @@ class VisionTransformer(nn.Layer):
         # add (0.20 against 0.017 ms for the default model's [64, 17, 64], forward)
         x = self.pos_drop(x + self.pos_embed.expand(x.shape))
         for block in self.blocks:
-            x = block(x)
+            x = self._run_block(block, x)
         x = self.norm(x)
         return x[:, 0]
+
+    def set_grad_checkpointing(self, enable: bool = True):
+        """Recompute each block's activations in the backward pass instead of keeping them
+        (gradient checkpointing, timm's name): most of a training step's memory, for about one
+        more forward pass. Only while training with gradients; eval and no-grad are unchanged."""
+        self.grad_checkpointing = enable
+
+    def _run_block(self, block, x):
+        """`block(x)`, recomputed in the backward pass if checkpointing is on and a gradient
+        will flow back through x (a frozen backbone keeps nothing to recompute)."""
+        if not (self.grad_checkpointing and self.training and paddle.is_grad_enabled()
+                and not x.stop_gradient):
+            return block(x)
+        # Paddle's hook-based recompute: it runs the forward with gradients on, so vit's kernels
+        # take the paths they take without it and loss and gradients are bit for bit the same
+        # (the default, a PyLayer, runs it under no_grad, where LayerNorm and attention pick
+        # other kernels); dropout and drop path draw again from the saved random state.
+        return recompute(block, x, preserve_rng_state=True, use_reentrant=False)
 
     def forward_intermediates(self, x, blocks: Union[int, Sequence[int]] = 1,
                               norm: bool = False) -> List[BlockTokens]:

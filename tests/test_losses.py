@@ -68,3 +68,8 @@ def test_multilabel_loss_is_bce_with_positive_weights():
 def test_a_weight_list_of_the_wrong_length_is_refused_naming_the_classes():
     with pytest.raises(ConfigError, match=r"lists 2 weights for 3 classes \(a, b, c\)"):
         class_weights_for((1.0, 2.0), np.array([0, 1, 2]), False, NAMES)
+
+
+def test_a_label_every_image_carries_keeps_weight_one():
+    labels = np.array([[1, 0], [1, 1], [1, 0]])
+    np.testing.assert_allclose(class_weights_for("balanced", labels, True, ["a", "b"]), [1.0, 2.0])

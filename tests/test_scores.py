@@ -2,11 +2,14 @@
 mAP, the thresholds chosen for F1, exact match and Hamming loss (multilabel)."""
 
 import numpy as np
+import pytest
 from sklearn.metrics import (accuracy_score, average_precision_score, balanced_accuracy_score,
                              f1_score, hamming_loss, recall_score)
 
+from vit.engine.run_log import RunLog
 from vit.engine.scores import (DEFAULT_THRESHOLD, choose_thresholds, class_score_sums,
                                class_scores, label_scores, sigmoid)
+from vit.errors import ConfigError
 
 
 def _imbalanced_predictions(seed=0):
@@ -66,3 +69,18 @@ def test_each_chosen_threshold_gives_its_labels_best_f1():
         best = max(f1_score(truth[:, k], probabilities[:, k] >= cut) for cut in probabilities[:, k])
         assert abs(f1_score(truth[:, k], probabilities[:, k] >= chosen[k]) - best) < 1e-12
     assert label_scores(logits, truth)["thresholds"] == [round(float(t), 6) for t in chosen]
+
+
+def test_an_empty_split_scores_zero_instead_of_failing():
+    scores = label_scores(np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64))
+    assert scores["map"] == scores["exact_match"] == 0 and scores["num_samples"] == 0
+    assert scores["thresholds"] == [DEFAULT_THRESHOLD] * 3
+    given = label_scores(np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64), thresholds=())
+    assert given["thresholds"] == [DEFAULT_THRESHOLD] * 3  # empty: 0.5 each, never chosen
+
+
+def test_a_resumed_run_keeps_the_figure_that_picked_its_best_epoch():
+    started = {"history": [], "steps": [], "best_epoch": None, "best_by": "val_top1"}
+    assert RunLog(None, metrics=dict(started)).metrics["best_by"] == "val_top1"
+    with pytest.raises(ConfigError, match="picked its best epoch by val_top1"):
+        RunLog(None, metrics=dict(started), best_by="val_balanced_accuracy")

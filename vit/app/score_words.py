@@ -41,6 +41,7 @@ def run_headline(language: str, metrics: dict) -> str:
                                                            HEADLINE[task_of(test)]))
     best = {key[len("best_val_"):]: value for key, value in metrics.items()
             if key.startswith("best_val_")}
+    best["task"] = task_of(metrics)
     scores = score_text(language, best, HEADLINE[task_of(best)])
     return say(language, "run.best_val", epoch=metrics.get("best_epoch") or "?",
                scores=scores) if scores else ""

@@ -48,7 +48,7 @@ def nearest_training_images(loaded: LoadedModel, image: Path, folder: Path, lang
     `SHOWN` training images nearest to `image`."""
     index = index_for(loaded, split="train", progress=progress)
     nearest = similar_images(loaded, index, [image], SHOWN)[0]["nearest"]
-    rows = [index.names.index(near["name"]) for near in nearest]
+    rows = [near["row"] for near in nearest]
     folder.mkdir(parents=True, exist_ok=True)
     items: List[tuple] = []
     for near, picture in zip(nearest, indexed_images(loaded, index, rows)):

@@ -30,8 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the split to index (default: train)")
     parser.add_argument("--query", nargs="+", metavar="IMAGE",
                         help="print the indexed images nearest to these images")
-    parser.add_argument("--top-k", type=int, default=5, help="neighbours shown (and, with "
-                        "--eval, voting; default 5 with --query, 1 with --eval)")
+    parser.add_argument("--top-k", type=int, help="neighbours shown (and, with --eval, "
+                        "voting; default 5 with --query, 1 with --eval)")
     parser.add_argument("--eval", nargs="?", const="test", choices=SPLITS, metavar="SPLIT",
                         help="k-nearest-neighbour accuracy of SPLIT (default: test) against "
                              "the index")
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
-    if args.top_k < 1 or args.batch_size < 1:
+    if (args.top_k is not None and args.top_k < 1) or args.batch_size < 1:
         raise VitError("--top-k and --batch-size must be at least 1")
     from ..engine import search
 
@@ -63,14 +63,15 @@ def main(argv=None) -> int:
         print(f"index: {len(index.names):,} images, {index.vectors.shape[1]} dimensions "
               f"({_embedding_words(index.record['embedding'])})")
         if args.eval:
-            queries = search.index_for(loaded, split=args.eval, block=args.block,
-                                       norm=args.norm, batch_size=args.batch_size,
+            embedding = index.record["embedding"]  # the queries are embedded as the index
+            queries = search.index_for(loaded, split=args.eval, block=embedding["block"],
+                                       norm=embedding["norm"], batch_size=args.batch_size,
                                        progress=progress)
-            k = args.top_k if "--top-k" in (argv or sys.argv) else 1
+            k = args.top_k or 1
             accuracy = search.knn_accuracy(index, queries, k)
             print(f"{k}-nearest-neighbour accuracy of the {args.eval} split "
                   f"({len(queries.names):,} images) against the index: {accuracy:.4f}")
-    for result in (search.similar_images(loaded, index, args.query, args.top_k,
+    for result in (search.similar_images(loaded, index, args.query, args.top_k or 5,
                                          args.batch_size) if args.query else []):
         print(f"\n{result['query']}:")
         for rank, near in enumerate(result["nearest"], start=1):

@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     from ..engine.inference import predict_paths
 
     result = predict_paths(predictor, args.images, args.top_k, args.batch_size)
-    _print_and_save_predictions(result, output)
+    _print_and_save_predictions(result, output, predictor.preprocessing.multilabel)
     return 0
 
 
@@ -96,7 +96,7 @@ def _default_output(weights: Path, args) -> Path:
 def _evaluate(predictor, args, output: Path, reference=None) -> int:
     from ..engine.evaluation import evaluate_model
     from ..engine.inference import agreement_words
-    from ..engine.run_log import format_scores
+    from ..engine.run_log import format_scores, task_of
 
     metrics = evaluate_model(predictor, args.split, output, args.vdl_dir, args.batch_size,
                              reference=reference)
@@ -107,7 +107,8 @@ def _evaluate(predictor, args, output: Path, reference=None) -> int:
         print(f"{predictor.precision} against {same['reference']} on the same {same['images']} "
               f"images: {agreement_words(same)}, max |logit difference| "
               f"{same['max_abs_logit_difference']:.3g}")
-    print(f"\nper-{'label' if 'per_label' in metrics else 'class'} report:\n{metrics['report']}")
+    per = "label" if task_of(metrics) == "multilabel" else "class"
+    print(f"\nper-{per} report:\n{metrics['report']}")
     for key, label in (("confusion_png", "confusion matrix"), ("confusion_csv", "confusion matrix (CSV)"),
                        ("mistakes", "mistakes"), ("pr_curves", "precision-recall"),
                        ("report", "report"), ("metrics", "metrics")):
@@ -116,9 +117,8 @@ def _evaluate(predictor, args, output: Path, reference=None) -> int:
     return 0
 
 
-def _print_and_save_predictions(result: dict, output: Path):
+def _print_and_save_predictions(result: dict, output: Path, multilabel: bool):
     rows = result["rows"]
-    multilabel = any("probabilities" in row for row in rows)
     for row in rows:
         if "error" in row:
             print(f"{row['path']}: ERROR {row['error']}")
@@ -141,7 +141,7 @@ def _write_csv(writer, rows: list, multilabel: bool):
     above threshold (space-separated, as a CSV label list reads them) and every label's
     probability."""
     if multilabel:
-        names = next(list(row["probabilities"]) for row in rows if "probabilities" in row)
+        names = next((list(row["probabilities"]) for row in rows if "probabilities" in row), [])
         writer.writerow(["path", "labels", *names, "error"])
         for row in rows:
             scores = row.get("probabilities", {})

@@ -1,8 +1,8 @@
 """CSV list files for the `list` source: a header row, then `path,labels` rows.
 
-Kaggle's multi-label sets (Planet, Human Protein Atlas) ship their labels this way: columns are
-separated by commas and the label *names* within the labels column by spaces
-(`img/1.jpg,haze primary road`); a field that holds a comma is quoted, as Python's csv module
+Columns are separated by commas and the label *names* within the labels column by spaces
+(`img/1.jpg,haze primary road`), the convention of Kaggle's multi-label sets (whose own files may
+need their paths completed, e.g. a file extension); a field that holds a comma is quoted, as Python's csv module
 writes it. The header row is skipped; the first two columns are the image path (relative to
 `data.root`) and its labels, further columns are ignored.
 """

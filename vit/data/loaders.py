@@ -12,7 +12,8 @@ from .sampler import EpochBatchSampler
 def build_loader(dataset: ImageSet, batch_size: int, train: bool, seed: int = 0, rank: int = 0,
                  world_size: int = 1, num_workers: int = 0,
                  buffered: bool = True, balanced: bool = False) -> paddle.io.DataLoader:
-    """A DataLoader yielding dicts of `images` [B, C, H, W], `labels` [B] and `skipped` names.
+    """A DataLoader yielding dicts of `images` [B, C, H, W], `labels` [B] (0/1 [B, K] for
+    several labels per image) and `skipped` names.
 
     Training batches come in a seeded order per epoch (`loader.batch_sampler.set_epoch`);
     evaluation keeps the dataset order. `buffered`: Paddle's reader thread prepares the next

@@ -1,9 +1,10 @@
 """The preprocessing record: what a trained model needs besides its weights.
 
 Image size, normalisation, resize settings and what the outputs mean (the class names, the task,
-and for several labels per image the threshold of each) are fixed when a run prepares its data;
-the thresholds when a validation picks the best checkpoint. The trainer writes this record into every checkpoint; inference, export
-(`inference.yml`) and the web app read it back, and build the evaluation pipeline from it alone
+and for several labels per image the threshold of each) are fixed when a run prepares its data,
+the thresholds at each validation (the best checkpoint keeps those of its epoch). The trainer
+writes this record into every checkpoint; inference, export (`inference.yml`) and the web app
+read it back, and build the evaluation pipeline from it alone
 (PaddleClas keeps the same facts in `inference.yml`, timm in `pretrained_cfg`).
 """
 

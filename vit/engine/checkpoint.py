@@ -35,7 +35,8 @@ class Checkpointer:
 
     Args:
         folder: the run's `checkpoints/` folder.
-        model: the run's model record, shared by every checkpoint of the run.
+        model: the run's model record, written into every checkpoint; a multilabel run
+            updates its thresholds at each validation (`ModelRecord.with_thresholds`).
         config: the run's config (plain data).
         keep: epoch checkpoints kept besides `best` and `interrupted`.
         enabled: False on ranks other than 0.

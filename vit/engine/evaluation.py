@@ -71,8 +71,10 @@ def evaluate(logits_fn: Callable, loader, num_classes: int, distributed: bool = 
     """
     outputs = collect_outputs(logits_fn, loader, num_classes, progress)
     if multilabel:
-        values, labels = _gathered(outputs) if distributed else (outputs.values, outputs.labels)
-        scores = label_scores(values, labels.reshape(len(labels), num_classes), thresholds)
+        values, labels = outputs.values, outputs.labels.reshape(-1, num_classes)
+        if distributed:
+            values, labels = _gathered(values, labels)
+        scores = label_scores(values, labels, thresholds)
     else:
         sums = class_score_sums(outputs.values, outputs.labels, num_classes)
         if distributed:  # each rank scored its share: report the whole
@@ -83,10 +85,10 @@ def evaluate(logits_fn: Callable, loader, num_classes: int, distributed: bool = 
     return {**scores, "skipped": outputs.skipped}, outputs
 
 
-def _gathered(outputs: "Outputs"):
+def _gathered(values: np.ndarray, labels: np.ndarray):
     """Every rank's outputs and labels, concatenated (average precision needs them all)."""
     parts = []
-    paddle.distributed.all_gather_object(parts, (outputs.values, outputs.labels))
+    paddle.distributed.all_gather_object(parts, (values, labels))
     return (np.concatenate([values for values, _ in parts]),
             np.concatenate([labels for _, labels in parts]))
 
@@ -193,14 +195,14 @@ def _split_of_its_data(predictor, split: str, progress: Progress):
     return data.splits[split].with_transform(predictor.preprocessing.eval_transform())
 
 
-def agreement(mine: Outputs, theirs: Outputs, reference: str, outputs: Preprocessing) -> dict:
+def agreement(mine: Outputs, theirs: Outputs, reference: str, judged_by: Preprocessing) -> dict:
     """How closely two models' logits on the same images agree: the share with the same top-1
     class (multilabel: of the label decisions) and the largest logit difference, over the
     images both could read."""
     _, at_mine, at_theirs = np.intersect1d(mine.indices, theirs.indices, return_indices=True)
     return {"reference": reference, "images": int(len(at_mine)),
             **logit_agreement(mine.values[at_mine], theirs.values[at_theirs],
-                              outputs.multilabel, outputs.thresholds)}
+                              judged_by.multilabel, judged_by.thresholds)}
 
 
 def _class_scores(logits: np.ndarray, labels: np.ndarray, names) -> dict:

@@ -76,11 +76,12 @@ class FeatureSet(paddle.io.Dataset):
     """A split's backbone features in place of its images, yielding what an ImageSet yields
     (feature vector, label, position), so the loaders and the loop take it as it is."""
 
-    def __init__(self, features: np.ndarray, labels: np.ndarray, class_names):
+    def __init__(self, features: np.ndarray, labels: np.ndarray, class_names, positions=None):
         super().__init__()
         self.features = features
         self.labels = np.asarray(labels, dtype=np.int64)
         self.class_names = list(class_names)
+        self.positions = positions  # each row's image in the split it was computed from
 
     def __len__(self):
         return len(self.labels)
@@ -99,6 +100,4 @@ def feature_set(model, dataset, batch_size: int, progress: Progress = None,
     outputs = collect_outputs(model_logits(model, forward or model.forward_features),
                               build_loader(dataset, batch_size, False), model.num_features,
                               progress, stage)
-    features = FeatureSet(outputs.values, outputs.labels, dataset.class_names)
-    features.positions = outputs.indices
-    return features
+    return FeatureSet(outputs.values, outputs.labels, dataset.class_names, outputs.indices)

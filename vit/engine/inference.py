@@ -182,7 +182,8 @@ def logit_agreement(ours: np.ndarray, theirs: np.ndarray, multilabel: bool = Fal
 
 
 def agreement_words(agreement: dict) -> str:
-    """`top-1 agreement 0.9972` or `label agreement 0.9990` (multilabel), for printed lines."""
+    """`top-1 agreement 0.9972`, or `label decision agreement 0.9990` (multilabel), for
+    printed lines."""
     if "decision_agreement" in agreement:
         return f"label decision agreement {agreement['decision_agreement']:.4f}"
     return f"top-1 agreement {agreement['top1_agreement']:.4f}"
@@ -254,8 +255,9 @@ def _read_outputs(logits: np.ndarray, prep: Preprocessing, top_k: int) -> list:
     rows = []
     probabilities = output_probabilities(logits, multilabel=True)
     for row, decided in zip(probabilities, label_decisions(logits, prep.thresholds)):
+        above = {name for name, on in zip(names, decided) if on}
         likeliest = top_classes(row, names, len(names))
         rows.append({"top": likeliest[:k],
-                     "labels": [(name, p) for name, p in likeliest if decided[names.index(name)]],
+                     "labels": [(name, p) for name, p in likeliest if name in above],
                      "probabilities": {name: float(p) for name, p in zip(names, row)}})
     return rows

@@ -51,7 +51,9 @@ def _balanced_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
 def _balanced_pos_weights(labels: np.ndarray) -> np.ndarray:
     positives = labels.sum(axis=0).astype(np.float64)
     negatives = len(labels) - positives
-    return np.where(positives > 0, negatives / np.maximum(positives, 1), 1.0).astype(np.float32)
+    # a label every image (or none) carries has nothing to balance: weight 1
+    balanced = (positives > 0) & (negatives > 0)
+    return np.where(balanced, negatives / np.maximum(positives, 1), 1.0).astype(np.float32)
 
 
 class TrainingLoss:

@@ -108,13 +108,15 @@ class ModelRecord:
 
     def differences(self, other: "ModelRecord") -> Rows:
         """Rows (what, here, in `other`) where the two models differ in architecture (the
-        arguments that only regularise do not count); empty when they are the same."""
+        arguments that only regularise do not count) or in what their outputs mean (the
+        task); empty when they are the same."""
         rows = [("model", self.name, other.name)] if self.name != other.name else []
         rows += [(key, str(ours), str(theirs)) for key, ours, theirs
                  in architecture_differences(self.args, other.args)]
         for what, ours, theirs in (("classes", self.num_classes, other.num_classes),
                                    ("image size", self.preprocessing.image_size,
-                                    other.preprocessing.image_size)):
+                                    other.preprocessing.image_size),
+                                   ("task", self.preprocessing.task, other.preprocessing.task)):
             if ours != theirs:
                 rows.append((what, str(ours), str(theirs)))
         return rows

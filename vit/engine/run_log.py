@@ -15,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import VitError
+from ..errors import ConfigError, VitError, param
 from ..files import write_text_atomic
 from .run_folder import RunFolder
 
@@ -45,11 +45,16 @@ class RunLog:
         metrics: an earlier `metrics.json` content to continue (resume).
     """
 
-    def __init__(self, run_dir, metrics: Optional[dict] = None, best_by: str = "val_top1"):
+    def __init__(self, run_dir, metrics: Optional[dict] = None, best_by: str = "val_top1",
+                 task: str = "multiclass"):
         self.run_dir = Path(run_dir) if run_dir else None
         self.enabled = run_dir is not None
         self.metrics = metrics or {"history": [], "steps": [], "best_epoch": None}
-        self.metrics["best_by"] = best_by
+        if self.metrics.get("best_by", best_by) != best_by:
+            raise ConfigError(f"this run picked its best epoch by {self.metrics['best_by']}, "
+                              f"and {param('train.select_best_by')} now asks for {best_by}",
+                              "resume with the config the run was started with")
+        self.metrics.update(best_by=best_by, task=task)
         self.writer = None
         self._written = 0.0
         if self.enabled:
@@ -227,8 +232,9 @@ def format_epoch(record: dict, epochs: int) -> str:
 
 
 def task_of(scores: dict) -> str:
-    """The task an evaluation's figures are of: `multilabel` when they hold an mAP."""
-    return "multilabel" if "map" in scores else "multiclass"
+    """The task an evaluation's figures (or a run's `metrics.json`) are of, as recorded;
+    files written before there was a choice are multiclass."""
+    return scores.get("task", "multiclass")
 
 
 def format_scores(scores: dict) -> str:

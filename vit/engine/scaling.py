@@ -97,6 +97,19 @@ def point_name(model: str, fraction: float, seed: int) -> str:
     return f"{model}_f{fraction:g}_s{seed}"
 
 
+def refuse_label_sets(config: Config):
+    """The experiments score test top-1: one class per image.
+
+    Raises:
+        ConfigError: a data set of several labels per image.
+    """
+    if config.data.task != "multiclass":
+        raise ConfigError(f"the scaling experiments score test top-1, and this data set has "
+                          f"{config.data.task} labels",
+                          f"run them on a single-label data set "
+                          f"({param('data.task', 'multiclass')})")
+
+
 def run_scaling(config: Config, plan: ScalingPlan, output_dir,
                 progress: Progress = None) -> Dict[str, object]:
     """Train every point of `plan` (skipping finished ones), then write `scaling.json` and
@@ -106,6 +119,7 @@ def run_scaling(config: Config, plan: ScalingPlan, output_dir,
         dict with `results` (the JSON's content), `json` and `figure` paths.
     """
     plan.check()
+    refuse_label_sets(config)
     output_dir = Path(output_dir)
     sizes, num_classes = {}, 0
     for fraction in plan.fractions:

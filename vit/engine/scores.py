@@ -41,13 +41,13 @@ def class_score_sums(logits: np.ndarray, labels: np.ndarray, num_classes: int) -
 
 
 def class_scores(sums: np.ndarray, num_classes: int) -> dict:
-    """`loss`, `top1`, `top5`, `balanced_accuracy`, `recall` (per class; None for a class
-    without images) and `num_samples`, from (added) `class_score_sums`."""
+    """`task`, `loss`, `top1`, `top5`, `balanced_accuracy`, `recall` (per class; None for a
+    class without images) and `num_samples`, from (added) `class_score_sums`."""
     count = max(sums[3], 1)
     hits, images = sums[4:4 + num_classes], sums[4 + num_classes:]
     recall = [float(h / n) if n else None for h, n in zip(hits, images)]
     present = [r for r in recall if r is not None]
-    return {"loss": float(sums[0] / count), "top1": float(sums[1] / count),
+    return {"task": "multiclass", "loss": float(sums[0] / count), "top1": float(sums[1] / count),
             "top5": float(sums[2] / count),
             "balanced_accuracy": float(np.mean(present)) if present else 0.0,
             "recall": recall, "num_samples": int(sums[3])}
@@ -56,22 +56,32 @@ def class_scores(sums: np.ndarray, num_classes: int) -> dict:
 def label_scores(logits: np.ndarray, labels: np.ndarray,
                  thresholds: Optional[Sequence[float]] = None) -> dict:
     """The multilabel figures of `logits` [N, K] against 0/1 `labels` [N, K]: `loss`, `map`,
-    `exact_match`, `hamming_loss`, `num_samples`, `thresholds` (given, or chosen on these
-    images) and per label `average_precision`, `precision`, `recall`, `f1` and `support`."""
+    `exact_match`, `hamming_loss`, `num_samples`, `thresholds` (given, empty for 0.5 each, or
+    None to choose them on these images) and per label `average_precision`, `precision`,
+    `recall`, `f1` and `support`."""
     num_labels = logits.shape[1]
     probabilities = sigmoid(logits)
-    chosen = (np.asarray(thresholds, dtype=np.float64) if thresholds is not None and
-              len(thresholds) else choose_thresholds(probabilities, labels))
+    if thresholds is None:
+        chosen = choose_thresholds(probabilities, labels)
+    else:  # empty: DEFAULT_THRESHOLD for each label, as `label_decisions` judges
+        chosen = np.broadcast_to(np.asarray(thresholds, dtype=np.float64) if len(thresholds)
+                                 else DEFAULT_THRESHOLD, (num_labels,))
+    if not len(labels):
+        return {"task": "multilabel", "loss": 0.0, "map": 0.0, "exact_match": 0.0,
+                "hamming_loss": 0.0, "num_samples": 0,
+                "thresholds": [round(float(t), 6) for t in chosen],
+                **{key: [None if key == "average_precision" else 0] * num_labels
+                   for key in ("average_precision", "precision", "recall", "f1", "support")}}
     decisions = (probabilities >= chosen).astype(np.int64)
     precision, recall, f1, support = precision_recall_fscore_support(
         labels, decisions, average=None, labels=list(range(num_labels)), zero_division=0)
     average = [float(average_precision_score(labels[:, k], probabilities[:, k]))
                if labels[:, k].any() else None for k in range(num_labels)]
     scored = [a for a in average if a is not None]
-    return {"loss": binary_cross_entropy(logits, labels),
+    return {"task": "multilabel", "loss": binary_cross_entropy(logits, labels),
             "map": float(np.mean(scored)) if scored else 0.0,
-            "exact_match": float((decisions == labels).all(axis=1).mean()) if len(labels) else 0.0,
-            "hamming_loss": float((decisions != labels).mean()) if len(labels) else 0.0,
+            "exact_match": float((decisions == labels).all(axis=1).mean()),
+            "hamming_loss": float((decisions != labels).mean()),
             "num_samples": int(len(labels)), "thresholds": [round(float(t), 6) for t in chosen],
             "average_precision": average, "precision": precision.tolist(),
             "recall": recall.tolist(), "f1": f1.tolist(), "support": support.tolist()}

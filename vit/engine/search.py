@@ -12,7 +12,6 @@ they match and rebuilt when the weights change.
 """
 
 import csv
-import dataclasses
 import hashlib
 import io
 import json
@@ -141,14 +140,10 @@ def index_for(loaded, images: Optional[Path] = None, split: str = "train",
 def _split(loaded, split: str, progress: Progress):
     from ..data.sources import build_datasets
 
-    data = loaded.config.data
-    dataset = build_datasets(data, progress).splits[split]
-    kept = ("source", "root", "archive", "train_list", "val_list", "test_list", "label_names",
-            "task", "fractal_classes", "fractal_per_class", "fractal_size", "fractal_seed",
-            "val_fraction", "test_fraction", "split_seed", "train_fraction", "cut_classes",
-            "cut_fraction")  # what decides which images the split holds
-    which = {key: value for key, value in dataclasses.asdict(data).items() if key in kept}
-    return dataset, {"split": split, "data": json.loads(json.dumps(which))}
+    dataset = build_datasets(loaded.config.data, progress).splits[split]
+    names = "\n".join(dataset.describe(i) for i in range(len(dataset)))
+    return dataset, {"split": split, "source": loaded.config.data.source, "files": len(dataset),
+                     "listing": hashlib.sha256(names.encode()).hexdigest()}
 
 
 def _folder(loaded, folder: Path):
@@ -175,7 +170,7 @@ def _key(described: dict, embedding: dict) -> str:
     if "folder" in described:
         name = f"folder-{hashlib.sha256(described['folder'].encode()).hexdigest()[:12]}"
     else:
-        name = f"{described['data']['source']}-{described['split']}"
+        name = f"{described['source']}-{described['split']}"
     if embedding["block"] is not None:
         name += f"-block{embedding['block']}" + ("-norm" if embedding["norm"] else "")
     return name
@@ -219,7 +214,7 @@ def read_index(path: Path, quiet: bool = False) -> Optional[EmbeddingIndex]:
 
 
 def check_index_fits(index: EmbeddingIndex, loaded, source: str):
-    """Refuse an index that other weights, another model or another embedding made."""
+    """Refuse an index that other weights or another model made."""
     mine = {"model": loaded.record.name, "weights_sha256": weights_digest(loaded.weights)}
     theirs = {key: index.record.get(key) for key in mine}
     if theirs != mine:
@@ -232,7 +227,8 @@ def check_index_fits(index: EmbeddingIndex, loaded, source: str):
 def similar_images(loaded, index: EmbeddingIndex, paths: Sequence, k: int = 5,
                    batch_size: int = 64) -> List[dict]:
     """The k images of `index` nearest to each image of `paths` (files, or folders searched
-    recursively): per query `query` and `nearest`, a list of `name`, `label`, `similarity`.
+    recursively): per query `query` and `nearest`, a list of `row` (in the index), `name`,
+    `label` and `similarity`.
 
     Raises:
         DataError: a query that is not a readable image, naming it.
@@ -245,7 +241,7 @@ def similar_images(loaded, index: EmbeddingIndex, paths: Sequence, k: int = 5,
     vectors, positions = embed(loaded, queries, index.record["embedding"], batch_size)
     order, similarity = index.nearest(vectors, k)
     return [{"query": str(files[int(p)]),
-             "nearest": [{"name": index.names[i], "label": index.labels[i],
+             "nearest": [{"row": int(i), "name": index.names[i], "label": index.labels[i],
                           "similarity": float(s)} for i, s in zip(row, scores)]}
             for p, row, scores in zip(positions, order, similarity)]
 
@@ -284,7 +280,7 @@ def indexed_images(loaded, index: EmbeddingIndex, chosen: Sequence[int]) -> list
     """The RGB images (PIL) at `chosen` rows of `index`, read from its folder or split."""
     described = index.record["images"]
     if "folder" in described:
-        return [load_image(index.names[i]) for i in chosen]
+        return [load_image(index.names[i], loaded.config.data.max_image_pixels) for i in chosen]
     from ..data.sources import build_datasets
 
     split = build_datasets(loaded.config.data).splits[described["split"]]

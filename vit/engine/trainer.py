@@ -36,7 +36,8 @@ from .evaluation import evaluate, model_logits
 from .loop import LoopState, StepControl, epoch_record, train_one_epoch
 from .run_folder import RunFolder
 from .training_setup import Training, eval_loader, setup_training
-from .run_log import RunLog, RunStatus, copy_log_to, format_epoch, format_scores, task_of
+from .run_log import (SCORE_WORDS, RunLog, RunStatus, copy_log_to, format_epoch, format_scores,
+                      task_of)
 from .runtime import Runtime, StopRequest, amp_dtype, seed_everything, setup_runtime
 
 log = logging.getLogger(__name__)
@@ -282,9 +283,8 @@ def _test_record(scores: dict, class_names) -> dict:
     """What metrics.json keeps of the test evaluation: the task's figures, and per class the
     recall (multiclass) or F1 (multilabel)."""
     per_class = "f1" if task_of(scores) == "multilabel" else "recall"
-    kept = ("map", "exact_match", "hamming_loss") if per_class == "f1" else (
-        "top1", "top5", "balanced_accuracy")
-    return {**{key: scores[key] for key in (*kept, "loss", "num_samples")},
+    kept = [key for key, _ in SCORE_WORDS[task_of(scores)]]
+    return {**{key: scores[key] for key in ("task", *kept, "num_samples")},
             per_class: dict(zip(class_names, scores[per_class]))}
 
 

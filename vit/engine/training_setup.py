@@ -91,7 +91,8 @@ def setup_training(config: Config, runtime: Runtime, data: PreparedData, run_dir
     state, history = (resume_training(resume_from, model, optimizer, scheduler, ema, checkpointer)
                       if resume_from is not None else (LoopState(), None))
     run_log = RunLog(run_dir if runtime.is_main else None, metrics=history,
-                     best_by=best_figure(config.train.select_best_by, config.data.task))
+                     best_by=best_figure(config.train.select_best_by, config.data.task),
+                     task=config.data.task)
     return Training(model, forward_model, optimizer, scheduler, ema, checkpointer, run_log,
                     train_loader, eval_loader(val_set, config, runtime), steps_per_epoch,
                     data.num_classes, training_loss(config, data), state)
@@ -157,6 +158,9 @@ def resume_training(path: Path, model, optimizer, scheduler, ema, checkpointer: 
     scheduler.set_state_dict(training["scheduler"])
     if ema is not None and training.get("ema"):
         ema.set_state_dict(training["ema"], f"the EMA weights in {path.with_suffix('.pdopt')}")
+    # the thresholds of the last validation, for the checkpoints saved before the next one
+    checkpointer.model = checkpointer.model.with_thresholds(
+        checkpoint_record(path, meta).preprocessing.thresholds)
     loop = training["loop"]
     state = LoopState(**{k: loop[k] for k in LoopState.__dataclass_fields__})
     log.info("resuming from %s: epoch %d, step %d", path, state.epoch + 1, state.global_step)

@@ -23,8 +23,8 @@ from ..progress import Progress
 from ..viz.training_figures import plot_transfer
 from .probe import mean_and_std
 from .run_log import load_metrics
-from .scaling import (Step, finished_top1, parameters_of, run_steps, save_results,
-                      train_unless_finished)
+from .scaling import (Step, finished_top1, parameters_of, refuse_label_sets, run_steps,
+                      save_results, train_unless_finished)
 from .transfer_runs import (PRETRAIN_HELD_OUT, PRETRAIN_SOURCE, TransferPlan, downstream_config,
                             finetune_name, per_class_for, pretrain_config, pretrain_name,
                             probe_file, probe_pretrained, probe_random, random_name)
@@ -46,6 +46,7 @@ def run_transfer(config: Config, plan: TransferPlan, output_dir,
         dict with `results` (the JSON's content), `json` and `figure` paths.
     """
     plan.check()
+    refuse_label_sets(config)
     output_dir = Path(output_dir)
     downstream = build_datasets(dataclasses.replace(config.data,
                                                     train_fraction=plan.finetune_fraction))

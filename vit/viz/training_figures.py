@@ -29,8 +29,8 @@ def plot_training_loss(metrics: dict, title: str = "Training loss") -> Figure:
     if val:
         axes.plot(*zip(*val), "o-", color="tab:orange", linewidth=2, label="val loss (per epoch)")
     axes.set_xlabel("optimizer step")
-    axes.set_ylabel("binary cross-entropy" if any(r.get("val_map") is not None for r in
-                                                  metrics["history"]) else "cross-entropy")
+    axes.set_ylabel("binary cross-entropy" if metrics.get("task") == "multilabel"
+                    else "cross-entropy")
     axes.set_title(title)
     axes.grid(alpha=0.3)
     axes.legend()
@@ -80,7 +80,7 @@ def plot_comparison(runs: Dict[str, dict]) -> Figure:
         val = [(r["epoch"], r["val_loss"]) for r in history if r.get("val_loss") is not None]
         if val:
             loss_axes.plot(*zip(*val), "--", color=color, label=f"{name} val")
-        key = "val_map" if any(r.get("val_map") is not None for r in history) else "val_top1"
+        key = "val_map" if metrics.get("task") == "multilabel" else "val_top1"
         acc = [(r["epoch"], r[key]) for r in history if r.get(key) is not None]
         if acc:
             shown.add(key.removeprefix("val_").replace("map", "mAP").replace("top1", "top-1"))

@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     if args.samples < 1 or args.components < 1:
         raise VitError("--samples and --components must be at least 1")
     from ..engine.inference import collect_image_paths
-    from ..engine.inspection import inspect_model, sample_split
+    from ..engine.inspection import inspect_model, prediction_words, sample_split
 
     loaded = loaded_from_args(args)
     shown = collect_image_paths(args.image) if args.image else []
@@ -62,7 +62,7 @@ def main(argv=None) -> int:
                            args.discard_ratio, args.components)
     for image in result["numbers"]["images"]:
         name, probability = image["top"][0]
-        print(f"{image['path']}: predicted {name} ({probability:.3f})")
+        print(f"{image['path']}: {prediction_words(loaded)} {name} ({probability:.3f})")
     distances = result["numbers"]["mean_attention_distance_px"]
     print("mean attention distance (pixels), first and last layer: "
           f"{min(distances[0]):.1f}-{max(distances[0]):.1f} and "

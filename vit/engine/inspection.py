@@ -129,6 +129,12 @@ def inspect_model(loaded: LoadedModel, image_paths: Sequence, distance_images, o
     return {"paths": paths, "numbers": numbers}
 
 
+def prediction_words(loaded: LoadedModel) -> str:
+    """What a model's first output for an image is called: the predicted class, or for a
+    model of several labels per image its likeliest label (others may be above threshold)."""
+    return "likeliest label" if loaded.preprocessing.multilabel else "predicted"
+
+
 def _image_figures(loaded: LoadedModel, index: int, path, head_fusion: str,
                    discard_ratio: float, output: Path, paths: Dict[str, str]) -> dict:
     """The rollout and per-head figures of image number `index` (added to `paths`); its
@@ -138,7 +144,7 @@ def _image_figures(loaded: LoadedModel, index: int, path, head_fusion: str,
     stem = f"{index:02d}_{Path(path).stem}"
     paths[f"rollout_{stem}"] = str(save_figure(plot_rollout(
         explained["image"], explained["rollout"],
-        caption=f"{Path(path).name}: predicted {name} ({probability:.0%})"),
+        caption=f"{Path(path).name}: {prediction_words(loaded)} {name} ({probability:.0%})"),
         output / f"rollout_{stem}.png"))
     paths[f"heads_{stem}"] = str(save_figure(plot_head_maps(
         explained["heads"], explained["image"]), output / f"heads_{stem}.png"))

@@ -35,7 +35,7 @@ from ..progress import Progress
 from ..viz import save_figure
 from ..viz.eval_figures import plot_confusion_matrix, plot_mistakes
 from .inference import logit_agreement
-from .scores import DEFAULT_THRESHOLD, class_score_sums, class_scores, label_scores, softmax
+from .scores import class_score_sums, class_scores, label_scores, softmax
 from .run_log import log_evaluation
 
 log = logging.getLogger(__name__)
@@ -142,11 +142,9 @@ def evaluate_model(predictor, split: str = "test", output_dir=None, vdl_dir=None
     names = list(prep.class_names)
     dataset = _split_of_its_data(predictor, split, progress)
     started = time.perf_counter()
-    thresholds = (list(prep.thresholds) or [DEFAULT_THRESHOLD] * len(names)
-                  if prep.multilabel else None)
     metrics, outputs = evaluate(predictor.logits, build_loader(dataset, batch_size, False),
                                 len(names), progress=progress, multilabel=prep.multilabel,
-                                thresholds=thresholds)
+                                thresholds=prep.thresholds)  # recorded, never chosen here
     seconds = time.perf_counter() - started
     metrics.update(split=split, weights=predictor.source,
                    images_per_s=round(len(outputs.labels) / max(seconds, 1e-9), 1))

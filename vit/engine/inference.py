@@ -33,7 +33,7 @@ from ..serialization import load_safetensors
 from .checkpoint import checkpoint_record, load_checkpoint
 from .model_record import SAFETENSORS_FORMAT, ModelRecord, read_model_record, refuse_differences
 from .run_folder import weights_in
-from .scores import label_decisions, output_probabilities, softmax
+from .scores import label_decisions, output_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +209,16 @@ def collect_image_paths(paths: Sequence) -> List[Path]:
     return found
 
 
+def unlabelled_images(predictor, files: Sequence[Path]) -> FileImageSet:
+    """Image files given by a user (no labels) as a data set in `predictor`'s evaluation
+    pipeline, with its size limit; each file is checked when it loads, not scanned first."""
+    return FileImageSet(files, np.zeros(len(files), dtype=np.int64),
+                        predictor.preprocessing.class_names,
+                        transform=predictor.preprocessing.eval_transform(),
+                        max_pixels=predictor.config.data.max_image_pixels,
+                        sizes=np.zeros((len(files), 2)), formats=[""] * len(files))
+
+
 def predict_paths(predictor, paths: Sequence, top_k: int = 5, batch_size: int = 64,
                   progress: Progress = None) -> dict:
     """Top-k classes and probabilities for image files and folders, with any predictor; for a
@@ -224,10 +234,7 @@ def predict_paths(predictor, paths: Sequence, top_k: int = 5, batch_size: int = 
     """
     files = collect_image_paths(paths)
     prep = predictor.preprocessing
-    dataset = FileImageSet(files, np.zeros(len(files), dtype=np.int64), prep.class_names,
-                           transform=prep.eval_transform(),
-                           max_pixels=predictor.config.data.max_image_pixels,
-                           sizes=np.zeros((len(files), 2)), formats=[""] * len(files))
+    dataset = unlabelled_images(predictor, files)
     predictions, errors = {}, {}
     started = time.perf_counter()
     for batch in build_loader(dataset, batch_size, False):
@@ -250,10 +257,10 @@ def _read_outputs(logits: np.ndarray, prep: Preprocessing, top_k: int) -> list:
     `probabilities`, every label's by name in label order."""
     names = list(prep.class_names)
     k = min(top_k, len(names))
+    probabilities = output_probabilities(logits, prep.multilabel)
     if not prep.multilabel:
-        return [{"top": top_classes(row, names, k)} for row in softmax(logits)]
+        return [{"top": top_classes(row, names, k)} for row in probabilities]
     rows = []
-    probabilities = output_probabilities(logits, multilabel=True)
     for row, decided in zip(probabilities, label_decisions(logits, prep.thresholds)):
         above = {name for name, on in zip(names, decided) if on}
         likeliest = top_classes(row, names, len(names))

@@ -61,11 +61,8 @@ def label_scores(logits: np.ndarray, labels: np.ndarray,
     `recall`, `f1` and `support`."""
     num_labels = logits.shape[1]
     probabilities = sigmoid(logits)
-    if thresholds is None:
-        chosen = choose_thresholds(probabilities, labels)
-    else:  # empty: DEFAULT_THRESHOLD for each label, as `label_decisions` judges
-        chosen = np.broadcast_to(np.asarray(thresholds, dtype=np.float64) if len(thresholds)
-                                 else DEFAULT_THRESHOLD, (num_labels,))
+    chosen = (choose_thresholds(probabilities, labels) if thresholds is None
+              else label_cuts(thresholds, num_labels))
     if not len(labels):
         return {"task": "multilabel", "loss": 0.0, "map": 0.0, "exact_match": 0.0,
                 "hamming_loss": 0.0, "num_samples": 0,
@@ -106,8 +103,15 @@ def choose_thresholds(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarr
 
 def label_decisions(logits: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
     """0/1 [N, K]: the labels whose probability reaches their threshold (0.5 where none)."""
-    cut = np.asarray(thresholds, dtype=np.float64) if len(thresholds) else DEFAULT_THRESHOLD
-    return (sigmoid(logits) >= cut).astype(np.int64)
+    return (sigmoid(logits) >= label_cuts(thresholds, logits.shape[1])).astype(np.int64)
+
+
+def label_cuts(thresholds: Sequence[float], num_labels: int) -> np.ndarray:
+    """Each label's probability threshold [K]: those recorded, or `DEFAULT_THRESHOLD` for
+    each label where none are (an empty record)."""
+    if not len(thresholds):
+        return np.full(num_labels, DEFAULT_THRESHOLD)
+    return np.asarray(thresholds, dtype=np.float64)
 
 
 def binary_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:

@@ -22,13 +22,13 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from ..data.datasets import FileImageSet, ImageSet
+from ..data.datasets import ImageSet
 from ..data.images import UnusableImage, load_image
 from ..errors import CheckpointError, DataError, VitError, param
 from ..files import atomic_path, file_digest, write_text_atomic
 from ..progress import Progress
 from .finetune import feature_set
-from .inference import collect_image_paths
+from .inference import collect_image_paths, unlabelled_images
 
 log = logging.getLogger(__name__)
 
@@ -148,10 +148,7 @@ def _split(loaded, split: str, progress: Progress):
 
 def _folder(loaded, folder: Path):
     files = collect_image_paths([folder])
-    dataset = FileImageSet(files, np.zeros(len(files), dtype=np.int64),
-                           loaded.preprocessing.class_names,
-                           max_pixels=loaded.config.data.max_image_pixels,
-                           sizes=np.zeros((len(files), 2)), formats=[""] * len(files))
+    dataset = unlabelled_images(loaded, files)
     listing = hashlib.sha256("\n".join(map(str, files)).encode()).hexdigest()
     return dataset, {"folder": str(folder.resolve()), "files": len(files), "listing": listing}
 
@@ -234,11 +231,7 @@ def similar_images(loaded, index: EmbeddingIndex, paths: Sequence, k: int = 5,
         DataError: a query that is not a readable image, naming it.
     """
     files = readable_queries(paths, loaded.config.data.max_image_pixels)
-    queries = FileImageSet(files, np.zeros(len(files), dtype=np.int64),
-                           loaded.preprocessing.class_names,
-                           max_pixels=loaded.config.data.max_image_pixels,
-                           sizes=np.zeros((len(files), 2)), formats=[""] * len(files))
-    vectors, positions = embed(loaded, queries, index.record["embedding"], batch_size)
+    vectors, positions = embed(loaded, unlabelled_images(loaded, files), index.record["embedding"], batch_size)
     order, similarity = index.nearest(vectors, k)
     return [{"query": str(files[int(p)]),
              "nearest": [{"row": int(i), "name": index.names[i], "label": index.labels[i],

@@ -80,6 +80,21 @@ def _min_median_max(values: np.ndarray) -> dict:
     return {"min": int(values.min()), "median": float(np.median(values)), "max": int(values.max())}
 
 
+def _array_statistics(items: np.ndarray):
+    """(mean [3], std [3]) of uint8 images [N, H, W] or [N, H, W, 3], from exact integer sums
+    taken a chunk at a time: a million images as float64 would be 6 GB."""
+    total, squares = np.zeros(3, np.int64), np.zeros(3, np.int64)
+    for start in range(0, len(items), 10_000):
+        chunk = items[start:start + 10_000].astype(np.int64)
+        chunk = chunk.reshape(-1, 1) if chunk.ndim == 3 else chunk.reshape(-1, 3)
+        total += chunk.sum(0)  # grayscale: the same value in R, G and B
+        squares += (chunk * chunk).sum(0)
+    count = items[..., 0].size if items.ndim == 4 else items.size
+    mean = total / count / 255.0
+    std = np.sqrt(np.maximum(squares / count / 255.0 ** 2 - mean ** 2, 0.0))
+    return mean.round(6).tolist(), std.round(6).tolist()
+
+
 def channel_statistics(dataset: ImageSet, max_images: int, seed: int, split: str = "",
                        progress: Progress = None):
     """Per-channel mean and std of RGB pixels in [0, 1], over every pixel of the images used.
@@ -90,11 +105,7 @@ def channel_statistics(dataset: ImageSet, max_images: int, seed: int, split: str
     if len(dataset) == 0:
         return [None] * 3, [None] * 3, 0
     if isinstance(dataset, ArrayImageSet):
-        pixels = dataset.items.astype(np.float64) / 255.0
-        if pixels.ndim == 3:  # grayscale: the same value in R, G and B
-            pixels = pixels[..., None].repeat(3, axis=-1)
-        flat = pixels.reshape(-1, 3)
-        return flat.mean(0).round(6).tolist(), flat.std(0).round(6).tolist(), len(dataset)
+        return _array_statistics(dataset.items) + (len(dataset),)
     chosen = np.arange(len(dataset))
     if len(chosen) > max_images:
         chosen = np.sort(np.random.default_rng(seed).choice(chosen, max_images, replace=False))

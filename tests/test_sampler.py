@@ -55,3 +55,33 @@ def test_ranks_share_out_the_single_process_order(class_labels):
     assert len(ranks[0]) == len(ranks[1]) == len(whole) // 2
     interleaved = [index for pair in zip(*ranks) for index in pair]
     assert interleaved == whole
+
+
+def _stream(fraction, epochs, start=0):
+    """The indices of `epochs` epochs of a permutation sampler with `epoch_fraction`."""
+    sampler = EpochBatchSampler(len(LABELS), 8, shuffle=True, seed=5, epoch_fraction=fraction)
+    drawn = []
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch, start if epoch == 0 else 0)
+        drawn += _indices(sampler)
+    return drawn
+
+
+def _passes(count):
+    return [index for p in range(count) for index in _stream(1.0, p + 1)[p * 100:]]
+
+
+@pytest.mark.parametrize("fraction,epochs,passes", [(0.2, 5, 1), (0.25, 12, 3), (2.5, 2, 5)])
+def test_epochs_that_are_a_share_of_a_pass_run_on_through_the_passes(fraction, epochs, passes):
+    """Epochs of any length take the passes' orders one after another, none left out or
+    repeated: five epochs of 0.2 are exactly pass 0, two of 2.5 exactly passes 0-4."""
+    stream = _stream(fraction, epochs)
+    assert stream == _passes(passes)
+    sampler = EpochBatchSampler(len(LABELS), 8, shuffle=True, seed=5, epoch_fraction=fraction)
+    assert len(sampler) == -(-round(100 * fraction) // 8)  # steps of one epoch
+    assert _stream(fraction, 1, start=2) == stream[:round(100 * fraction)][16:]  # resume
+
+
+def test_evaluation_ignores_the_epoch_fraction():
+    sampler = EpochBatchSampler(len(LABELS), 8, shuffle=False, epoch_fraction=0.2)
+    assert _indices(sampler) == list(range(100))

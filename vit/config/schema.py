@@ -12,8 +12,7 @@ from typing import Optional, Tuple, Union
 
 from ..errors import ConfigError, param
 
-# Optimizers and schedules by name: the choices and vit/engine/optim.py's keys (test_optim.py)
-OPTIMIZERS = ("adamw", "adam", "sgd")
+OPTIMIZERS = ("adamw", "adam", "sgd")  # and the schedules: vit/engine/optim.py's keys
 SCHEDULES = ("cosine", "linear", "step", "constant")
 # What a model's outputs mean: one class per image (softmax), or labels (a sigmoid each).
 TASKS = ("multiclass", "multilabel")
@@ -67,6 +66,8 @@ class DataConfig:
     sampler: str = _key("random", "training order: random (a seeded permutation) or balanced "
                                   "(classes drawn equally often, images with replacement)",
                         SAMPLERS)
+    epoch_fraction: float = _key(1.0, "passes over the training split per epoch (0.2: five "
+                                      "epochs, five evaluations, per pass; the order runs on)")
     cut_classes: Tuple[str, ...] = _key((), "classes (by name) of which the training split "
                                             "keeps only data.cut_fraction, to study imbalance; "
                                             "val and test stay whole")
@@ -190,8 +191,7 @@ class Config:
     given: frozenset = field(default=frozenset(), compare=False)
 
     def to_dict(self) -> dict:
-        """Return the config as plain YAML-ready data (lists, not tuples); `name` and `given`
-        left out."""
+        """The config as plain YAML-ready data (lists, not tuples), without `name`, `given`."""
         return {section: to_plain(dataclasses.asdict(getattr(self, section)))
                 for section in SECTIONS}
 
@@ -236,8 +236,7 @@ def _check_data(data: DataConfig):
         _require(getattr(data, key) >= 1, f"data.{key} must be at least 1")
     _require(data.num_workers >= 0, "data.num_workers must be 0 or more")
     _require(data.image_size is None or data.image_size >= 1, "data.image_size must be positive")
-    _require(data.fractal_size >= 4, f"data.fractal_size must be at least 4, got "
-             f"{data.fractal_size}")
+    _require(data.fractal_size >= 4, f"data.fractal_size must be at least 4: {data.fractal_size}")
 
 
 def _check_schedule(optim: OptimConfig, train: TrainConfig):
@@ -291,8 +290,9 @@ def _check_task(data: DataConfig, train: TrainConfig):
              f"{param('data.sampler', 'balanced')} draws by class and has no meaning for "
              f"{param('data.task', 'multilabel')}",
              f"use {param('train.class_weights', 'balanced')} (BCE positive weights)")
-    _require(0 < data.cut_fraction <= 1, f"data.cut_fraction must be in (0, 1], got "
-             f"{data.cut_fraction}")
+    _require(0 < data.cut_fraction <= 1 and data.epoch_fraction > 0, "data.cut_fraction must "
+             f"be in (0, 1] and data.epoch_fraction positive, got {data.cut_fraction} and "
+             f"{data.epoch_fraction}")
 
 
 def _require(condition: bool, message: str, hint: str = ""):

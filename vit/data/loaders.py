@@ -11,18 +11,21 @@ from .sampler import EpochBatchSampler
 
 def build_loader(dataset: ImageSet, batch_size: int, train: bool, seed: int = 0, rank: int = 0,
                  world_size: int = 1, num_workers: int = 0,
-                 buffered: bool = True, balanced: bool = False) -> paddle.io.DataLoader:
+                 buffered: bool = True, balanced: bool = False,
+                 epoch_fraction: float = 1.0) -> paddle.io.DataLoader:
     """A DataLoader yielding dicts of `images` [B, C, H, W], `labels` [B] (0/1 [B, K] for
     several labels per image) and `skipped` names.
 
     Training batches come in a seeded order per epoch (`loader.batch_sampler.set_epoch`);
     evaluation keeps the dataset order. `buffered`: Paddle's reader thread prepares the next
     batch while the caller works on this one. `balanced`: training batches draw every class
-    equally often (sampler.py), from the dataset's `labels`.
+    equally often (sampler.py), from the dataset's `labels`. `epoch_fraction`: passes over
+    the dataset per training epoch (sampler.py).
     """
     sampler = EpochBatchSampler(len(dataset), batch_size, shuffle=train, seed=seed, rank=rank,
                                 world_size=world_size,
-                                class_labels=dataset.labels if balanced else None)
+                                class_labels=dataset.labels if balanced else None,
+                                epoch_fraction=epoch_fraction)
     return paddle.io.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_skipping,
                                 num_workers=num_workers, use_shared_memory=num_workers > 0,
                                 use_buffer_reader=buffered)

@@ -10,6 +10,10 @@ replacement, each class with equal chance (an image's chance is 1 / (classes pre
 class's count)), as PyTorch's WeightedRandomSampler is used for imbalance: rare images recur
 within an epoch, common ones are left out of it. The draw depends only on (seed, epoch) too,
 so it is resumed and shared among ranks exactly like the permutation.
+
+An epoch may be a share of a pass (`data.epoch_fraction`): the passes' orders follow one another
+as one stream and epoch e takes the e-th stretch of it, so five epochs of 0.2 are one pass
+evaluated five times, and 3.5 is three and a half passes per epoch. With 1.0 epoch e is pass e.
 """
 
 import numpy as np
@@ -33,12 +37,14 @@ class EpochBatchSampler(paddle.io.BatchSampler):
         drop_last: leave out a last, smaller batch.
         class_labels: the images' class indices [N] for a class-balanced draw (training only);
             None: a permutation.
+        epoch_fraction: passes over the split per epoch (training only).
     """
 
     def __init__(self, num_samples: int, batch_size: int, shuffle: bool, seed: int = 0,
                  rank: int = 0, world_size: int = 1, drop_last: bool = False,
-                 class_labels=None):
+                 class_labels=None, epoch_fraction: float = 1.0):
         self.num_samples = num_samples
+        self.epoch_fraction = epoch_fraction if shuffle else 1.0
         self.chances = None if class_labels is None else balanced_chances(class_labels)
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -55,20 +61,33 @@ class EpochBatchSampler(paddle.io.BatchSampler):
         self.start_batch = start_batch
 
     def _order(self) -> np.ndarray:
-        rng = np.random.default_rng([self.seed, self.epoch])
+        if self.epoch_fraction == 1.0:
+            order = self._pass_order(self.epoch)
+        else:  # this epoch's stretch of the passes' stream
+            length = max(1, round(self.num_samples * self.epoch_fraction))
+            start = self.epoch * length
+            first, last = start // self.num_samples, (start + length - 1) // self.num_samples
+            stream = np.concatenate([self._pass_order(p) for p in range(first, last + 1)])
+            offset = start - first * self.num_samples
+            order = stream[offset:offset + length]
+        if self.world_size > 1:
+            # every rank gets the same number of images: pad by wrapping around (training) or
+            # take a strided share without padding (evaluation, so nothing is counted twice)
+            if self.shuffle:
+                total = -(-len(order) // self.world_size) * self.world_size
+                order = np.resize(order, total)
+            order = order[self.rank::self.world_size]
+        return order
+
+    def _pass_order(self, index: int) -> np.ndarray:
+        """The order of pass `index` over the split, before ranks take their shares."""
+        rng = np.random.default_rng([self.seed, index])
         if self.shuffle and self.chances is not None:
             order = rng.choice(self.num_samples, self.num_samples, replace=True, p=self.chances)
         elif self.shuffle:
             order = rng.permutation(self.num_samples)
         else:
             order = np.arange(self.num_samples)
-        if self.world_size > 1:
-            # every rank gets the same number of images: pad by wrapping around (training) or
-            # take a strided share without padding (evaluation, so nothing is counted twice)
-            if self.shuffle:
-                total = -(-self.num_samples // self.world_size) * self.world_size
-                order = np.resize(order, total)
-            order = order[self.rank::self.world_size]
         return order
 
     def _batches(self):

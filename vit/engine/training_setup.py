@@ -5,6 +5,7 @@ the loop over it."""
 
 import logging
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -79,7 +80,8 @@ def setup_training(config: Config, runtime: Runtime, data: PreparedData, run_dir
         forward_model, train_set, val_set = frozen_backbone(config, model, data, progress)
     train_loader = build_loader(train_set, config.data.batch_size, True, config.train.seed,
                                 runtime.rank, runtime.world_size, config.data.num_workers,
-                                balanced=config.data.sampler == "balanced")
+                                balanced=config.data.sampler == "balanced",
+                                epoch_fraction=config.data.epoch_fraction)
     steps_per_epoch = math.ceil(len(train_loader.batch_sampler) / config.train.accum_steps)
     scheduler = build_scheduler(config.optim, config.train.epochs, steps_per_epoch)
     optimizer = build_optimizer(config.optim, model, scheduler)
@@ -154,8 +156,12 @@ def resume_training(path: Path, model, optimizer, scheduler, ema, checkpointer: 
                        "resume with the config the run was started with")
     load_state_dict_strict(model, weights, path, "resume with the config the run was started "
                            "with, or start a new run")
-    optimizer.set_state_dict(training["optimizer"])
-    scheduler.set_state_dict(training["scheduler"])
+    with warnings.catch_warnings():
+        # Paddle's LinearWarmup restores its decay's state from its own key, which the base
+        # class then counts as unused and warns about on every resume with warmup
+        warnings.filterwarnings("ignore", message="There are some unused values in state_dict")
+        optimizer.set_state_dict(training["optimizer"])
+        scheduler.set_state_dict(training["scheduler"])
     if ema is not None and training.get("ema"):
         ema.set_state_dict(training["ema"], f"the EMA weights in {path.with_suffix('.pdopt')}")
     # the thresholds of the last validation, for the checkpoints saved before the next one

@@ -165,3 +165,17 @@ def test_list_models_has_the_paper_family_and_cpu_models():
                  "ViT_large_patch16_384", "ViT_large_patch32_384", "ViT_huge_patch14_224", TINY]:
         assert name in names
     assert list_models("huge") == ["ViT_huge_patch14_224"]
+
+
+def test_the_transfer_experiments_larger_pair_has_five_times_the_parameters_of_the_small():
+    """ViT_mini_patch4_16 and ResNet20x2 (twice the channels, BiT's 'x2') are within 2 % of
+    each other in size, as ViT_tiny_patch4_16 and ResNet20 are within 33 %."""
+    sizes = {name: count_parameters(create_model(name, num_classes=10)) for name in
+             ("ViT_tiny_patch4_16", "ResNet20", "ViT_mini_patch4_16", "ResNet20x2")}
+    assert sizes == {"ViT_tiny_patch4_16": 205_898, "ResNet20": 274_042,
+                     "ViT_mini_patch4_16": 1_069_962, "ResNet20x2": 1_087_722}
+    wide = create_model("ResNet20x2", num_classes=10)
+    assert wide.num_features == 128 and wide(_images(2, (16, 16))).shape == [2, 10]
+    assert "ViT_mini_patch4_16" in list_models("mini")
+    with pytest.raises(ModelError, match="ResNet width 0 must be a positive whole number"):
+        create_model("ResNet20", width=0)

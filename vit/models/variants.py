@@ -5,7 +5,7 @@ PaddleClas's naming scheme, so PaddleClas's published `.pdparams` load into the 
 name. `Ti` and `S` are the smaller ViTs of DeiT and "How to train your ViT?" (AugReg), named by
 that paper's letters because PaddleClas's `small` and our CPU-sized `tiny` are other models
 (docs/models.md). The `tiny` rows are CPU-sized models for small images used by the default
-configs.
+configs, `mini` a larger one of them.
 """
 
 import difflib
@@ -45,6 +45,10 @@ VARIANTS: Dict[str, dict] = {
     # CPU-sized: 16x16 inputs (the 8x8 digits upsampled) in 4x4 patches, 16 tokens + class token
     "ViT_tiny_patch4_16": dict(img_size=16, patch_size=4, embed_dim=64, depth=6, num_heads=4,
                                mlp_ratio=2, **_PAPER),
+    # CPU-sized, five times the parameters of tiny (1.07 M), for the transfer experiment's
+    # larger pair: 16x16 inputs, width 128, 8 blocks
+    "ViT_mini_patch4_16": dict(img_size=16, patch_size=4, embed_dim=128, depth=8, num_heads=4,
+                               mlp_ratio=2, **_PAPER),
     # CPU-sized for 32x32 images (CIFAR): 64 tokens of width 192
     "ViT_tiny_patch4_32": dict(img_size=32, patch_size=4, embed_dim=192, depth=9, num_heads=3,
                                mlp_ratio=2, **_PAPER),
@@ -59,6 +63,7 @@ REGULARISATION_ARGS = ("drop_rate", "attn_drop_rate", "drop_path_rate", "zero_he
 # built by `create_model` but not listed by `list_models`.
 BASELINES: Dict[str, dict] = {
     "ResNet20": dict(depth=20, img_size=32),  # He et al. 2016's CIFAR ResNet, 0.27 M parameters
+    "ResNet20x2": dict(depth=20, img_size=32, width=2),  # twice the channels, 1.09 M
 }
 
 _CONSTRUCTOR_ARGS = {cls: list(inspect.signature(cls).parameters)

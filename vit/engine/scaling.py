@@ -18,18 +18,20 @@ import functools
 import json
 import logging
 import math
+import shutil
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..config import Config, config_from_dict
+from ..config import Config, config_from_dict, load_config
 from ..data.sources import build_datasets
-from ..errors import ConfigError, param
+from ..errors import ConfigError, VitError, param
 from ..files import write_text_atomic
 from ..models import count_parameters, create_model
 from ..progress import Progress
 from ..viz import save_figure
 from ..viz.training_figures import plot_scaling
 from .builders import model_kwargs_from_config
+from .checkpoint import newest_complete_checkpoint
 from .probe import mean_and_std
 from .run_folder import RunFolder
 from .run_log import load_metrics
@@ -183,13 +185,46 @@ def default_plan(models: Optional[Sequence[str]] = None, fractions: Optional[Lis
 
 
 # --- the steps both experiments take ---------------------------------------------------------
-def train_unless_finished(config: Config):
-    """Train the run `config` describes, unless its folder already holds a finished run."""
+def train_unless_finished(config: Config, stop: Optional[Callable[[], bool]] = None):
+    """Train the run `config` describes, unless its folder already holds a finished run; a run
+    stopped part of the way continues from its newest complete checkpoint (one that has none
+    is trained again). `stop`: the trainer's stop request.
+
+    Raises:
+        VitError: the folder holds a run made with other settings (another plan's budget).
+    """
     folder = RunFolder.for_config(config)
+    if folder.holds_run():
+        _refuse_other_settings(folder, config)
     if folder.has_finished():
         log.info("%s is finished; kept", folder.path)
         return
-    train(config)
+    resume = None
+    if folder.holds_run():
+        if newest_complete_checkpoint(folder.checkpoints) is None:
+            log.info("%s stopped before its first checkpoint; training it again", folder.path)
+            shutil.rmtree(folder.path)
+        else:
+            log.info("%s stopped part of the way; continuing it", folder.path)
+            resume = str(folder.path)
+    train(config_from_dict(config.to_dict(), config.name, overrides=[
+        f"train.resume={resume or 'null'}"]) if resume else config, stop=stop)
+
+
+def _refuse_other_settings(folder: RunFolder, config: Config):
+    """Raises VitError when the run in `folder` was made with settings other than `config`'s
+    (where it resumed is not a setting)."""
+    try:
+        kept = load_config(folder.config_file).to_dict()
+    except (OSError, VitError):
+        return  # no readable record: the trainer's own checks decide
+    wanted = config.to_dict()
+    kept["train"]["resume"] = wanted["train"]["resume"]
+    differ = [f"{section}.{key}" for section in wanted for key in wanted[section]
+              if kept.get(section, {}).get(key) != wanted[section][key]]
+    if differ:
+        raise VitError(f"{folder.path} holds a run made with other settings ({', '.join(differ)})",
+                       "give another --output, or remove that run to make it again")
 
 
 def run_steps(steps: Sequence[Step], progress: Progress = None):

@@ -4,46 +4,65 @@ transferred to the base config's data set: fine-tuned on a small share of it, an
 linearly with frozen features. Each model is also fine-tuned from scratch and probed at random
 initialisation (the references).
 
-The pre-training budget is the same number of optimizer steps at every size (a larger set buys
-variety, not compute); fine-tuning follows the from-scratch experiment's rule (`scaling.py`).
-Every run is a normal run folder, and finished runs and kept probes are not made again, so an
-interrupted experiment continues where it stopped. The plan, the runs and the probes are in
-`transfer_runs.py`; this module runs them in order and summarises them.
+The pre-training budget grows with the data above a floor of steps (`transfer_plan.py`, which
+also says when a run has converged); fine-tuning follows the from-scratch experiment's rule
+(`scaling.py`). Every run is a normal run folder, and finished runs and kept probes are not
+made again, so an interrupted experiment continues where it stopped. The plan is in
+`transfer_plan.py`, the runs and the probes in `transfer_runs.py`; this module runs them in
+order and summarises them.
 """
 
 import dataclasses
 import functools
 import json
+import logging
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from ..config import Config
 from ..data.sources import build_datasets
 from ..progress import Progress
 from ..viz.training_figures import plot_transfer
 from .probe import mean_and_std
+from .run_folder import RunFolder
 from .run_log import load_metrics
 from .scaling import (Step, finished_top1, parameters_of, refuse_label_sets, run_steps,
                       save_results, train_unless_finished)
-from .transfer_runs import (PRETRAIN_HELD_OUT, PRETRAIN_SOURCE, TransferPlan, downstream_config,
-                            finetune_name, per_class_for, pretrain_config, pretrain_name,
-                            probe_file, probe_pretrained, probe_random, random_name)
+from .trainer import TrainingInterrupted
+from .transfer_plan import (CONVERGED_TOP1, EVALUATIONS, PLATEAU_GAIN, TransferPlan, converged,
+                            last_fifth_gain)
+from .transfer_runs import (PRETRAIN_HELD_OUT, PRETRAIN_SOURCE, downstream_config, finetune_name,
+                            per_class_for, pretrain_config, pretrain_name, probe_file,
+                            probe_pretrained, probe_random, random_name)
+
+log = logging.getLogger(__name__)
+
+CONVERGENCE_RULE = (f"a pre-training run has converged when its held-out fractal top-1 is at "
+                    f"least {CONVERGED_TOP1} or it gained under {PLATEAU_GAIN * 100:g} point "
+                    "over the last fifth of its budget; other points are marked, not read as "
+                    "results")
 
 __all__ = ["format_transfer", "run_transfer", "summarize_transfer"]
 
 
 # --- the experiment ----------------------------------------------------------------------------
-def run_transfer(config: Config, plan: TransferPlan, output_dir,
-                 progress: Progress = None) -> Dict[str, object]:
+def run_transfer(config: Config, plan: TransferPlan, output_dir, progress: Progress = None,
+                 stop: Optional[Callable[[], bool]] = None) -> Dict[str, object]:
     """Pre-train every model on every size of generated data and transfer each to the base
     config's data set: fine-tuned on `plan.finetune_fraction` of it, and linear few-shot
     probes of the frozen features; each model also fine-tuned from scratch and probed at
-    random initialisation (the references). Finished runs, and probes made with the plan's
-    settings, are kept, so an interrupted experiment continues where it stopped. Writes
-    `transfer.json` and `transfer.png` into `output_dir`.
+    random initialisation (the references). The deciding points run first. Finished runs,
+    and probes made with the plan's settings, are kept and a stopped run continues, so an
+    interrupted experiment continues where it stopped. Writes `transfer.json` and
+    `transfer.png` into `output_dir`, with what is finished.
+
+    Args:
+        stop: polled during training; returning True (a stretch's time is up) saves the run
+            in progress and ends the experiment early, its summary written.
 
     Returns:
-        dict with `results` (the JSON's content), `json` and `figure` paths.
+        dict with `results` (the JSON's content), `json` and `figure` paths, and `stopped`
+        (the step the experiment stopped in, None when it finished).
     """
     plan.check()
     refuse_label_sets(config)
@@ -51,114 +70,155 @@ def run_transfer(config: Config, plan: TransferPlan, output_dir,
     downstream = build_datasets(dataclasses.replace(config.data,
                                                     train_fraction=plan.finetune_fraction))
     train_images = len(downstream.splits["train"])
-    run_steps(_steps(config, plan, train_images, output_dir), progress)
+    stopped = None
+    try:
+        run_steps(_steps(config, plan, train_images, output_dir, stop), progress)
+    except TrainingInterrupted as interrupted:
+        stopped = str(interrupted).split(";")[0]
+        log.info("the experiment stopped (%s); the same command continues it", stopped)
     results = summarize_transfer(config, plan, train_images, downstream.num_classes,
                                  output_dir)
-    return save_results(results, output_dir, "transfer", plot_transfer)
+    return {**save_results(results, output_dir, "transfer", plot_transfer), "stopped": stopped}
 
 
-def _steps(config: Config, plan: TransferPlan, train_images: int,
-           output_dir: Path) -> List[Step]:
-    """Per seed and model: the two references, then each pre-training size's steps."""
+def _steps(config: Config, plan: TransferPlan, train_images: int, output_dir: Path,
+           stop) -> List[Step]:
+    """Each point's steps in the plan's order (the deciding ones first), then the references
+    of each model and seed."""
     steps = []
-    for seed in plan.seeds:
-        for model in plan.models:
-            steps += _reference_steps(config, plan, model, seed, train_images, output_dir)
-            for size in plan.sizes:
-                steps += _size_steps(config, plan, model, size, seed, train_images, output_dir)
-    return steps
+    for model, size, seed in plan.points():
+        steps += _size_steps(config, plan, model, size, seed, train_images, output_dir, stop)
+    for model, seed in plan.references():
+        steps += _reference_steps(config, plan, model, seed, train_images, output_dir, stop)
+    return [(stage, functools.partial(_unless_stopped, stop, stage, step))
+            for stage, step in steps]
 
 
-def _reference_steps(config, plan, model, seed, train_images, output_dir) -> List[Step]:
+def _unless_stopped(stop, stage: str, step):
+    """Take `step`, unless a stop was requested before it (a stretch's time is up)."""
+    if stop is not None and stop():
+        raise TrainingInterrupted(f"stopped before {stage}")
+    step()
+
+
+def _reference_steps(config, plan, model, seed, train_images, output_dir, stop) -> List[Step]:
     """`model` without pre-training: fine-tuned from scratch, and probed at random
     initialisation."""
     return [(f"{finetune_name(model, None, seed)} (from scratch)",
              functools.partial(_finetune, config, plan, model, seed, train_images, output_dir,
-                               None)),
+                               None, stop)),
             (f"{random_name(model, seed)} (probe, no pre-training)",
              functools.partial(probe_random, config, plan, model, seed, train_images,
                                output_dir))]
 
 
-def _size_steps(config, plan, model, size, seed, train_images, output_dir) -> List[Step]:
+def _size_steps(config, plan, model, size, seed, train_images, output_dir,
+                stop) -> List[Step]:
     """`model` pre-trained on `size` fractals, the probe of its features, and the fine-tuning
     from it."""
     name = pretrain_name(model, size, seed)
     pretraining = pretrain_config(config, plan, model, size, seed, output_dir)
-    return [(f"{name} ({size} fractals)", functools.partial(train_unless_finished, pretraining)),
+    return [(f"{name} ({size} fractals, {plan.classes_at(size)} classes)",
+             functools.partial(train_unless_finished, pretraining, stop)),
             (f"{name} (probe)",
              functools.partial(probe_pretrained, config, plan, model, size, seed, train_images,
                                output_dir)),
             (f"{finetune_name(model, size, seed)} (fine-tune)",
              functools.partial(_finetune, config, plan, model, seed, train_images, output_dir,
-                               size))]
+                               size, stop))]
 
 
-def _finetune(config, plan, model, seed, train_images, output_dir, size):
+def _finetune(config, plan, model, seed, train_images, output_dir, size, stop):
     train_unless_finished(downstream_config(config, plan, model, seed, train_images,
-                                            output_dir, size))
+                                            output_dir, size), stop)
 
 
 # --- the results -------------------------------------------------------------------------------
 def summarize_transfer(config: Config, plan: TransferPlan, train_images: int,
                        num_classes: int, output_dir: Path) -> Dict[str, object]:
     """Per model: the references (fine-tuned from scratch, probed at random initialisation)
-    and, per pre-training size, the held-out accuracy on the fractals, the fine-tuned test
-    top-1 and the k-shot probes, each over seeds (mean and sample standard deviation)."""
+    and, per pre-training size, the held-out accuracy on the fractals and whether the run
+    converged, the fine-tuned test top-1 and the k-shot probes, each over the seeds that
+    finished (mean and sample standard deviation). What has not finished is listed under
+    `missing`."""
+    missing = [f"{pretrain_name(*point)} (and its transfer)" for point in plan.points()
+               if not _finished(output_dir, *point)]
+    missing += [f"{finetune_name(model, None, seed)}" for model, seed in plan.references()
+                if not RunFolder(output_dir / finetune_name(model, None, seed)).has_finished()
+                or not probe_file(output_dir, model, None, seed).is_file()]
     models = {model: _model_summary(config, plan, output_dir, model, num_classes)
-              for model in plan.models}
+              for model in plan.all_models}
     return {"source": config.data.source, "pretrain_source": PRETRAIN_SOURCE,
-            "classes": plan.classes, "pretrain_steps": plan.pretrain_steps,
+            "sizes": list(plan.sizes), "classes": [plan.classes_at(n) for n in plan.sizes],
+            "pretrain_epochs": plan.pretrain_epochs, "pretrain_steps": plan.pretrain_steps,
             "finetune_fraction": plan.finetune_fraction, "finetune_images": train_images,
             "shots": list(plan.shots), "draws": plan.draws, "seeds": list(plan.seeds),
-            "budget_rule": _budget_rule(config, plan, train_images), "models": models}
+            "budget_rule": _budget_rule(config, plan, train_images),
+            "convergence_rule": CONVERGENCE_RULE, "models": models, "missing": missing}
+
+
+def _finished(output_dir: Path, model: str, size: int, seed: int) -> bool:
+    """Whether a point's three steps are done: pre-training, probe and fine-tuning."""
+    return (RunFolder(output_dir / finetune_name(model, size, seed)).has_finished()
+            and probe_file(output_dir, model, size, seed).is_file())
 
 
 def _model_summary(config: Config, plan: TransferPlan, output_dir: Path, model: str,
                    num_classes: int) -> Dict[str, object]:
-    """One model's parameters, its two references and its points (one per pre-training
-    size)."""
+    """One model's parameters, its two references and its finished points."""
+    seeds = [seed for m, seed in plan.references() if m == model]
+    scratch = [s for s in seeds
+               if RunFolder(output_dir / finetune_name(model, None, s)).has_finished()]
+    probed = [s for s in seeds if probe_file(output_dir, model, None, s).is_file()]
+    points = [_pretraining_point(plan, output_dir, model, size, finished)
+              for size in plan.sizes if model in plan.models_at(size)
+              for finished in [[s for s in plan.seeds_at(size)
+                                if _finished(output_dir, model, size, s)]] if finished]
     return {"parameters": parameters_of(config, model, num_classes),
             "scratch_top1": _spread([finished_top1(output_dir, finetune_name(model, None, s))
-                                     for s in plan.seeds]),
-            "random_probe": _probes(plan, output_dir, model, None),
-            "points": [_pretraining_point(plan, output_dir, model, size) for size in plan.sizes]}
+                                     for s in scratch]),
+            "random_probe": _probes(plan, output_dir, model, None, probed),
+            "points": points}
 
 
 def _spread(scores: List[float]) -> Dict[str, object]:
     """Every seed's score (`per_seed`), their mean and sample standard deviation."""
-    return {"per_seed": scores, **mean_and_std(scores)}
+    return {"per_seed": scores, **mean_and_std(scores)} if scores else {"per_seed": []}
 
 
-def _probes(plan: TransferPlan, output_dir: Path, model: str,
-            size: Optional[int]) -> Dict[str, dict]:
-    """Per shot count k, the spread over seeds of the k-shot probe's mean accuracy."""
+def _probes(plan: TransferPlan, output_dir: Path, model: str, size: Optional[int],
+            seeds: List[int]) -> Dict[str, dict]:
+    """Per shot count k, the spread over `seeds` of the k-shot probe's mean accuracy."""
     found = [json.loads(probe_file(output_dir, model, size, seed).read_text())["shots"]
-             for seed in plan.seeds]
+             for seed in seeds]
     return {str(k): _spread([f[str(k)]["mean"] for f in found]) for k in plan.shots}
 
 
-def _pretraining_point(plan: TransferPlan, output_dir: Path, model: str,
-                       size: int) -> Dict[str, object]:
-    """One pre-training size of `model`: its run's length (the first seed's), and over seeds
-    the held-out top-1 on the fractals, the fine-tuned top-1 and the probes."""
-    history = load_metrics(output_dir / pretrain_name(model, size, plan.seeds[0]))["history"]
+def _pretraining_point(plan: TransferPlan, output_dir: Path, model: str, size: int,
+                       seeds: List[int]) -> Dict[str, object]:
+    """One pre-training size of `model` over the `seeds` that finished it: its runs' length
+    (the first seed's), held-out top-1 on the fractals, its gain over the last fifth and
+    whether each seed converged, the fine-tuned top-1 and the probes."""
+    history = load_metrics(output_dir / pretrain_name(model, size, seeds[0]))["history"]
+    held_out = [finished_top1(output_dir, pretrain_name(model, size, s)) for s in seeds]
+    gains = [last_fifth_gain(load_metrics(output_dir / pretrain_name(model, size, s))[
+        "history"]) for s in seeds]
     return {
-        "pretrain_images": size,
-        "per_class": per_class_for(plan, size),
-        "pretrain_epochs": history[-1]["epoch"],
+        "pretrain_images": size, "classes": plan.classes_at(size),
+        "per_class": per_class_for(plan, size), "seeds": seeds,
         "pretrain_steps": history[-1]["global_step"],
         "pretrain_seconds": round(sum(r["seconds"] for r in history), 1),
-        "pretrain_test_top1": _spread([finished_top1(output_dir, pretrain_name(model, size, s))
-                                       for s in plan.seeds]),
+        "pretrain_test_top1": _spread(held_out), "last_fifth_gain": gains,
+        "converged": all(converged(top1, gain) for top1, gain in zip(held_out, gains)),
         "finetune_top1": _spread([finished_top1(output_dir, finetune_name(model, size, s))
-                                  for s in plan.seeds]),
-        "probe": _probes(plan, output_dir, model, size)}
+                                  for s in seeds]),
+        "probe": _probes(plan, output_dir, model, size, seeds)}
 
 
 def _budget_rule(config: Config, plan: TransferPlan, train_images: int) -> str:
-    return (f"pre-training: {plan.pretrain_steps} optimizer steps (whole epochs, at least "
-            f"one) at every size, {plan.classes} fractal classes, "
+    return (f"pre-training: {plan.pretrain_epochs} pass(es) over its images and at least "
+            f"{plan.pretrain_steps} optimizer steps of {config.data.batch_size} images, in "
+            f"{EVALUATIONS} epochs of equal length, each evaluated on the held-out fractals; "
             f"{PRETRAIN_HELD_OUT:.0%} of the images held out for val and for test; "
             f"fine-tuning: {plan.finetune_epochs} epochs of {train_images} "
             f"{config.data.source} images and at least {plan.finetune_min_steps} steps, "
@@ -167,22 +227,27 @@ def _budget_rule(config: Config, plan: TransferPlan, train_images: int) -> str:
 
 
 def format_transfer(results: Dict[str, object]) -> str:
-    """The experiment's table for the terminal: per model and pre-training size, fine-tuned
-    top-1 and k-shot accuracy (mean +- sample std over seeds)."""
+    """The experiment's table for the terminal: per model and pre-training size, held-out top-1
+    on the fractals (`*`: not converged), fine-tuned top-1 and k-shot accuracy (mean +- sample
+    std over the seeds that finished), then what is missing."""
     shots = results["shots"]
-    header = (f"{'model':<22}{'pre-training':>14}{'fine-tuned':>16}"
-              + "".join(f"{f'{k}-shot':>16}" for k in shots))
+    header = (f"{'model':<22}{'pre-training':>14}{'seeds':>6}{'held-out':>16}"
+              f"{'fine-tuned':>16}" + "".join(f"{f'{k}-shot':>16}" for k in shots))
     lines = [f"transfer to {results['source']} ({results['finetune_images']} fine-tuning "
-             f"images), mean +- sample std over seeds {results['seeds']}", header]
+             f"images), mean +- sample std over seeds; *: pre-training not converged", header]
 
     def cell(value):
-        return f"{value['mean']:>9.4f}+-{value['std']:.3f}"
+        return f"{value['mean']:>9.4f}+-{value['std']:.3f}" if value["per_seed"] else "-"
 
     for name, model in results["models"].items():
-        lines.append(f"{name:<22}{'none':>14}{cell(model['scratch_top1']):>16}" + "".join(
-            f"{cell(model['random_probe'][str(k)]):>16}" for k in shots))
+        lines.append(f"{name:<22}{'none':>14}{len(model['scratch_top1']['per_seed']):>6}"
+                     f"{'-':>16}{cell(model['scratch_top1']):>16}" + "".join(
+                         f"{cell(model['random_probe'][str(k)]):>16}" for k in shots))
         for point in model["points"]:
-            lines.append(f"{'':<22}{point['pretrain_images']:>14,}"
-                         f"{cell(point['finetune_top1']):>16}" + "".join(
+            held_out = cell(point["pretrain_test_top1"]) + ("" if point["converged"] else "*")
+            lines.append(f"{'':<22}{point['pretrain_images']:>14,}{len(point['seeds']):>6}"
+                         f"{held_out:>16}{cell(point['finetune_top1']):>16}" + "".join(
                              f"{cell(point['probe'][str(k)]):>16}" for k in shots))
+    if results["missing"]:
+        lines.append(f"missing ({len(results['missing'])}): " + ", ".join(results["missing"]))
     return "\n".join(lines)

@@ -1,90 +1,31 @@
-"""The transfer experiment's plan and what each of its runs and probes is (`transfer.py` runs
-them in order and summarises them): the names of the run folders, the config of every
-pre-training and fine-tuning run, and the linear few-shot probes, which are kept where they
-were made with the plan's settings.
+"""What each of the transfer experiment's runs and probes is (`transfer_plan.py` plans them,
+`transfer.py` runs them in order and summarises them): the names of the run folders, the config
+of every pre-training and fine-tuning run, and the linear few-shot probes, which are kept where
+they were made with the plan's settings.
 """
 
-import dataclasses
 import json
 import math
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Optional
 
 from ..config import Config, config_from_dict
-from ..errors import ConfigError, param
 from ..files import write_text_atomic
 from ..models import create_model
 from .builders import model_kwargs_from_config, resolve_image_size
 from .probe import few_shot_accuracy, probe_features
 from .run_folder import RunFolder
-from .scaling import ScalingPlan, check_budget, check_share, point_config
+from .scaling import point_config
+from .transfer_plan import EVALUATIONS, TransferPlan, pretrain_budget
 
 PRETRAIN_SOURCE = "fractals"  # the data source pre-training draws from
 PRETRAIN_HELD_OUT = 0.05  # val and test shares of the generated images (of every class)
 
 
-@dataclasses.dataclass(frozen=True)
-class TransferPlan:
-    """What the transfer experiment runs.
-
-    Attributes:
-        models: registered names; the first is the ViT, the others its baselines.
-        sizes: pre-training images (the training split of the generated set) per point.
-        classes: fractal classes at every size (the paper's JFT subsets share one label set).
-        pretrain_steps: optimizer steps of every pre-training run, whatever its size (the
-            budget rule: a larger set buys variety, not compute), at least one epoch.
-        seeds: one run per seed at every point; the seed also draws the fractals.
-        finetune_fraction: share of the downstream training split that fine-tuning sees.
-        finetune_epochs, finetune_min_steps: the downstream budget, the scaling experiment's
-            rule (`ScalingPlan.epochs`, `ScalingPlan.min_steps`), the same from scratch.
-        shots, draws: linear few-shot probes of the frozen pre-trained features.
-        fractal_root: cache folder of the rendered fractals (null: data/fractals).
-    """
-
-    models: Tuple[str, ...] = ("ViT_tiny_patch4_16", "ResNet20")
-    sizes: Tuple[int, ...] = (1_000, 10_000, 100_000)
-    classes: int = 100
-    pretrain_steps: int = 1_600
-    seeds: Tuple[int, ...] = (1,)
-    finetune_fraction: float = 0.1
-    finetune_epochs: int = 30
-    finetune_min_steps: int = 200
-    shots: Tuple[int, ...] = (5, 10)
-    draws: int = 5
-    fractal_root: Optional[str] = None
-
-    def check(self):
-        if not self.models or not self.sizes or not self.seeds or not self.shots:
-            raise ConfigError(f"the transfer experiment needs {param('models')}, "
-                              f"{param('sizes')}, {param('seeds')} and {param('shots')}")
-        if self.classes < 2 or min(self.sizes) < self.classes:
-            raise ConfigError(f"every pre-training size needs at least one image of each of the "
-                              f"{self.classes} classes, got sizes {list(self.sizes)}",
-                              f"raise {param('sizes')} or lower {param('classes')}")
-        if self.pretrain_steps < 10 or self.draws < 1:
-            raise ConfigError(f"{param('pretrain_steps')} must be at least 10 and "
-                              f"{param('draws')} at least 1")
-        check_share("finetune_fraction", (self.finetune_fraction,))
-        check_budget(self.finetune_epochs, self.finetune_min_steps, "finetune_epochs",
-                     "finetune_min_steps")
-
-    def downstream(self) -> ScalingPlan:
-        """The fine-tuning budget, as a one-share plan of the scaling experiment."""
-        return ScalingPlan(self.models, (self.finetune_fraction,), self.seeds,
-                           self.finetune_epochs, self.finetune_min_steps)
-
-
-def transfer_plan(**changes) -> TransferPlan:
-    """The default transfer plan with the given fields replaced (None: kept)."""
-    return dataclasses.replace(TransferPlan(), **{
-        key: tuple(value) if isinstance(value, list) else value
-        for key, value in changes.items() if value is not None})
-
-
 # --- the runs and their names ------------------------------------------------------------------
 def per_class_for(plan: TransferPlan, size: int) -> int:
     """Images rendered per class so that the training split holds about `size`."""
-    return math.ceil(size / plan.classes / (1 - 2 * PRETRAIN_HELD_OUT))
+    return math.ceil(size / plan.classes_at(size) / (1 - 2 * PRETRAIN_HELD_OUT))
 
 
 def pretrain_name(model: str, size: int, seed: int) -> str:
@@ -104,21 +45,22 @@ def random_name(model: str, seed: int) -> str:
 def pretrain_config(config: Config, plan: TransferPlan, model: str, size: int, seed: int,
                     output_dir: Path) -> Config:
     """The config of one pre-training run: the base config's recipe on `size` generated
-    images, `plan.pretrain_steps` steps (in whole epochs), at the model's input size."""
+    images at the model's input size, the budget rule's steps (`pretrain_budget`) in
+    `EVALUATIONS` epochs, each evaluated on the held-out fractals."""
     side = resolve_image_size(config_from_dict(config.to_dict(), overrides=[
         f"model.name={model}"]))
-    steps_per_epoch = math.ceil(size / config.data.batch_size)
-    epochs = max(1, round(plan.pretrain_steps / steps_per_epoch))
+    steps, epoch_fraction = pretrain_budget(plan, size, config.data.batch_size)
     return config_from_dict(config.to_dict(), config.name, "the transfer experiment", [
         f"model.name={model}", "model.pretrained=null", f"data.source={PRETRAIN_SOURCE}",
-        f"data.root={plan.fractal_root or 'null'}", f"data.fractal_classes={plan.classes}",
+        f"data.root={plan.fractal_root or 'null'}",
+        f"data.fractal_classes={plan.classes_at(size)}",
         f"data.fractal_per_class={per_class_for(plan, size)}", f"data.fractal_size={side}",
         f"data.fractal_seed={seed}", f"data.val_fraction={PRETRAIN_HELD_OUT}",
         f"data.test_fraction={PRETRAIN_HELD_OUT}", "data.train_fraction=1.0",
-        f"train.seed={seed}", f"train.epochs={epochs}",
-        f"optim.warmup_steps={max(1, epochs * steps_per_epoch // 10)}",
-        f"train.eval_every={max(1, epochs // 8)}", "train.resume=null",
-        f"output.dir={output_dir}", f"output.run_name={pretrain_name(model, size, seed)}"])
+        f"data.epoch_fraction={epoch_fraction}", f"train.seed={seed}",
+        f"train.epochs={EVALUATIONS}", f"optim.warmup_steps={max(1, steps // 10)}",
+        "train.eval_every=1", "train.resume=null", f"output.dir={output_dir}",
+        f"output.run_name={pretrain_name(model, size, seed)}"])
 
 
 def downstream_config(config: Config, plan: TransferPlan, model: str, seed: int,

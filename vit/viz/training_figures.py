@@ -126,40 +126,50 @@ def _size_axis(axes, sizes, label: str, tick=str):
 
 
 def plot_transfer(results: dict) -> Figure:
-    """The transfer experiment's `transfer.json`: fine-tuned top-1 (left) and linear k-shot
-    accuracy of the frozen features (right) against pre-training size, per model, mean and
-    sample standard deviation over seeds; dashed lines are each model without pre-training
-    (fine-tuned from scratch, probed at random initialisation)."""
-    figure = Figure(figsize=(11.0, 4.4))
+    """The transfer experiment's `transfer.json`: linear k-shot accuracy of the frozen features
+    (left, the paper's Figure 4) and fine-tuned top-1 (right, its Figure 3) against
+    pre-training size on a log axis, per model, mean and sample standard deviation over seeds;
+    hollow markers are points whose pre-training did not converge, dotted lines each model
+    without pre-training (probed at random initialisation, fine-tuned from scratch)."""
+    figure = Figure(figsize=(12.0, 4.8))
     left, right = figure.subplots(1, 2)
-    sizes = [p["pretrain_images"] for p in next(iter(results["models"].values()))["points"]]
-    markers = "osD^v"
     for index, (name, model) in enumerate(results["models"].items()):
-        color, points = f"C{index}", model["points"]
-        left.errorbar(sizes, [p["finetune_top1"]["mean"] for p in points],
-                      yerr=[p["finetune_top1"]["std"] for p in points], fmt="o-", capsize=4,
-                      color=color, label=f"{name} ({model['parameters'] / 1e6:.2f} M)")
-        left.axhline(model["scratch_top1"]["mean"], color=color, linestyle="--", alpha=0.7,
-                     label=f"{name} from scratch")
+        label = f"{name} ({model['parameters'] / 1e6:.2f} M)"
         for shot, k in enumerate(results["shots"]):
-            right.errorbar(sizes, [p["probe"][str(k)]["mean"] for p in points],
-                           yerr=[p["probe"][str(k)]["std"] for p in points],
-                           fmt=f"{markers[shot % len(markers)]}-", capsize=4, color=color,
-                           alpha=1.0 - 0.3 * shot, label=f"{name}, {k}-shot")
-            right.axhline(model["random_probe"][str(k)]["mean"], color=color, linestyle="--",
-                          alpha=0.5 - 0.15 * shot)
-    seeds = len(results["seeds"])
+            _transfer_curve(left, model, lambda p, k=k: p["probe"][str(k)],
+                            model["random_probe"][str(k)], f"C{index}", "os"[shot % 2],
+                            f"{label}, {k}-shot", 1.0 - 0.35 * shot)
+        _transfer_curve(right, model, lambda p: p["finetune_top1"], model["scratch_top1"],
+                        f"C{index}", "o", label, 1.0)
+    sizes = results["sizes"]
+    classes = sorted(set(results["classes"]))
     for axes, title in (
-            (left, f"fine-tuned on {results['finetune_images']} {results['source']} images"),
-            (right, f"linear few-shot on {results['source']}, frozen features "
-                    "(dashed: random init)")):
-        _size_axis(axes, sizes, f"pre-training images ({results['classes']} fractal classes, "
+            (left, f"linear few-shot on {results['source']}, frozen features"),
+            (right, f"fine-tuned on {results['finetune_images']} {results['source']} images")):
+        _size_axis(axes, sizes, "pre-training images (fractal classes "
+                   f"{'-'.join(str(c) for c in (classes[0], classes[-1])[:len(classes)])}, "
                    "log scale)", "{:,}".format)
         axes.set_ylabel("test top-1")
-        axes.set_title(title, fontsize=10)
+        axes.set_title(title + " (dotted: no pre-training)", fontsize=10)
         axes.grid(alpha=0.3)
-        axes.legend(loc="lower right", fontsize=8)
-    figure.suptitle(f"Pre-train on generated fractals, then transfer ({results['pretrain_steps']}"
-                    f" pre-training steps at every size, {seeds} seed{'s' * (seeds != 1)})",
-                    fontsize=11)
+        axes.legend(loc="lower right", fontsize=7)
+    figure.suptitle(f"Pre-train on generated fractals, then transfer (at least "
+                    f"{results['pretrain_steps']} steps, {results['pretrain_epochs']} pass(es); "
+                    "hollow: pre-training not converged)", fontsize=11)
     return figure
+
+
+def _transfer_curve(axes, model: dict, figure_of, reference: dict, color: str, marker: str,
+                    label: str, alpha: float):
+    """One model's curve of `figure_of(point)` with error bars, hollow where not converged,
+    and its `reference` as a dotted line."""
+    points = [p for p in model["points"] if figure_of(p)["per_seed"]]
+    sizes = [p["pretrain_images"] for p in points]
+    means = [figure_of(p)["mean"] for p in points]
+    axes.errorbar(sizes, means, yerr=[figure_of(p)["std"] for p in points], fmt="-",
+                  capsize=3, color=color, alpha=alpha, label=label)
+    for point, size, mean in zip(points, sizes, means):
+        axes.plot(size, mean, marker, color=color, alpha=alpha,
+                  markerfacecolor=color if point["converged"] else "white")
+    if reference["per_seed"]:
+        axes.axhline(reference["mean"], color=color, linestyle=":", alpha=0.6 * alpha)

@@ -42,17 +42,19 @@ def test_the_pretraining_budget_grows_with_the_data_above_a_floor(tmp_path):
 
 
 def test_the_large_plan_runs_the_deciding_points_first():
-    """Seed 1 first, the largest size first; 10^6 images with one seed, two below; the larger
-    pair only at the two largest sizes."""
+    """Seed 1 first; the two largest sizes first, largest first, the small pair then the larger
+    one; 10^6 images with one seed, two below; the larger pair only at the two largest."""
     plan = PLANS["large"]
     plan.check()
     points = plan.points()
-    pairs = ("ViT_tiny_patch4_16", "ResNet20", "ViT_mini_patch4_16", "ResNet20x2")
-    assert points[:8] == [(m, n, 1) for n in (1_000_000, 300_000) for m in pairs]
-    assert [(m, n) for m, n, s in points if s == 2][:4] == [(m, 300_000) for m in pairs]
+    small, larger = ("ViT_tiny_patch4_16", "ResNet20"), ("ViT_mini_patch4_16", "ResNet20x2")
+    assert points[:8] == [(m, n, 1) for pair in (small, larger) for n in (1_000_000, 300_000)
+                          for m in pair]
+    assert points[8:14] == [(m, n, 1) for n in (100_000, 10_000, 1_000) for m in small]
+    assert points[14:18] == [(m, 300_000, 2) for m in small + larger]
     assert len(points) == 24 and not [p for p in points if p[1] == 1_000_000 and p[2] == 2]
-    assert {m for m, n, s in points if n < 300_000} == set(pairs[:2])
-    assert plan.references() == [(m, s) for s in (1, 2) for m in pairs]
+    assert {m for m, n, s in points if n < 300_000} == set(small)
+    assert plan.references() == [(m, s) for s in (1, 2) for m in small + larger]
 
 
 @pytest.mark.parametrize("changes,message", [

@@ -100,10 +100,15 @@ class TransferPlan:
 
     def points(self) -> List[Point]:
         """Every pre-training run, the deciding ones first: per seed (the first first), the
-        largest size first, each model there."""
-        return [(model, size, seed) for seed in self.seeds
-                for size in sorted(self.sizes, reverse=True) if seed in self.seeds_at(size)
-                for model in self.models_at(size)]
+        two largest sizes, largest first, for each pair in turn (the plan's models, then the
+        larger pair), then the other sizes, largest first."""
+        deciding = sorted(self.sizes, reverse=True)[:2]
+        order = [(group, size) for group in (self.models, self.larger_models)
+                 for size in deciding]
+        order += [(self.models, size) for size in sorted(self.sizes, reverse=True)[2:]]
+        return [(model, size, seed) for seed in self.seeds for group, size in order
+                if seed in self.seeds_at(size) for model in group
+                if model in self.models_at(size)]
 
     def references(self) -> List[Tuple[str, int]]:
         """(model, seed) of every reference: without pre-training, each seed a point uses."""

@@ -5,7 +5,7 @@ order an uninterrupted single process sees."""
 import numpy as np
 import pytest
 
-from vit.data.sampler import EpochBatchSampler, balanced_chances
+from vit.data.sampler import EpochBatchSampler, balanced_chances, sample_seed
 
 # 100 images of 4 classes, 80 / 15 / 4 / 1: an imbalanced split
 LABELS = np.repeat([0, 1, 2, 3], [80, 15, 4, 1])
@@ -80,6 +80,19 @@ def test_epochs_that_are_a_share_of_a_pass_run_on_through_the_passes(fraction, e
     sampler = EpochBatchSampler(len(LABELS), 8, shuffle=True, seed=5, epoch_fraction=fraction)
     assert len(sampler) == -(-round(100 * fraction) // 8)  # steps of one epoch
     assert _stream(fraction, 1, start=2) == stream[:round(100 * fraction)][16:]  # resume
+
+
+def test_an_image_drawn_again_within_an_epoch_is_augmented_afresh():
+    """Its seed follows the pass it is drawn in, so 2.5 passes in one epoch give each image
+    two or three different seeds; with 1.0 the pass is the epoch, as before."""
+    sampler = EpochBatchSampler(len(LABELS), 8, shuffle=True, seed=5, epoch_fraction=2.5)
+    sampler.set_epoch(1)
+    pairs = [pair for batch in sampler for pair in batch]
+    assert len(set(pairs)) == len(pairs) == 250
+    whole = EpochBatchSampler(len(LABELS), 8, shuffle=True, seed=5)
+    whole.set_epoch(3)
+    assert {seed for batch in whole for _, seed in batch} == {
+        sample_seed(5, 3, i) for i in range(100)}
 
 
 def test_evaluation_ignores_the_epoch_fraction():

@@ -62,12 +62,22 @@ def test_the_large_plan_runs_the_deciding_points_first():
     (dict(sizes=(50,)), "got 50 images for 100 classes"),
     (dict(larger_models=("ResNet20x2",), larger_sizes=(5,)), "larger_sizes must be some of"),
     (dict(larger_models=("ResNet20x2",)), "larger_sizes must be some of"),
+    (dict(larger_models=("ResNet20",), larger_sizes=(1000,)), "a model is named twice"),
 ])
 def test_a_plan_that_cannot_run_says_why(changes, message):
     with pytest.raises(ConfigError, match=message):
         transfer_plan(**changes).check()
+
+
+def test_an_unknown_plan_names_the_known_ones():
     with pytest.raises(ConfigError, match="unknown plan 'huge'.*default, large"):
         transfer_plan("huge")
+
+
+def test_a_larger_pair_at_a_smaller_size_is_run_there_too():
+    plan = transfer_plan(larger_models=("ViT_mini_patch4_16",), larger_sizes=(1_000,))
+    plan.check()
+    assert ("ViT_mini_patch4_16", 1_000, 1) in plan.points()
 
 
 def test_a_run_has_converged_at_090_held_out_or_on_a_plateau():
@@ -91,16 +101,16 @@ def test_a_stretch_stops_a_run_part_of_the_way_and_the_next_continues_it(tmp_pat
                          fractal_root=str(tmp_path / "fractals"))
     polls = []
 
-    def stop():  # polled before each step and during training: stops the first run early
+    def stop():  # polled before each step, after each optimizer step and at each epoch's end
         polls.append(1)
-        return len(polls) >= 4
+        return len(polls) >= 5  # after the first step of the second epoch
 
     config = load_default_config(["optim.warmup_epochs=0"])
     stopped = run_transfer(config, plan, out, stop=stop)
     first = out / "pretrain_ViT_tiny_patch4_16_n48_s1"
-    assert stopped["stopped"].startswith("stopped ")
-    assert first.is_dir() and not (first / "metrics.json").is_file() or "test" not in json.loads(
-        (first / "metrics.json").read_text())
+    assert stopped["stopped"].startswith("stopped at epoch 2, step 3; checkpoint saved")
+    assert (first / "checkpoints" / "interrupted.pdparams").is_file()
+    assert "test" not in json.loads((first / "metrics.json").read_text())
     partial = json.loads((out / "transfer.json").read_text())
     assert len(partial["missing"]) == 4 + 2
     assert all(not m["points"] for m in partial["models"].values())
@@ -145,5 +155,5 @@ def test_a_stretch_stops_a_run_part_of_the_way_and_the_next_continues_it(tmp_pat
     assert compare.returncode == 0, compare.stderr
     other = run_tool("scaling", *args, "--pretrain-steps", "30")  # another budget, same folder
     assert_one_line_error(other, f"{first} holds a run made with other settings "
-                          "(data.epoch_fraction, optim.warmup_steps)", "give another --output",
+                          "(data.epoch_fraction, optim.warmup_steps)", "remove that run",
                           after_log=True)

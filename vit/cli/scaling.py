@@ -13,6 +13,7 @@ from ..engine.scaling import ScalingPlan, default_plan, format_results, run_scal
 from ..engine.transfer import format_transfer, run_transfer
 from ..engine.transfer_plan import PLANS, transfer_plan
 from ..engine.transfer_runs import PRETRAIN_SOURCE
+from ..errors import ConfigError
 
 
 def _listed(values) -> str:
@@ -84,6 +85,8 @@ def _stretch(hours):
     """The stop request of a stretch of `hours` (None: no limit)."""
     if hours is None:
         return None
+    if not hours > 0:
+        raise ConfigError(f"--hours must be positive, got {hours}")
     deadline = time.monotonic() + hours * 3600
     return lambda: time.monotonic() > deadline
 

@@ -68,9 +68,8 @@ class DataConfig:
                         SAMPLERS)
     epoch_fraction: float = _key(1.0, "passes over the training split per epoch (0.2: five "
                                       "epochs, five evaluations, per pass; the order runs on)")
-    cut_classes: Tuple[str, ...] = _key((), "classes (by name) of which the training split "
-                                            "keeps only data.cut_fraction, to study imbalance; "
-                                            "val and test stay whole")
+    cut_classes: Tuple[str, ...] = _key((), "classes (by name) whose training images are cut "
+                                            "to data.cut_fraction (val and test stay whole)")
     cut_fraction: float = _key(0.1, "share of each of data.cut_classes kept in training")
     fractal_classes: int = _key(100, "fractals source: classes, each a random iterated "
                                      "function system")
@@ -290,9 +289,10 @@ def _check_task(data: DataConfig, train: TrainConfig):
              f"{param('data.sampler', 'balanced')} draws by class and has no meaning for "
              f"{param('data.task', 'multilabel')}",
              f"use {param('train.class_weights', 'balanced')} (BCE positive weights)")
-    _require(0 < data.cut_fraction <= 1 and data.epoch_fraction > 0, "data.cut_fraction must "
-             f"be in (0, 1] and data.epoch_fraction positive, got {data.cut_fraction} and "
-             f"{data.epoch_fraction}")
+    _require(0 < data.cut_fraction <= 1, f"data.cut_fraction must be in (0, 1], got "
+             f"{data.cut_fraction}")
+    _require(0 < data.epoch_fraction < float("inf"), "data.epoch_fraction must be a positive "
+             f"number, got {data.epoch_fraction}")
 
 
 def _require(condition: bool, message: str, hint: str = ""):

@@ -1,7 +1,7 @@
 """Which images go into which batch, reproducibly: the order depends only on (seed, epoch).
 
 Each index is handed to the dataset together with its own seed, so augmentation of an image is a
-function of (seed, epoch, index) alone: the same with any number of workers, and the same when a
+function of (seed, pass, index) alone (the pass is the epoch, below): the same with any number of workers, and the same when a
 run resumes in the middle of an epoch. Under data parallelism each rank takes every
 world_size-th batch position of the same permutation (Paddle's DistributedBatchSampler scheme).
 
@@ -13,7 +13,8 @@ so it is resumed and shared among ranks exactly like the permutation.
 
 An epoch may be a share of a pass (`data.epoch_fraction`): the passes' orders follow one another
 as one stream and epoch e takes the e-th stretch of it, so five epochs of 0.2 are one pass
-evaluated five times, and 3.5 is three and a half passes per epoch. With 1.0 epoch e is pass e.
+evaluated five times, and 3.5 is three and a half passes per epoch, each image augmented afresh
+in each of its passes. With 1.0 epoch e is pass e.
 """
 
 import numpy as np
@@ -21,7 +22,8 @@ import paddle
 
 
 def sample_seed(seed: int, epoch: int, index: int) -> int:
-    """A 32-bit seed for augmenting image `index` in `epoch`."""
+    """A 32-bit seed for augmenting image `index` in `epoch` (in pass `epoch`, when epochs are
+    shares of passes)."""
     return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
 
 
@@ -60,24 +62,23 @@ class EpochBatchSampler(paddle.io.BatchSampler):
         self.epoch = epoch
         self.start_batch = start_batch
 
-    def _order(self) -> np.ndarray:
-        if self.epoch_fraction == 1.0:
-            order = self._pass_order(self.epoch)
-        else:  # this epoch's stretch of the passes' stream
-            length = max(1, round(self.num_samples * self.epoch_fraction))
-            start = self.epoch * length
-            first, last = start // self.num_samples, (start + length - 1) // self.num_samples
-            stream = np.concatenate([self._pass_order(p) for p in range(first, last + 1)])
-            offset = start - first * self.num_samples
-            order = stream[offset:offset + length]
+    def _order(self):
+        """This epoch's image indices on this rank, and the pass each is drawn in."""
+        length = max(1, round(self.num_samples * self.epoch_fraction))
+        start = self.epoch * length  # in the passes' stream; 1.0: epoch e is pass e
+        first, last = start // self.num_samples, (start + length - 1) // self.num_samples
+        stream = np.concatenate([self._pass_order(p) for p in range(first, last + 1)])
+        offset = start - first * self.num_samples
+        order = stream[offset:offset + length]
+        passes = (start + np.arange(length)) // self.num_samples
         if self.world_size > 1:
             # every rank gets the same number of images: pad by wrapping around (training) or
             # take a strided share without padding (evaluation, so nothing is counted twice)
             if self.shuffle:
                 total = -(-len(order) // self.world_size) * self.world_size
-                order = np.resize(order, total)
-            order = order[self.rank::self.world_size]
-        return order
+                order, passes = np.resize(order, total), np.resize(passes, total)
+            order, passes = order[self.rank::self.world_size], passes[self.rank::self.world_size]
+        return order, passes
 
     def _pass_order(self, index: int) -> np.ndarray:
         """The order of pass `index` over the split, before ranks take their shares."""
@@ -91,13 +92,18 @@ class EpochBatchSampler(paddle.io.BatchSampler):
         return order
 
     def _batches(self):
-        order = self._order()
+        """[(indices, passes)] of this epoch's batches on this rank."""
+        order, passes = self._order()
         stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
-        return [order[i:i + self.batch_size] for i in range(0, stop, self.batch_size)]
+        return [(order[i:i + self.batch_size], passes[i:i + self.batch_size])
+                for i in range(0, stop, self.batch_size)]
 
     def __iter__(self):
-        for batch in self._batches()[self.start_batch:]:
-            yield [(int(i), sample_seed(self.seed, self.epoch, int(i))) for i in batch]
+        # an image's augmentation is seeded by the pass it is drawn in, which is the epoch
+        # unless epochs are shares of passes (data.epoch_fraction)
+        for indices, passes in self._batches()[self.start_batch:]:
+            yield [(int(i), sample_seed(self.seed, int(p), int(i)))
+                   for i, p in zip(indices, passes)]
 
     def __len__(self):
         return len(self._batches()) - self.start_batch

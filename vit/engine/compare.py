@@ -20,6 +20,10 @@ COLUMNS = ("run", "epochs", "best_by", "best_epoch", "best_val_top1", "best_val_
 # Config keys that say where a run went or how it was started, never what it trained: two runs
 # never differ by them.
 NOT_COMPARED = ("output.dir", "output.run_name", "train.resume")
+# ... and the keys that change how a run is carried out, never what it learns
+HOW_NOT_WHAT = NOT_COMPARED + ("train.num_threads", "data.num_workers", "train.log_every",
+                               "train.keep_checkpoints", "train.compare_with",
+                               "data.eval_batch_size")
 
 
 def draw_run_figures(run_dir: Path, metrics: dict, compare_with=()) -> Dict[str, Path]:
@@ -104,12 +108,19 @@ def config_differences(run_dirs: Sequence) -> Dict[str, list]:
             raise VitError(f"{folder.path} has no {RunFolder.CONFIG} to compare",
                            "compare run folders that the trainer wrote")
         configs.append(load_config(folder.config_file).to_dict())
+    return setting_differences(configs)
+
+
+def setting_differences(configs: Sequence[dict], ignore: Sequence[str] = NOT_COMPARED
+                        ) -> Dict[str, list]:
+    """`section.key` -> its value in each of `configs` (`Config.to_dict()` data), for the keys
+    on which they differ, `ignore` left out, in the schema's order."""
     differences = {}
     for section, values in (configs[0] if configs else {}).items():
         for key in values:
             name = f"{section}.{key}"
             runs = [config[section][key] for config in configs]
-            if name not in NOT_COMPARED and any(value != runs[0] for value in runs[1:]):
+            if name not in ignore and any(value != runs[0] for value in runs[1:]):
                 differences[name] = runs
     return differences
 

@@ -32,6 +32,7 @@ from ..viz import save_figure
 from ..viz.training_figures import plot_scaling
 from .builders import model_kwargs_from_config
 from .checkpoint import newest_complete_checkpoint
+from .compare import HOW_NOT_WHAT, setting_differences
 from .probe import mean_and_std
 from .run_folder import RunFolder
 from .run_log import load_metrics
@@ -191,40 +192,39 @@ def train_unless_finished(config: Config, stop: Optional[Callable[[], bool]] = N
     is trained again). `stop`: the trainer's stop request.
 
     Raises:
-        VitError: the folder holds a run made with other settings (another plan's budget).
+        VitError: the folder holds a run made with other settings (another plan's budget), or
+            one whose config cannot be read.
     """
     folder = RunFolder.for_config(config)
-    if folder.holds_run():
-        _refuse_other_settings(folder, config)
+    if not folder.holds_run():
+        train(config, stop=stop)
+        return
+    _refuse_other_settings(folder, config)
     if folder.has_finished():
         log.info("%s is finished; kept", folder.path)
-        return
-    resume = None
-    if folder.holds_run():
-        if newest_complete_checkpoint(folder.checkpoints) is None:
-            log.info("%s stopped before its first checkpoint; training it again", folder.path)
-            shutil.rmtree(folder.path)
-        else:
-            log.info("%s stopped part of the way; continuing it", folder.path)
-            resume = str(folder.path)
-    train(config_from_dict(config.to_dict(), config.name, overrides=[
-        f"train.resume={resume or 'null'}"]) if resume else config, stop=stop)
+    elif newest_complete_checkpoint(folder.checkpoints) is None:
+        log.warning("%s stopped before its first checkpoint; training it again", folder.path)
+        shutil.rmtree(folder.path)
+        train(config, stop=stop)
+    else:
+        log.info("%s stopped part of the way; continuing it", folder.path)
+        train(config_from_dict(config.to_dict(), config.name, overrides=[
+            f"train.resume={folder.path}"]), stop=stop)
 
 
 def _refuse_other_settings(folder: RunFolder, config: Config):
-    """Raises VitError when the run in `folder` was made with settings other than `config`'s
-    (where it resumed is not a setting)."""
+    """Raises VitError unless the run in `folder` was made with `config`'s settings (those
+    that change what a run learns)."""
     try:
         kept = load_config(folder.config_file).to_dict()
-    except (OSError, VitError):
-        return  # no readable record: the trainer's own checks decide
-    wanted = config.to_dict()
-    kept["train"]["resume"] = wanted["train"]["resume"]
-    differ = [f"{section}.{key}" for section in wanted for key in wanted[section]
-              if kept.get(section, {}).get(key) != wanted[section][key]]
+    except (OSError, VitError) as error:
+        raise VitError(f"{folder.path} holds a run whose config cannot be read ({error})",
+                       "remove that folder to make the run again") from None
+    differ = setting_differences([kept, config.to_dict()], HOW_NOT_WHAT)
     if differ:
         raise VitError(f"{folder.path} holds a run made with other settings ({', '.join(differ)})",
-                       "give another --output, or remove that run to make it again")
+                       f"choose another {param('output.dir')}, or remove that run to make it "
+                       "again")
 
 
 def run_steps(steps: Sequence[Step], progress: Progress = None):

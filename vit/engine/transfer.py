@@ -32,8 +32,8 @@ from .trainer import TrainingInterrupted
 from .transfer_plan import (CONVERGED_TOP1, EVALUATIONS, PLATEAU_GAIN, TransferPlan, converged,
                             last_fifth_gain)
 from .transfer_runs import (PRETRAIN_HELD_OUT, PRETRAIN_SOURCE, downstream_config, finetune_name,
-                            per_class_for, pretrain_config, pretrain_name, probe_file,
-                            probe_pretrained, probe_random, random_name)
+                            kept_probe, per_class_for, pretrain_config, pretrain_name,
+                            probe_file, probe_pretrained, probe_random, random_name)
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def run_transfer(config: Config, plan: TransferPlan, output_dir, progress: Progr
     try:
         run_steps(_steps(config, plan, train_images, output_dir, stop), progress)
     except TrainingInterrupted as interrupted:
-        stopped = str(interrupted).split(";")[0]
+        stopped = interrupted.message
         log.info("the experiment stopped (%s); the same command continues it", stopped)
     results = summarize_transfer(config, plan, train_images, downstream.num_classes,
                                  output_dir)
@@ -134,6 +134,31 @@ def _finetune(config, plan, model, seed, train_images, output_dir, size, stop):
 
 
 # --- the results -------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class _Done:
+    """What of an experiment's work is done: finished runs, and probes made with the plan's
+    settings (the ones the experiment keeps)."""
+
+    config: Config
+    plan: TransferPlan
+    train_images: int
+    output_dir: Path
+
+    def run(self, name: str) -> bool:
+        return RunFolder(self.output_dir / name).has_finished()
+
+    def probe(self, model: str, size: Optional[int], seed: int) -> bool:
+        return kept_probe(probe_file(self.output_dir, model, size, seed), self.config,
+                          self.plan, seed, self.train_images)
+
+    def point(self, model: str, size: int, seed: int) -> bool:
+        """Pre-training, its probe and the fine-tuning from it."""
+        return self.run(finetune_name(model, size, seed)) and self.probe(model, size, seed)
+
+    def reference(self, model: str, seed: int) -> bool:
+        return self.run(finetune_name(model, None, seed)) and self.probe(model, None, seed)
+
+
 def summarize_transfer(config: Config, plan: TransferPlan, train_images: int,
                        num_classes: int, output_dir: Path) -> Dict[str, object]:
     """Per model: the references (fine-tuned from scratch, probed at random initialisation)
@@ -141,13 +166,12 @@ def summarize_transfer(config: Config, plan: TransferPlan, train_images: int,
     converged, the fine-tuned test top-1 and the k-shot probes, each over the seeds that
     finished (mean and sample standard deviation). What has not finished is listed under
     `missing`."""
+    done = _Done(config, plan, train_images, output_dir)
     missing = [f"{pretrain_name(*point)} (and its transfer)" for point in plan.points()
-               if not _finished(output_dir, *point)]
-    missing += [f"{finetune_name(model, None, seed)}" for model, seed in plan.references()
-                if not RunFolder(output_dir / finetune_name(model, None, seed)).has_finished()
-                or not probe_file(output_dir, model, None, seed).is_file()]
-    models = {model: _model_summary(config, plan, output_dir, model, num_classes)
-              for model in plan.all_models}
+               if not done.point(*point)]
+    missing += [f"{finetune_name(model, None, seed)} (and {random_name(model, seed)})"
+                for model, seed in plan.references() if not done.reference(model, seed)]
+    models = {model: _model_summary(done, model, num_classes) for model in plan.all_models}
     return {"source": config.data.source, "pretrain_source": PRETRAIN_SOURCE,
             "sizes": list(plan.sizes), "classes": [plan.classes_at(n) for n in plan.sizes],
             "pretrain_epochs": plan.pretrain_epochs, "pretrain_steps": plan.pretrain_steps,
@@ -157,24 +181,19 @@ def summarize_transfer(config: Config, plan: TransferPlan, train_images: int,
             "convergence_rule": CONVERGENCE_RULE, "models": models, "missing": missing}
 
 
-def _finished(output_dir: Path, model: str, size: int, seed: int) -> bool:
-    """Whether a point's three steps are done: pre-training, probe and fine-tuning."""
-    return (RunFolder(output_dir / finetune_name(model, size, seed)).has_finished()
-            and probe_file(output_dir, model, size, seed).is_file())
-
-
-def _model_summary(config: Config, plan: TransferPlan, output_dir: Path, model: str,
-                   num_classes: int) -> Dict[str, object]:
-    """One model's parameters, its two references and its finished points."""
+def _model_summary(done: _Done, model: str, num_classes: int) -> Dict[str, object]:
+    """One model's parameters, its two references and its points, over the seeds that
+    finished each."""
+    plan, output_dir = done.plan, done.output_dir
     seeds = [seed for m, seed in plan.references() if m == model]
-    scratch = [s for s in seeds
-               if RunFolder(output_dir / finetune_name(model, None, s)).has_finished()]
-    probed = [s for s in seeds if probe_file(output_dir, model, None, s).is_file()]
-    points = [_pretraining_point(plan, output_dir, model, size, finished)
-              for size in plan.sizes if model in plan.models_at(size)
-              for finished in [[s for s in plan.seeds_at(size)
-                                if _finished(output_dir, model, size, s)]] if finished]
-    return {"parameters": parameters_of(config, model, num_classes),
+    scratch = [s for s in seeds if done.run(finetune_name(model, None, s))]
+    probed = [s for s in seeds if done.probe(model, None, s)]
+    points = []
+    for size in plan.sizes:
+        finished = [s for s in plan.seeds_at(size) if done.point(model, size, s)]
+        if model in plan.models_at(size) and finished:
+            points.append(_pretraining_point(plan, output_dir, model, size, finished))
+    return {"parameters": parameters_of(done.config, model, num_classes),
             "scratch_top1": _spread([finished_top1(output_dir, finetune_name(model, None, s))
                                      for s in scratch]),
             "random_probe": _probes(plan, output_dir, model, None, probed),

@@ -66,7 +66,8 @@ class TransferPlan:
                               f"{param('sizes')}, {param('seeds')} and {param('shots')}")
         if len(self.classes) not in (1, len(self.sizes)) or min(self.classes) < 2:
             raise ConfigError(f"{param('classes')} must be one count (at least 2) or one per "
-                              f"size, got {list(self.classes)} for sizes {list(self.sizes)}")
+                              f"size, got {list(self.classes)} for sizes {list(self.sizes)}",
+                              f"give {param('classes')} to match {param('sizes')}")
         small = [size for size in self.sizes if size < self.classes_at(size)]
         if small:
             raise ConfigError(f"every pre-training size needs at least one image of each "
@@ -75,7 +76,12 @@ class TransferPlan:
         if set(self.larger_sizes) - set(self.sizes) or bool(self.larger_models) != bool(
                 self.larger_sizes):
             raise ConfigError(f"{param('larger_sizes')} must be some of {param('sizes')}, "
-                              f"given with {param('larger_models')}")
+                              f"given with {param('larger_models')}, got "
+                              f"{list(self.larger_sizes)} for sizes {list(self.sizes)}",
+                              f"give {param('larger_sizes')} to match {param('sizes')}")
+        if len(set(self.all_models)) < len(self.all_models):
+            raise ConfigError(f"a model is named twice in {param('models')} and "
+                              f"{param('larger_models')}: {list(self.all_models)}")
         if self.pretrain_steps < 10 or self.pretrain_epochs < 1 or self.draws < 1:
             raise ConfigError(f"{param('pretrain_steps')} must be at least 10, "
                               f"{param('pretrain_epochs')} and {param('draws')} at least 1")
@@ -101,11 +107,11 @@ class TransferPlan:
     def points(self) -> List[Point]:
         """Every pre-training run, the deciding ones first: per seed (the first first), the
         two largest sizes, largest first, for each pair in turn (the plan's models, then the
-        larger pair), then the other sizes, largest first."""
+        larger pair), then the other sizes, largest first, every model there."""
         deciding = sorted(self.sizes, reverse=True)[:2]
         order = [(group, size) for group in (self.models, self.larger_models)
                  for size in deciding]
-        order += [(self.models, size) for size in sorted(self.sizes, reverse=True)[2:]]
+        order += [(self.all_models, size) for size in sorted(self.sizes, reverse=True)[2:]]
         return [(model, size, seed) for seed in self.seeds for group, size in order
                 if seed in self.seeds_at(size) for model in group
                 if model in self.models_at(size)]

@@ -85,7 +85,7 @@ def probe_file(output_dir: Path, model: str, size: Optional[int], seed: int) -> 
     return output_dir / folder / "probe" / "probe.json"
 
 
-def _kept_probe(path: Path, config: Config, plan: TransferPlan, seed: int,
+def kept_probe(path: Path, config: Config, plan: TransferPlan, seed: int,
                 train_images: int) -> bool:
     """Whether `path` holds this experiment's probe (its data set, the fine-tuning share's
     images, the plan's shots and draws, the run's seed), which is then kept. Anything else
@@ -111,7 +111,7 @@ def probe_pretrained(config, plan, model, size, seed, train_images, output_dir):
     from .inference import load_for_inference
 
     path = probe_file(output_dir, model, size, seed)
-    if _kept_probe(path, config, plan, seed, train_images):
+    if kept_probe(path, config, plan, seed, train_images):
         return
     target = downstream_config(config, plan, model, seed, train_images, output_dir, None)
     run = RunFolder(output_dir / pretrain_name(model, size, seed))
@@ -127,7 +127,7 @@ def probe_random(config, plan, model, seed, train_images, output_dir):
     from ..data.builder import prepare_data
 
     path = probe_file(output_dir, model, None, seed)
-    if _kept_probe(path, config, plan, seed, train_images):
+    if kept_probe(path, config, plan, seed, train_images):
         return
     target = downstream_config(config, plan, model, seed, train_images, output_dir, None)
     data = prepare_data(target, resolve_image_size(target))

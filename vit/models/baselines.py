@@ -42,7 +42,7 @@ class SmallImageResNet(nn.Layer):
         super().__init__()
         if depth < 8 or (depth - 2) % 6:
             raise ModelError(f"ResNet depth {depth} is not 6n + 2", "use 20, 32, 44 or 56")
-        if width < 1:
+        if not isinstance(width, int) or width < 1:
             raise ModelError(f"ResNet width {width} must be a positive whole number",
                              "use 1, 2 or 4")
         blocks = (depth - 2) // 6

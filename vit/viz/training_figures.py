@@ -135,20 +135,21 @@ def plot_transfer(results: dict) -> Figure:
     left, right = figure.subplots(1, 2)
     for index, (name, model) in enumerate(results["models"].items()):
         label = f"{name} ({model['parameters'] / 1e6:.2f} M)"
-        for shot, k in enumerate(results["shots"]):
+        shots = results["shots"]
+        for shot, k in enumerate(shots):  # fainter as k grows
             _transfer_curve(left, model, lambda p, k=k: p["probe"][str(k)],
-                            model["random_probe"][str(k)], f"C{index}", "os"[shot % 2],
-                            f"{label}, {k}-shot", 1.0 - 0.35 * shot)
+                            model["random_probe"][str(k)], f"C{index}", "os^Dv"[shot % 5],
+                            f"{label}, {k}-shot", 1.0 - 0.6 * shot / max(1, len(shots) - 1))
         _transfer_curve(right, model, lambda p: p["finetune_top1"], model["scratch_top1"],
                         f"C{index}", "o", label, 1.0)
     sizes = results["sizes"]
-    classes = sorted(set(results["classes"]))
+    fewest, most = min(results["classes"]), max(results["classes"])
+    classes = f"{fewest}" if fewest == most else f"{fewest} to {most}"
     for axes, title in (
             (left, f"linear few-shot on {results['source']}, frozen features"),
             (right, f"fine-tuned on {results['finetune_images']} {results['source']} images")):
-        _size_axis(axes, sizes, "pre-training images (fractal classes "
-                   f"{'-'.join(str(c) for c in (classes[0], classes[-1])[:len(classes)])}, "
-                   "log scale)", "{:,}".format)
+        _size_axis(axes, sizes, f"pre-training images ({classes} fractal classes, log scale)",
+                   "{:,}".format)
         axes.set_ylabel("test top-1")
         axes.set_title(title + " (dotted: no pre-training)", fontsize=10)
         axes.grid(alpha=0.3)

@@ -246,3 +246,35 @@ def test_a_resnet_trains_on_files_without_warnings_and_its_checkpoint_fine_tunes
     rows = assert_one_line_error(refused, f"{checkpoint} does not fit the model", table=True,
                                  after_log=True)
     assert ["blocks.0.attn.qkv.weight", "missing", "[64,", "192]"] in rows
+
+def test_a_resumed_optimizer_finds_its_moments_in_a_process_that_built_other_models_first():
+    """Paddle names parameters by a per-process count (`conv2d_0.w_0`), so the optimizer state
+    of a run stopped in one process names parameters another process calls differently: an
+    experiment that resumes its second model was refused ('conv2d_0.w_0_moment1_0 should in
+    state dict'). The checkpoint records the model's names, and the keys follow them."""
+    import paddle
+
+    from vit import create_model
+    from vit.engine.training_setup import optimizer_state_for
+
+    def trained():
+        model = create_model("ResNet20", num_classes=3)
+        optimizer = paddle.optimizer.AdamW(0.1, parameters=model.parameters())
+        model(paddle.ones([2, 3, 16, 16])).sum().backward()
+        optimizer.step()
+        return model, optimizer
+
+    model, optimizer = trained()
+    saved = {k: (v.numpy() if hasattr(v, "numpy") else v)
+             for k, v in optimizer.state_dict().items()}
+    names = {p.name: name for name, p in model.named_parameters()}
+    create_model("ResNet20", num_classes=3)  # another model first: the counts move on
+    again = create_model("ResNet20", num_classes=3)
+    assert again.stem[0].weight.name != model.stem[0].weight.name
+    fresh = paddle.optimizer.AdamW(0.1, parameters=again.parameters())
+    state = optimizer_state_for(again, saved, names)
+    fresh.set_state_dict(state)
+    moment = f"{again.stem[0].weight.name}_moment1_0"
+    np.testing.assert_array_equal(np.asarray(fresh.state_dict()[moment]),
+                                  saved[f"{model.stem[0].weight.name}_moment1_0"])
+    assert optimizer_state_for(again, saved, None) is saved  # a checkpoint from before

@@ -107,7 +107,7 @@ def test_a_stretch_stops_a_run_part_of_the_way_and_the_next_continues_it(tmp_pat
 
     config = load_default_config(["optim.warmup_epochs=0"])
     stopped = run_transfer(config, plan, out, stop=stop)
-    first = out / "pretrain_ViT_tiny_patch4_16_n48_s1"
+    first = out / "scratch_ViT_tiny_patch4_16_s1"  # the references come first
     assert stopped["stopped"].startswith("stopped at epoch 2, step 3; checkpoint saved")
     assert (first / "checkpoints" / "interrupted.pdparams").is_file()
     assert "test" not in json.loads((first / "metrics.json").read_text())
@@ -123,8 +123,12 @@ def test_a_stretch_stops_a_run_part_of_the_way_and_the_next_continues_it(tmp_pat
     assert result.returncode == 0, result.stderr
     assert f"{first} stopped part of the way; continuing it" in result.stderr
     history = json.loads((first / "metrics.json").read_text())["history"]
-    assert [r["epoch"] for r in history] == list(range(1, 11))
-    assert history[-1]["global_step"] == 20  # the whole budget, as without the stop
+    assert [r["epoch"] for r in history] == list(range(1, 6))
+    assert history[-1]["global_step"] == 10  # the whole budget, as without the stop
+    pretraining = json.loads((out / "pretrain_ViT_tiny_patch4_16_n48_s1" / "metrics.json")
+                             .read_text())["history"]
+    assert [r["epoch"] for r in pretraining] == list(range(1, EVALUATIONS + 1))
+    assert pretraining[-1]["global_step"] == 20  # 10 epochs of 2 steps (67 of the 50 images)
     results = json.loads((out / "transfer.json").read_text())
     assert results["missing"] == [] and results["finetune_images"] == 117
     assert list(results["models"]) == ["ViT_tiny_patch4_16", "ResNet20"]
@@ -141,7 +145,7 @@ def test_a_stretch_stops_a_run_part_of_the_way_and_the_next_continues_it(tmp_pat
         out / "pretrain_ResNet20_n24_s1" / "checkpoints" / "best.pdparams")
     assert fine_tuned["data"]["source"] == "digits" and fine_tuned["data"]["train_fraction"] == 0.1
     assert (out / "transfer.png").stat().st_size > 20_000
-    assert "[1/16] pretrain_ViT_tiny_patch4_16_n48_s1 (probe)" in result.stderr
+    assert "[5/16] pretrain_ViT_tiny_patch4_16_n48_s1 (probe)" in result.stderr
     assert "loaded pretrained weights from" in result.stderr
     assert "Warning" not in result.stderr, result.stderr  # not once per ResNet run
     assert "held-out" in result.stdout and "missing" not in result.stdout
@@ -154,6 +158,7 @@ def test_a_stretch_stops_a_run_part_of_the_way_and_the_next_continues_it(tmp_pat
                        "--output", tmp_path / "cmp")
     assert compare.returncode == 0, compare.stderr
     other = run_tool("scaling", *args, "--pretrain-steps", "30")  # another budget, same folder
-    assert_one_line_error(other, f"{first} holds a run made with other settings "
+    assert_one_line_error(other, f"{out / 'pretrain_ViT_tiny_patch4_16_n48_s1'} holds a run "
+                          "made with other settings "
                           "(data.epoch_fraction, optim.warmup_steps)", "remove that run",
                           after_log=True)

@@ -83,13 +83,13 @@ def run_transfer(config: Config, plan: TransferPlan, output_dir, progress: Progr
 
 def _steps(config: Config, plan: TransferPlan, train_images: int, output_dir: Path,
            stop) -> List[Step]:
-    """Each point's steps in the plan's order (the deciding ones first), then the references
-    of each model and seed."""
+    """The references of each model and seed (minutes, and every point is read against
+    them), then each point's steps in the plan's order (the deciding ones first)."""
     steps = []
-    for model, size, seed in plan.points():
-        steps += _size_steps(config, plan, model, size, seed, train_images, output_dir, stop)
     for model, seed in plan.references():
         steps += _reference_steps(config, plan, model, seed, train_images, output_dir, stop)
+    for model, size, seed in plan.points():
+        steps += _size_steps(config, plan, model, size, seed, train_images, output_dir, stop)
     return [(stage, functools.partial(_unless_stopped, stop, stage, step))
             for stage, step in steps]
 

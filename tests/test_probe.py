@@ -9,7 +9,7 @@ import numpy as np
 from conftest import ROOT
 from vit.config import load_default_config
 from vit.engine.probe import least_squares_probe
-from vit.engine.transfer_runs import transfer_plan
+from vit.engine.transfer_plan import transfer_plan
 
 
 def test_features_separable_by_construction_are_probed_perfectly_from_one_shot():
@@ -42,7 +42,7 @@ def test_a_probe_run_by_hand_leaves_the_transfer_experiments_cached_probe_alone(
 
     monkeypatch.setattr(probe_tool, "setup_logging", lambda: None)  # the test's, not a CLI's
     config = load_default_config(["optim.warmup_epochs=0"])
-    plan = transfer_plan(models=["ResNet20"], sizes=[24], classes=4, pretrain_steps=10,
+    plan = transfer_plan(models=["ResNet20"], sizes=[24], classes=[4], pretrain_steps=10,
                          shots=[1, 2], draws=2, fractal_root=str(tmp_path / "fractals"))
     out = tmp_path / "transfer"
     train(transfer_runs.pretrain_config(config, plan, "ResNet20", 24, 1, out))

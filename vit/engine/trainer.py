@@ -93,7 +93,9 @@ def train(config: Config, progress: Progress = None,
         RunFolder(run_dir).create(config)
     status = RunStatus(run_dir if runtime.is_main else None)
     with copy_log_to(RunFolder(run_dir).train_log if runtime.is_main else None):
-        with _ending_recorded(status):
+        # Paddle names optimizer moments by a per-process count (`moment1_3` after three runs)
+        # and a resumed run looks them up by its own process's: each run counts from zero
+        with _ending_recorded(status), paddle.utils.unique_name.guard():
             result = _fit(config, runtime, data, run_dir, resume_from, progress, stop, status)
         result.seconds = time.perf_counter() - started
         status.end("finished", f"test {format_scores(result.test)}", result.best_checkpoint)

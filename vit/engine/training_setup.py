@@ -15,7 +15,6 @@ import paddle
 from ..config import Config, to_plain
 from ..data.builder import PreparedData
 from ..data.loaders import build_loader
-from ..errors import CheckpointError
 from ..models import create_model, model_args
 from ..models.pretrained import build_pretrained
 from ..models.weights import load_state_dict_strict
@@ -66,7 +65,6 @@ class Training:
     def training_state(self) -> dict:
         """What a `.pdopt` holds: everything besides the weights needed to resume exactly."""
         return {"optimizer": self.optimizer.state_dict(),
-                "parameter_names": {p.name: name for name, p in self.model.named_parameters()},
                 "scheduler": self.scheduler.state_dict(),
                 "ema": self.ema.state_dict() if self.ema else None,
                 "loop": self.state.as_dict(), "metrics": self.run_log.metrics}
@@ -162,14 +160,7 @@ def resume_training(path: Path, model, optimizer, scheduler, ema, checkpointer: 
         # Paddle's LinearWarmup restores its decay's state from its own key, which the base
         # class then counts as unused and warns about on every resume with warmup
         warnings.filterwarnings("ignore", message="There are some unused values in state_dict")
-        try:
-            optimizer.set_state_dict(optimizer_state_for(model, training["optimizer"],
-                                                         training.get("parameter_names")))
-        except AssertionError as error:  # Paddle's way of naming a missing accumulator
-            raise CheckpointError(f"cannot resume from {path}: its optimizer state does not "
-                                  f"match this model's parameters ({error})",
-                                  "resume it in a fresh process, or start the run again"
-                                  ) from None
+        optimizer.set_state_dict(training["optimizer"])
         scheduler.set_state_dict(training["scheduler"])
     if ema is not None and training.get("ema"):
         ema.set_state_dict(training["ema"], f"the EMA weights in {path.with_suffix('.pdopt')}")
@@ -180,26 +171,6 @@ def resume_training(path: Path, model, optimizer, scheduler, ema, checkpointer: 
     state = LoopState(**{k: loop[k] for k in LoopState.__dataclass_fields__})
     log.info("resuming from %s: epoch %d, step %d", path, state.epoch + 1, state.global_step)
     return state, training["metrics"]
-
-
-def optimizer_state_for(model, state: dict, saved_names: Optional[dict]) -> dict:
-    """A saved optimizer state with its keys moved from the parameter names Paddle gave when it
-    was saved (`saved_names`: Paddle's name -> the model's name) to the ones it gave `model`.
-    Paddle numbers layers per process (`conv2d_0`, `conv2d_5`), so a run resumed in a process
-    that built other models first (an experiment, the app) has other names."""
-    if not saved_names:
-        return state
-    now = {name: p.name for name, p in model.named_parameters()}
-
-    def renamed(key: str) -> str:
-        for old, name in saved_names.items():
-            if (key == old or key.startswith(old + "_")) and name in now:
-                return now[name] + key[len(old):]
-        return key
-
-    return {renamed(key): ({renamed(k): v for k, v in value.items()}
-                           if key == "master_weights" else value)
-            for key, value in state.items()}
 
 
 def eval_loader(dataset, config: Config, runtime: Runtime):

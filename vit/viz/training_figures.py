@@ -119,6 +119,7 @@ def plot_scaling(results: dict) -> Figure:
 def _size_axis(axes, sizes, label: str, tick=str):
     """A log-scale x axis of data-set sizes, ticked at `sizes` (written by `tick`)."""
     axes.set_xscale("log")
+    axes.set_xlim(min(sizes) / 1.5, max(sizes) * 1.5)
     axes.set_xticks(sizes)
     axes.set_xticklabels([tick(s) for s in sizes])
     axes.minorticks_off()
@@ -149,7 +150,7 @@ def plot_transfer(results: dict) -> Figure:
             (left, f"linear few-shot on {results['source']}, frozen features"),
             (right, f"fine-tuned on {results['finetune_images']} {results['source']} images")):
         _size_axis(axes, sizes, f"pre-training images ({classes} fractal classes, log scale)",
-                   "{:,}".format)
+                   _short_count)
         axes.set_ylabel("test top-1")
         axes.set_title(title + " (dotted: no pre-training)", fontsize=10)
         axes.grid(alpha=0.3)
@@ -174,3 +175,11 @@ def _transfer_curve(axes, model: dict, figure_of, reference: dict, color: str, m
                   markerfacecolor=color if point["converged"] else "white")
     if reference["per_seed"]:
         axes.axhline(reference["mean"], color=color, linestyle=":", alpha=0.6 * alpha)
+
+
+def _short_count(count: int) -> str:
+    """1,000,000 -> 1M, 300,000 -> 300k, 24 -> 24: ticks that fit side by side."""
+    for size, suffix in ((1_000_000, "M"), (1_000, "k")):
+        if count >= size and count % size == 0:
+            return f"{count // size}{suffix}"
+    return f"{count:,}"

@@ -218,10 +218,10 @@ def _pretraining_point(plan: TransferPlan, output_dir: Path, model: str, size: i
     """One pre-training size of `model` over the `seeds` that finished it: its runs' length
     (the first seed's), held-out top-1 on the fractals, its gain over the last fifth and
     whether each seed converged, the fine-tuned top-1 and the probes."""
-    history = load_metrics(output_dir / pretrain_name(model, size, seeds[0]))["history"]
-    held_out = [finished_top1(output_dir, pretrain_name(model, size, s)) for s in seeds]
-    gains = [last_fifth_gain(load_metrics(output_dir / pretrain_name(model, size, s))[
-        "history"]) for s in seeds]
+    runs = [load_metrics(output_dir / pretrain_name(model, size, s)) for s in seeds]
+    history = runs[0]["history"]
+    held_out = [run["test"]["top1"] for run in runs]
+    gains = [last_fifth_gain(run["history"]) for run in runs]
     return {
         "pretrain_images": size, "classes": plan.classes_at(size),
         "per_class": per_class_for(plan, size), "seeds": seeds,
